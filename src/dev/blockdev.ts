@@ -1,0 +1,169 @@
+/**
+ * The block-device interface every file system reads and writes through,
+ * and the simple devices: host-backed (through rumpuser), memory-backed, and
+ * a byte range of another device (a partition wedge). Offsets and lengths are
+ * in bytes; callers keep them multiples of `sectorSize`.
+ */
+
+import { KernelError } from '../kern/error.js';
+import type { HostFile } from '../rumpuser/types.js';
+
+export interface BlockDevice {
+  /** For messages: '/dev/img0', a host path, 'memory'. */
+  readonly name: string;
+  readonly sectorSize: number;
+  /** Capacity in bytes. */
+  readonly size: number;
+  readonly readonly: boolean;
+  /** Fills all of `buf` from byte `offset`. EIO past the end. */
+  read(buf: Uint8Array, offset: number): Promise<void>;
+  /** Writes all of `buf` at byte `offset`. EROFS on a read-only device, EIO past the end. */
+  write(buf: Uint8Array, offset: number): Promise<void>;
+  /** Makes earlier writes durable. */
+  flush(): Promise<void>;
+  /** Releases the device; the owner of the device calls it, not the file system. */
+  close(): Promise<void>;
+}
+
+export function checkRange(dev: BlockDevice, len: number, offset: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + len > dev.size) {
+    throw new KernelError('EIO', `${dev.name}: I/O of ${len} bytes at ${offset} is outside the device (${dev.size} bytes)`);
+  }
+}
+
+export class MemoryDevice implements BlockDevice {
+  readonly sectorSize: number;
+  readonly readonly: boolean;
+  readonly name: string;
+
+  constructor(
+    public bytes: Uint8Array,
+    opts: { readonly?: boolean; sectorSize?: number; name?: string } = {},
+  ) {
+    this.readonly = opts.readonly ?? false;
+    this.sectorSize = opts.sectorSize ?? 512;
+    this.name = opts.name ?? 'memory';
+  }
+
+  static zeroed(size: number, opts: { sectorSize?: number; name?: string } = {}): MemoryDevice {
+    return new MemoryDevice(new Uint8Array(size), opts);
+  }
+
+  get size(): number {
+    return this.bytes.length;
+  }
+
+  async read(buf: Uint8Array, offset: number): Promise<void> {
+    checkRange(this, buf.length, offset);
+    buf.set(this.bytes.subarray(offset, offset + buf.length));
+  }
+
+  async write(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.readonly) throw new KernelError('EROFS', `${this.name}: device is read-only`);
+    checkRange(this, buf.length, offset);
+    this.bytes.set(buf, offset);
+  }
+
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** A device over a host file opened through rumpuser. */
+export class HostDevice implements BlockDevice {
+  readonly sectorSize = 512;
+
+  private constructor(
+    private readonly file: HostFile,
+    readonly size: number,
+    readonly name: string,
+  ) {}
+
+  static async open(file: HostFile, name = file.path): Promise<HostDevice> {
+    const size = await file.size();
+    return new HostDevice(file, size - (size % 512), name);
+  }
+
+  get readonly(): boolean {
+    return this.file.readonly;
+  }
+
+  async read(buf: Uint8Array, offset: number): Promise<void> {
+    checkRange(this, buf.length, offset);
+    const n = await this.file.read(buf, offset);
+    if (n !== buf.length) throw new KernelError('EIO', `${this.name}: short read at ${offset}`);
+  }
+
+  async write(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.readonly) throw new KernelError('EROFS', `${this.name}: device is read-only`);
+    checkRange(this, buf.length, offset);
+    await this.file.write(buf, offset);
+  }
+
+  flush(): Promise<void> {
+    return this.file.flush();
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
+
+/** A byte range of another device: a partition (NetBSD's dk(4) wedge) or an etfs range. */
+export class SubDevice implements BlockDevice {
+  readonly sectorSize: number;
+  readonly readonly: boolean;
+
+  constructor(
+    private readonly parent: BlockDevice,
+    readonly start: number,
+    readonly size: number,
+    readonly name: string,
+    opts: { readonly?: boolean } = {},
+  ) {
+    if (start < 0 || start + size > parent.size) {
+      throw new KernelError('EINVAL', `${name}: range ${start}+${size} outside ${parent.name}`);
+    }
+    this.sectorSize = parent.sectorSize;
+    this.readonly = parent.readonly || (opts.readonly ?? false);
+  }
+
+  read(buf: Uint8Array, offset: number): Promise<void> {
+    checkRange(this, buf.length, offset);
+    return this.parent.read(buf, this.start + offset);
+  }
+
+  async write(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.readonly) throw new KernelError('EROFS', `${this.name}: device is read-only`);
+    checkRange(this, buf.length, offset);
+    return this.parent.write(buf, this.start + offset);
+  }
+
+  flush(): Promise<void> {
+    return this.parent.flush();
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A read-only view of a device: writes answer EROFS, whatever the device underneath allows. */
+export class ReadOnlyDevice implements BlockDevice {
+  readonly readonly = true;
+  constructor(private readonly dev: BlockDevice) {}
+  get name(): string {
+    return this.dev.name;
+  }
+  get sectorSize(): number {
+    return this.dev.sectorSize;
+  }
+  get size(): number {
+    return this.dev.size;
+  }
+  read(buf: Uint8Array, offset: number): Promise<void> {
+    return this.dev.read(buf, offset);
+  }
+  async write(): Promise<void> {
+    throw new KernelError('EROFS', `${this.dev.name}: device is read-only`);
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,98 @@
+/**
+ * A fault-injecting block device wrapping any other (NetBSD's RUMP_BLKFAIL):
+ * fail every n-th I/O, or a seeded random fraction, with EIO; optionally tear
+ * writes (only a prefix of the sectors reaches the device before the error).
+ * Every failure is reproducible from the seed.
+ */
+
+import { KernelError } from '../kern/error.js';
+import type { BlockDevice } from './blockdev.js';
+
+export interface FaultOptions {
+  /** Fail every n-th I/O (1-based count of reads+writes), if set. */
+  every?: number;
+  /** Fail this fraction of I/Os, drawn from `seed`. */
+  fraction?: number;
+  seed?: number;
+  /** Which I/Os may fail. Default both. */
+  ops?: 'read' | 'write' | 'both';
+  /** A failing write first writes a seeded prefix of its sectors. */
+  tear?: boolean;
+  /** Start failing only after this many I/Os (to let a mount succeed). */
+  after?: number;
+}
+
+export class FaultDevice implements BlockDevice {
+  private count = 0;
+  private state: number;
+  /** I/Os failed so far, for reports. */
+  failures = 0;
+  enabled = true;
+
+  constructor(
+    private readonly dev: BlockDevice,
+    private readonly opts: FaultOptions,
+  ) {
+    this.state = (opts.seed ?? 1) >>> 0 || 1;
+  }
+
+  get name(): string {
+    return this.dev.name;
+  }
+  get sectorSize(): number {
+    return this.dev.sectorSize;
+  }
+  get size(): number {
+    return this.dev.size;
+  }
+  get readonly(): boolean {
+    return this.dev.readonly;
+  }
+
+  private rand(): number {
+    // xorshift32
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state / 0x100000000;
+  }
+
+  private shouldFail(op: 'read' | 'write'): boolean {
+    if (!this.enabled) return false;
+    const ops = this.opts.ops ?? 'both';
+    if (ops !== 'both' && ops !== op) return false;
+    this.count++;
+    if (this.count <= (this.opts.after ?? 0)) return false;
+    let fail = false;
+    if (this.opts.every && this.count % this.opts.every === 0) fail = true;
+    if (this.opts.fraction !== undefined && this.rand() < this.opts.fraction) fail = true;
+    if (fail) this.failures++;
+    return fail;
+  }
+
+  async read(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.shouldFail('read')) throw new KernelError('EIO', `${this.name}: injected read fault at ${offset}`);
+    return this.dev.read(buf, offset);
+  }
+
+  async write(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.shouldFail('write')) {
+      if (this.opts.tear) {
+        const sectors = Math.floor(buf.length / this.sectorSize);
+        const keep = Math.floor(this.rand() * sectors);
+        if (keep > 0) await this.dev.write(buf.subarray(0, keep * this.sectorSize), offset);
+      }
+      throw new KernelError('EIO', `${this.name}: injected write fault at ${offset}`);
+    }
+    return this.dev.write(buf, offset);
+  }
+
+  flush(): Promise<void> {
+    return this.dev.flush();
+  }
+  close(): Promise<void> {
+    return this.dev.close();
+  }
+}

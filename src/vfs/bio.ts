@@ -1,0 +1,232 @@
+/**
+ * The buffer cache (NetBSD's vfs_bio.c): fixed-size blocks of one device,
+ * keyed by byte offset, kept in LRU order under a byte cap. A file system
+ * reads metadata with bread(), changes `buf.data` in place, and gives the
+ * buffer back with brelse() (unchanged), bdwrite() (delayed write: dirty,
+ * written at sync or eviction) or bwrite() (written now). File data may
+ * bypass the cache and go to the device directly in large transfers.
+ *
+ * References: a Buf returned by bread()/getblk() is held until the caller
+ * releases it; held buffers are never evicted. Concurrent bread()s of the
+ * same block share one device read.
+ */
+
+import { KernelError } from '../kern/error.js';
+import type { BlockDevice } from '../dev/blockdev.js';
+
+export class Buf {
+  /** Reference count: callers that have not released it yet. */
+  refs = 0;
+  dirty = false;
+  /** Set while the first read is in flight. */
+  loading: Promise<void> | undefined;
+  /** Set when the read failed; the buffer is dropped. */
+  error: unknown;
+
+  constructor(
+    readonly offset: number,
+    public data: Uint8Array,
+  ) {}
+
+  get size(): number {
+    return this.data.length;
+  }
+}
+
+export interface BufStats {
+  hits: number;
+  misses: number;
+  reads: number;
+  writes: number;
+  evictions: number;
+  bytes: number;
+}
+
+export class BufCache {
+  /** LRU order: the first entry is the least recently used. */
+  private readonly bufs = new Map<number, Buf>();
+  private bytes = 0;
+  readonly stats: BufStats = { hits: 0, misses: 0, reads: 0, writes: 0, evictions: 0, bytes: 0 };
+
+  constructor(
+    readonly dev: BlockDevice,
+    /** Byte cap for unreferenced buffers (default 16 MiB). */
+    readonly capacity = 16 * 1024 * 1024,
+  ) {}
+
+  /** Reads the block of `size` bytes at byte `offset`, from the cache when present. */
+  async bread(offset: number, size: number): Promise<Buf> {
+    let bp = this.bufs.get(offset);
+    if (bp && bp.size === size) {
+      this.stats.hits++;
+      bp.refs++;
+      this.touch(bp);
+      if (bp.loading) {
+        try {
+          await bp.loading;
+        } catch (e) {
+          bp.refs--;
+          throw e;
+        }
+      }
+      return bp;
+    }
+    if (bp) await this.resize(bp);
+    this.stats.misses++;
+    bp = this.insert(offset, new Uint8Array(size));
+    bp.refs++;
+    const b = bp;
+    b.loading = (async () => {
+      this.stats.reads++;
+      await this.dev.read(b.data, offset);
+    })();
+    try {
+      await b.loading;
+    } catch (e) {
+      b.error = e;
+      b.refs--;
+      this.remove(b);
+      throw e;
+    } finally {
+      b.loading = undefined;
+    }
+    await this.maybeEvict();
+    return b;
+  }
+
+  /** The block at `offset` without reading it (zero-filled when not cached): for blocks about to be overwritten whole. */
+  async getblk(offset: number, size: number): Promise<Buf> {
+    let bp = this.bufs.get(offset);
+    if (bp && bp.size === size) {
+      if (bp.loading) await bp.loading.catch(() => undefined);
+      if (this.bufs.get(offset) === bp) {
+        bp.refs++;
+        this.touch(bp);
+        return bp;
+      }
+    }
+    if (bp) await this.resize(bp);
+    bp = this.insert(offset, new Uint8Array(size));
+    bp.refs++;
+    await this.maybeEvict();
+    return bp;
+  }
+
+  brelse(bp: Buf): void {
+    if (bp.refs <= 0) throw new KernelError('EINVAL', `bio: release of unreferenced buffer at ${bp.offset}`);
+    bp.refs--;
+  }
+
+  /** Delayed write: marks the buffer dirty and releases it. */
+  bdwrite(bp: Buf): void {
+    bp.dirty = true;
+    this.brelse(bp);
+  }
+
+  /** Writes the buffer now and releases it. */
+  async bwrite(bp: Buf): Promise<void> {
+    try {
+      await this.writeOut(bp);
+    } finally {
+      this.brelse(bp);
+    }
+  }
+
+  /** Whether the block is cached (for tests and read-ahead decisions). */
+  has(offset: number): boolean {
+    return this.bufs.has(offset);
+  }
+
+  /** Drops cached copies of blocks overlapping [offset, offset+len) — after writing around the cache. Dirty ones are written first. */
+  async invalidateRange(offset: number, len: number): Promise<void> {
+    for (const bp of [...this.bufs.values()]) {
+      if (bp.offset < offset + len && bp.offset + bp.size > offset) {
+        if (bp.dirty) await this.writeOut(bp);
+        if (bp.refs === 0) this.remove(bp);
+      }
+    }
+  }
+
+  /** Writes every dirty buffer in offset order, then flushes the device. */
+  async flush(): Promise<void> {
+    const dirty = [...this.bufs.values()].filter((b) => b.dirty).sort((a, b) => a.offset - b.offset);
+    for (const bp of dirty) await this.writeOut(bp);
+    if (!this.dev.readonly) await this.dev.flush();
+  }
+
+  /** Drops every unreferenced buffer (after flush()). Dirty buffers are kept. */
+  purge(): void {
+    for (const bp of [...this.bufs.values()]) if (bp.refs === 0 && !bp.dirty) this.remove(bp);
+  }
+
+  get dirtyCount(): number {
+    let n = 0;
+    for (const bp of this.bufs.values()) if (bp.dirty) n++;
+    return n;
+  }
+
+  private async writeOut(bp: Buf): Promise<void> {
+    if (!bp.dirty && bp.loading === undefined) {
+      // bwrite of a clean buffer still writes: the caller asked for it.
+    }
+    bp.dirty = false;
+    this.stats.writes++;
+    try {
+      await this.dev.write(bp.data, bp.offset);
+    } catch (e) {
+      bp.dirty = true;
+      throw e;
+    }
+  }
+
+  private touch(bp: Buf): void {
+    this.bufs.delete(bp.offset);
+    this.bufs.set(bp.offset, bp);
+  }
+
+  private insert(offset: number, data: Uint8Array): Buf {
+    const bp = new Buf(offset, data);
+    this.bufs.set(offset, bp);
+    this.bytes += data.length;
+    this.stats.bytes = this.bytes;
+    return bp;
+  }
+
+  private remove(bp: Buf): void {
+    if (this.bufs.get(bp.offset) === bp) {
+      this.bufs.delete(bp.offset);
+      this.bytes -= bp.size;
+      this.stats.bytes = this.bytes;
+    }
+  }
+
+  /** A cached block is wanted at another size: write it if dirty and drop it. */
+  private async resize(bp: Buf): Promise<void> {
+    if (bp.loading) await bp.loading.catch(() => undefined);
+    if (bp.refs > 0) {
+      throw new KernelError('EIO', `bio: block at ${bp.offset} is held at size ${bp.size}, wanted at another size`);
+    }
+    if (bp.dirty) await this.writeOut(bp);
+    this.remove(bp);
+  }
+
+  private async maybeEvict(): Promise<void> {
+    if (this.bytes <= this.capacity) return;
+    for (const bp of this.bufs.values()) {
+      if (this.bytes <= this.capacity) break;
+      if (bp.refs > 0 || bp.loading) continue;
+      if (bp.dirty) continue; // written below, in offset order, then evicted on a later pass
+      this.remove(bp);
+      this.stats.evictions++;
+    }
+    if (this.bytes > this.capacity * 2) {
+      // Mostly dirty: write them out so they can go.
+      const dirty = [...this.bufs.values()].filter((b) => b.dirty && b.refs === 0).sort((a, b) => a.offset - b.offset);
+      for (const bp of dirty) await this.writeOut(bp);
+      for (const bp of dirty) if (bp.refs === 0 && !bp.dirty) {
+        this.remove(bp);
+        this.stats.evictions++;
+      }
+    }
+  }
+}
