@@ -91,7 +91,11 @@ export interface Vattr {
   birthtime?: Timespec;
 }
 
-/** A change of attributes. Only the fields present change. The driver sets ctime itself on any change. */
+/**
+ * A change of attributes. Only the fields present change. The VFS decides the times: it passes `ctime` with
+ * every change POSIX says changes it (and `mtime` with a truncate), and a driver sets exactly the times given —
+ * an atime-only update (from a read) comes without ctime and must not change ctime.
+ */
 export interface SetAttr {
   mode?: number;
   uid?: number;
@@ -100,7 +104,6 @@ export interface SetAttr {
   size?: number;
   atime?: Timespec;
   mtime?: Timespec;
-  /** Set by the VFS for utimens(UTIME_NOW...) and attribute changes; a driver may use it instead of reading the clock. */
   ctime?: Timespec;
 }
 
