@@ -1,0 +1,172 @@
+/**
+ * A mounted file system (NetBSD's struct mount): the driver's FsMount, the
+ * vnode cache keyed by the driver's VnodeKey, the mount's rw-lock, and the
+ * wrapper every driver call goes through (errors become KernelErrors; a
+ * driver that throws anything else has a bug: the mount goes read-only).
+ *
+ * Lock order: Mount.lock is the only lock the VFS takes around driver calls,
+ * one mount at a time (a call that touches two mounts, such as mount(2) on a
+ * directory of another, never holds both). Mutations hold it exclusively.
+ */
+
+import { KernelError } from '../kern/error.js';
+import { RwLock } from '../kern/lock.js';
+import type { BlockDevice } from '../dev/blockdev.js';
+import type { FileSystemType, FsMount, KernelServices, OptionMap } from './types.js';
+import { Vnode } from './vnode.js';
+
+export type AtimePolicy = 'relatime' | 'strictatime' | 'noatime';
+
+let nextMountId = 1;
+
+export class Mount {
+  readonly id = nextMountId++;
+  readonly lock = new RwLock();
+  /** Every vnode of this mount the kernel knows, held or cached. */
+  readonly vcache = new Map<number, Vnode>();
+  /** Unheld vnodes in LRU order (first = oldest), candidates for eviction. */
+  readonly freeList = new Set<Vnode>();
+  /** Vnode loads in flight, so concurrent lookups of one file share one vget(). */
+  private readonly loading = new Map<number, Promise<Vnode>>();
+  rootVnode!: Vnode;
+  /** The directory this mount covers (null for the root file system). */
+  covered: Vnode | null = null;
+  /** Path of the mount point, for messages and the mount table. */
+  path = '/';
+  readonly: boolean;
+  /** Set when a driver bug forced the mount read-only. */
+  panicked = false;
+  readonly atime: AtimePolicy;
+  readonly caseInsensitive: boolean;
+  readonly nameMax: number;
+  readonly maxFileSize: number;
+  /** Cap on cached unheld vnodes. */
+  vcacheLimit = 20000;
+
+  constructor(
+    readonly type: FileSystemType,
+    readonly fs: FsMount,
+    readonly dev: BlockDevice | null,
+    readonly options: OptionMap,
+    readonlyMount: boolean,
+    readonly services: KernelServices,
+    readonly source: string,
+  ) {
+    this.readonly = readonlyMount;
+    this.atime = options.has('noatime') ? 'noatime' : options.has('strictatime') ? 'strictatime' : 'relatime';
+    this.caseInsensitive = fs.caseInsensitive ?? false;
+    this.nameMax = fs.nameMax ?? 255;
+    this.maxFileSize = fs.maxFileSize ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  /**
+   * Runs a driver call. KernelErrors pass through; anything else is a driver bug:
+   * logged as a panic, the mount made read-only, and the caller sees EIO.
+   */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.translate(what, e);
+    }
+  }
+
+  translate(what: string, e: unknown): KernelError {
+    if (e instanceof KernelError) return e;
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    this.services.log(`panic: ${this.type.name} on ${this.path}: ${what}: ${msg}; mount is now read-only`);
+    this.panicked = true;
+    this.readonly = true;
+    return new KernelError('EIO', `${this.type.name}: internal error in ${what}: ${msg}`);
+  }
+
+  /** Holds the vnode for `key`, loading it through the driver on a miss. Caller holds the mount lock (any mode). */
+  async vget(key: number): Promise<Vnode> {
+    let vp = this.vcache.get(key);
+    if (vp !== undefined) {
+      vref(vp);
+      return vp;
+    }
+    let pending = this.loading.get(key);
+    if (pending === undefined) {
+      pending = (async () => {
+        const impl = await this.call('vget', () => this.fs.vget(key));
+        const nvp = new Vnode(this, key, impl);
+        this.vcache.set(key, nvp);
+        return nvp;
+      })();
+      this.loading.set(key, pending);
+      pending.then(
+        () => this.loading.delete(key),
+        () => this.loading.delete(key),
+      );
+    }
+    vp = await pending;
+    vref(vp);
+    return vp;
+  }
+
+  /** Evicts unheld vnodes beyond the cache cap. Needs the exclusive lock (reclaim is a mutation). */
+  async evict(all = false): Promise<void> {
+    const limit = all ? 0 : this.vcacheLimit;
+    while (this.freeList.size > limit) {
+      const vp = this.freeList.values().next().value as Vnode;
+      this.freeList.delete(vp);
+      if (vp.usecount > 0) continue;
+      await this.reclaim(vp);
+    }
+  }
+
+  async reclaim(vp: Vnode): Promise<void> {
+    this.vcache.delete(vp.key);
+    vp.reclaimed = true;
+    vp.purgeNames();
+    if (vp.impl.reclaim) await this.call('reclaim', () => vp.impl.reclaim!());
+  }
+
+  /** Vnodes currently held by someone other than the mount itself (for EBUSY at unmount). */
+  busyVnodes(): Vnode[] {
+    const out: Vnode[] = [];
+    for (const vp of this.vcache.values()) {
+      const own = vp === this.rootVnode ? 1 : 0;
+      if (vp.usecount > own) out.push(vp);
+    }
+    return out;
+  }
+}
+
+export function vref(vp: Vnode): void {
+  if (vp.usecount++ === 0) vp.mount.freeList.delete(vp);
+}
+
+/**
+ * Releases a reference. On the last one, a file whose link count is 0 is inactivated (its storage freed,
+ * NetBSD's VOP_INACTIVE) and the vnode joins the free list; the cache is trimmed when over its cap.
+ */
+export async function vrele(vp: Vnode): Promise<void> {
+  if (vp.usecount <= 0) throw new KernelError('EINVAL', 'vrele: vnode not held');
+  if (--vp.usecount > 0) return;
+  const mp = vp.mount;
+  if (vp.reclaimed) return;
+  let orphan = false;
+  try {
+    orphan = vp.impl.getattr().nlink === 0;
+  } catch {
+    orphan = false;
+  }
+  if (orphan || mp.freeList.size >= mp.vcacheLimit) {
+    await mp.lock.enterWrite();
+    try {
+      if (vp.usecount === 0 && !vp.reclaimed) {
+        if (orphan && vp.impl.inactive && !mp.readonly) await mp.call('inactive', () => vp.impl.inactive!());
+        if (orphan) await mp.reclaim(vp);
+        else mp.freeList.add(vp);
+      }
+      await mp.evict();
+    } finally {
+      mp.lock.exitWrite();
+    }
+    return;
+  }
+  mp.freeList.add(vp);
+}

@@ -1,0 +1,1006 @@
+/**
+ * A process and its system calls (NetBSD's struct proc with the vfs_syscalls.c
+ * entry points): credentials, descriptor table, cwd, umask, and every call of
+ * the SyscallApi. The generic rules live here — permission checks, POSIX
+ * timestamps, read-only mounts, rename's legality — so drivers do only the
+ * on-disk work.
+ */
+
+import { KernelError, isKernelError } from '../kern/error.js';
+import { ACC_EXEC, ACC_READ, ACC_WRITE, canAccess, groupMember, isRoot, type Cred } from '../kern/cred.js';
+import {
+  AT_SYMLINK_NOFOLLOW, F_OK, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_TRUNC, R_OK,
+  RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_CUR, SEEK_END, SEEK_SET, W_OK, X_OK,
+} from './fcntl.js';
+import { FdTable, OpenFile } from './file.js';
+import { vref, vrele, type Mount } from './mount.js';
+import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
+import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
+import {
+  S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type NewNode, type SetAttr, type StatVfs,
+  type Timespec, type VType,
+} from './types.js';
+import type { Vnode } from './vnode.js';
+import type { Kernel } from '../kern/kernel.js';
+
+const ST_RDONLY = 1;
+const ST_NOSUID = 2;
+
+function tsLE(a: Timespec, b: Timespec): boolean {
+  return a.sec < b.sec || (a.sec === b.sec && a.nsec <= b.nsec);
+}
+
+export class Proc implements SyscallApi {
+  readonly pid: number;
+  cred: Cred;
+  fds: FdTable;
+  cwd: Vnode;
+  umaskValue = 0o022;
+  private exited = false;
+
+  constructor(
+    readonly kernel: Kernel,
+    pid: number,
+    cred: Cred,
+    cwd: Vnode,
+    fds = new FdTable(),
+  ) {
+    this.pid = pid;
+    this.cred = cred;
+    this.cwd = cwd;
+    vref(cwd);
+    this.fds = fds;
+  }
+
+  /** A child sharing this process's open files, cwd, umask and credentials (fork). */
+  fork(): Proc {
+    const p = this.kernel.newProc(this.cred, this.cwd, this.fds.copy());
+    p.umaskValue = this.umaskValue;
+    return p;
+  }
+
+  /** Closes every descriptor and releases the cwd. */
+  async exit(): Promise<void> {
+    if (this.exited) return;
+    this.exited = true;
+    await this.fds.closeAll();
+    await vrele(this.cwd);
+    this.kernel.procExited(this);
+  }
+
+  private get root(): Vnode {
+    return this.kernel.rootVnode;
+  }
+
+  private now(): Timespec {
+    return this.kernel.services.now();
+  }
+
+  /** Runs a system call: adds the call and path to errors, logs a driver's diagnostic once, never leaks a non-KernelError. */
+  private async sys<T>(name: string, path: string | undefined, fn: () => Promise<T>, dest?: string): Promise<T> {
+    if (this.exited) throw new KernelError('ESRCH').withContext(name, path);
+    try {
+      return await fn();
+    } catch (e) {
+      let ke: KernelError;
+      if (isKernelError(e)) ke = e;
+      else {
+        const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        this.kernel.services.log(`panic: ${name}: ${msg}`);
+        ke = new KernelError('EIO', `internal error in ${name}: ${msg}`);
+      }
+      if (ke.detail && !(ke as { logged?: boolean }).logged) {
+        (ke as { logged?: boolean }).logged = true;
+        this.kernel.services.log(ke.detail);
+      }
+      throw ke.withContext(name, path, dest);
+    }
+  }
+
+  private ctx() {
+    return { root: this.root, cwd: this.cwd, cred: this.cred };
+  }
+
+  private lookup(path: string, follow: boolean): Promise<NameiResult> {
+    return namei(this.ctx(), path, { follow });
+  }
+
+  private lookupParent(path: string, follow = false): Promise<NameiResult> {
+    return namei(this.ctx(), path, { follow, parent: true });
+  }
+
+  /** Runs `fn` with the vnode of `path` held. */
+  private async withVnode<T>(path: string, follow: boolean, fn: (vp: Vnode) => Promise<T>): Promise<T> {
+    const r = await this.lookup(path, follow);
+    try {
+      return await fn(r.vp!);
+    } finally {
+      await releaseResult(r);
+    }
+  }
+
+  private static async locked<T>(mp: Mount, write: boolean, what: string, fn: () => Promise<T>): Promise<T> {
+    if (write) {
+      if (mp.readonly) throw new KernelError('EROFS');
+      await mp.lock.enterWrite();
+      try {
+        if (mp.readonly) throw new KernelError('EROFS');
+        return await mp.call(what, fn);
+      } finally {
+        mp.lock.exitWrite();
+      }
+    }
+    await mp.lock.enterRead();
+    try {
+      return await mp.call(what, fn);
+    } finally {
+      mp.lock.exitRead();
+    }
+  }
+
+  private checkAcc(vp: Vnode, want: number): void {
+    if (!canAccess(this.cred, vp.getattr(), want)) throw new KernelError('EACCES');
+  }
+
+  private isOwner(vp: Vnode): boolean {
+    return isRoot(this.cred) || this.cred.uid === vp.getattr().uid;
+  }
+
+  /** Sticky directories: only the owner of the file, of the directory, or root may remove or rename an entry. */
+  private checkSticky(dvp: Vnode, vp: Vnode): void {
+    const d = dvp.getattr();
+    if ((d.mode & S_ISVTX) === 0 || isRoot(this.cred)) return;
+    if (this.cred.uid === d.uid || this.cred.uid === vp.getattr().uid) return;
+    throw new KernelError('EPERM');
+  }
+
+  private checkName(mp: Mount, name: string): void {
+    if (byteLength(name) > mp.nameMax) throw new KernelError('ENAMETOOLONG');
+    mp.fs.validName?.(name);
+  }
+
+  /** Attributes of a node created by this process in `dvp` (umask applied; setgid directories pass on their group). */
+  private newNode(dvp: Vnode, type: VType, mode: number, rdev = 0): NewNode {
+    const d = dvp.getattr();
+    let perm = mode & 0o7777 & ~this.umaskValue;
+    let gid = this.cred.gid;
+    if (d.mode & S_ISGID) {
+      gid = d.gid;
+      if (type === 'dir') perm |= S_ISGID;
+    }
+    if (type !== 'dir' && perm & S_ISGID && !isRoot(this.cred) && !groupMember(this.cred, gid)) perm &= ~S_ISGID;
+    return { type, mode: perm, uid: this.cred.uid, gid, rdev, time: this.now() };
+  }
+
+  /** Common checks before adding an entry to `dvp`. */
+  private checkCreate(r: NameiResult): { dvp: Vnode; name: string; mp: Mount } {
+    const dvp = r.dvp;
+    if (dvp === null || r.name === '' || r.name === '.' || r.name === '..') throw new KernelError('EEXIST');
+    if (r.vp !== null) throw new KernelError('EEXIST');
+    if (dvp.getattr().nlink === 0) throw new KernelError('ENOENT');
+    this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
+    const mp = dvp.mount;
+    if (mp.readonly) throw new KernelError('EROFS');
+    this.checkName(mp, r.name);
+    return { dvp, name: r.name, mp };
+  }
+
+  private static makeStat(vp: Vnode): Stat {
+    const a = vp.getattr();
+    const st: Stat = {
+      dev: vp.mount.id, ino: a.ino, mode: VTYPE_TO_IFMT[a.type] | (a.mode & 0o7777), nlink: a.nlink, uid: a.uid, gid: a.gid,
+      rdev: a.rdev, size: a.size, blksize: a.blksize, blocks: a.blocks, atime: a.atime, mtime: a.mtime, ctime: a.ctime,
+    };
+    if (a.birthtime) st.birthtime = a.birthtime;
+    return st;
+  }
+
+  // ---- files ----
+
+  open(path: string, flags: number, mode = 0o666): Promise<number> {
+    return this.sys('open', path, async () => {
+      let vp: Vnode;
+      let created = false;
+      const nofollow = (flags & O_NOFOLLOW) !== 0;
+      if (flags & O_CREAT) {
+        const excl = (flags & O_EXCL) !== 0;
+        const r = await this.lookupParent(path, !(excl || nofollow));
+        try {
+          if (r.vp === null) {
+            if (r.trailingSlash) throw new KernelError('EISDIR');
+            const { dvp, name, mp } = this.checkCreate(r);
+            const node = this.newNode(dvp, 'reg', mode);
+            const key = await Proc.locked(mp, true, 'create', async () => {
+              const existing = await dvp.impl.lookup(name);
+              if (existing !== null) throw new KernelError('EEXIST');
+              return dvp.impl.create(name, node);
+            });
+            await mp.lock.enterRead();
+            try {
+              vp = await mp.vget(key);
+            } finally {
+              mp.lock.exitRead();
+            }
+            created = true;
+          } else {
+            if (excl) throw new KernelError('EEXIST');
+            vp = r.vp;
+            vref(vp);
+          }
+        } finally {
+          await releaseResult(r);
+        }
+      } else {
+        vp = (await this.lookup(path, !nofollow)).vp!;
+      }
+      try {
+        const a = vp.getattr();
+        if (a.type === 'lnk') throw new KernelError('ELOOP');
+        if (flags & O_DIRECTORY && a.type !== 'dir') throw new KernelError('ENOTDIR');
+        const f = new OpenFile(vp, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+        if (a.type === 'dir' && f.writable) throw new KernelError('EISDIR');
+        if (a.type === 'fifo' || a.type === 'sock') throw new KernelError('ENXIO');
+        if (!created) {
+          let want = 0;
+          if (f.readable) want |= ACC_READ;
+          if (f.writable || flags & O_TRUNC) want |= ACC_WRITE;
+          this.checkAcc(vp, want);
+        }
+        if ((f.writable || flags & O_TRUNC) && vp.mount.readonly && (a.type === 'reg' || a.type === 'dir')) throw new KernelError('EROFS');
+        if (flags & O_TRUNC && !created && a.type === 'reg' && (f.writable || (flags & 3) === O_RDONLY)) {
+          const t = this.now();
+          await Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t }));
+        }
+        return this.fds.alloc(f);
+      } catch (e) {
+        await vrele(vp);
+        throw e;
+      }
+    });
+  }
+
+  close(fd: number): Promise<void> {
+    return this.sys('close', undefined, async () => {
+      await this.fds.remove(fd).release();
+    });
+  }
+
+  private async doRead(f: OpenFile, buf: Uint8Array, pos: number): Promise<number> {
+    if (!f.readable) throw new KernelError('EBADF');
+    const vp = f.vp;
+    const a = vp.getattr();
+    if (a.type === 'dir') throw new KernelError('EISDIR');
+    if (buf.length === 0) return 0;
+    const n = await Proc.locked(vp.mount, false, 'read', () => vp.impl.read(buf, pos));
+    if (!Number.isInteger(n) || n < 0 || n > buf.length) throw new KernelError('EIO', `${vp.mount.type.name}: read returned ${n}`);
+    await this.touchAtime(vp);
+    return n;
+  }
+
+  /** Marks the access time after a read, as the mount's policy says (relatime: only when it is older than mtime/ctime or a day). */
+  private async touchAtime(vp: Vnode): Promise<void> {
+    const mp = vp.mount;
+    if (mp.atime === 'noatime' || mp.readonly) return;
+    const a = vp.getattr();
+    const now = this.now();
+    if (mp.atime === 'relatime' && !(tsLE(a.atime, a.mtime) || tsLE(a.atime, a.ctime) || now.sec - a.atime.sec >= 86400)) return;
+    await Proc.locked(mp, true, 'setattr', () => vp.impl.setattr({ atime: now })).catch((e) => {
+      if (!(isKernelError(e) && e.code === 'EROFS')) throw e;
+    });
+  }
+
+  private async doWrite(f: OpenFile, buf: Uint8Array, pos: number | null): Promise<number> {
+    if (!f.writable) throw new KernelError('EBADF');
+    const vp = f.vp;
+    const mp = vp.mount;
+    if (vp.type === 'dir') throw new KernelError('EISDIR');
+    return Proc.locked(mp, true, 'write', async () => {
+      let off = f.flags & O_APPEND ? vp.getattr().size : pos ?? f.offset;
+      if (buf.length === 0) return 0;
+      if (off >= mp.maxFileSize) throw new KernelError('EFBIG');
+      const data = off + buf.length > mp.maxFileSize ? buf.subarray(0, mp.maxFileSize - off) : buf;
+      const n = await vp.impl.write(data, off, this.now());
+      if (!Number.isInteger(n) || n < 0 || n > data.length) throw new KernelError('EIO', `${mp.type.name}: write returned ${n}`);
+      off += n;
+      if (pos === null || f.flags & O_APPEND) f.offset = off;
+      // A write by anyone but root clears setuid, and setgid when group-executable (Linux's file_remove_privs).
+      const a = vp.getattr();
+      if (!isRoot(this.cred) && (a.mode & S_ISUID || (a.mode & S_ISGID && a.mode & 0o010))) {
+        let m = a.mode & ~S_ISUID;
+        if (m & 0o010) m &= ~S_ISGID;
+        await vp.impl.setattr({ mode: m, ctime: this.now() });
+      }
+      return n;
+    });
+  }
+
+  read(fd: number, buf: Uint8Array): Promise<number> {
+    return this.sys('read', undefined, async () => {
+      const f = this.fds.get(fd);
+      const n = await this.doRead(f, buf, f.offset);
+      f.offset += n;
+      return n;
+    });
+  }
+
+  write(fd: number, buf: Uint8Array): Promise<number> {
+    return this.sys('write', undefined, async () => this.doWrite(this.fds.get(fd), buf, null));
+  }
+
+  pread(fd: number, buf: Uint8Array, position: number): Promise<number> {
+    return this.sys('pread', undefined, async () => {
+      if (!Number.isSafeInteger(position) || position < 0) throw new KernelError('EINVAL');
+      return this.doRead(this.fds.get(fd), buf, position);
+    });
+  }
+
+  pwrite(fd: number, buf: Uint8Array, position: number): Promise<number> {
+    return this.sys('pwrite', undefined, async () => {
+      if (!Number.isSafeInteger(position) || position < 0) throw new KernelError('EINVAL');
+      return this.doWrite(this.fds.get(fd), buf, position);
+    });
+  }
+
+  lseek(fd: number, offset: number, whence: number): Promise<number> {
+    return this.sys('lseek', undefined, async () => {
+      const f = this.fds.get(fd);
+      let base: number;
+      if (whence === SEEK_SET) base = 0;
+      else if (whence === SEEK_CUR) base = f.offset;
+      else if (whence === SEEK_END) base = f.vp.getattr().size;
+      else throw new KernelError('EINVAL');
+      const to = base + offset;
+      if (!Number.isSafeInteger(to) || to < 0) throw new KernelError('EINVAL');
+      f.offset = to;
+      if (f.vp.type === 'dir' && to === 0) {
+        f.dirCookie = 0;
+        f.dirEof = false;
+      }
+      return to;
+    });
+  }
+
+  fstat(fd: number): Promise<Stat> {
+    return this.sys('fstat', undefined, async () => Proc.makeStat(this.fds.get(fd).vp));
+  }
+
+  stat(path: string): Promise<Stat> {
+    return this.sys('stat', path, () => this.withVnode(path, true, async (vp) => Proc.makeStat(vp)));
+  }
+
+  lstat(path: string): Promise<Stat> {
+    return this.sys('lstat', path, () => this.withVnode(path, false, async (vp) => Proc.makeStat(vp)));
+  }
+
+  access(path: string, mode: number): Promise<void> {
+    return this.sys('access', path, () =>
+      this.withVnode(path, true, async (vp) => {
+        if (mode === F_OK) return;
+        if (mode & ~(R_OK | W_OK | X_OK)) throw new KernelError('EINVAL');
+        if (mode & W_OK && vp.mount.readonly && vp.type !== 'blk' && vp.type !== 'chr') throw new KernelError('EROFS');
+        this.checkAcc(vp, mode & 7);
+      }),
+    );
+  }
+
+  // ---- names ----
+
+  mkdir(path: string, mode = 0o777): Promise<void> {
+    return this.sys('mkdir', path, async () => {
+      const r = await this.lookupParent(path);
+      try {
+        const { dvp, name, mp } = this.checkCreate(r);
+        const node = this.newNode(dvp, 'dir', mode & 0o7777);
+        await Proc.locked(mp, true, 'mkdir', async () => {
+          if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+          await dvp.impl.mkdir(name, node);
+        });
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  mknod(path: string, mode: number, rdev = 0): Promise<void> {
+    return this.sys('mknod', path, async () => {
+      const type = ifmtToVType(mode) ?? 'reg';
+      if (type === 'dir' || type === 'lnk') throw new KernelError('EINVAL');
+      if ((type === 'blk' || type === 'chr') && !isRoot(this.cred)) throw new KernelError('EPERM');
+      const r = await this.lookupParent(path);
+      try {
+        const { dvp, name, mp } = this.checkCreate(r);
+        const node = this.newNode(dvp, type, mode & 0o7777, rdev);
+        await Proc.locked(mp, true, 'create', async () => {
+          if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+          await dvp.impl.create(name, node);
+        });
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.sys('rmdir', path, async () => {
+      const r = await this.lookupParent(path);
+      try {
+        if (r.name === '.') throw new KernelError('EINVAL');
+        if (r.name === '..') throw new KernelError('ENOTEMPTY');
+        if (r.dvp === null || r.name === '') throw new KernelError('EBUSY');
+        const { dvp, vp } = r;
+        if (vp === null) throw new KernelError('ENOENT');
+        if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+        if (vp.mount !== dvp.mount || vp.mountedHere) throw new KernelError('EBUSY');
+        this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
+        this.checkSticky(dvp, vp);
+        if (vp === this.root) throw new KernelError('EBUSY');
+        await Proc.locked(dvp.mount, true, 'rmdir', () => dvp.impl.rmdir(r.name, vp.impl, this.now()));
+        dvp.forgetName(r.name);
+        vp.purgeNames();
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.sys('unlink', path, async () => {
+      const r = await this.lookupParent(path);
+      try {
+        if (r.dvp === null || r.name === '' || r.name === '.' || r.name === '..') throw new KernelError(r.name === '' ? 'EISDIR' : 'EISDIR');
+        const { dvp, vp } = r;
+        if (vp === null) throw new KernelError('ENOENT');
+        if (vp.type === 'dir') throw new KernelError('EISDIR');
+        if (vp.mount !== dvp.mount) throw new KernelError('EBUSY');
+        this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
+        this.checkSticky(dvp, vp);
+        await Proc.locked(dvp.mount, true, 'remove', () => dvp.impl.remove(r.name, vp.impl, this.now()));
+        dvp.forgetName(r.name);
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  rename(from: string, to: string, flags = 0): Promise<void> {
+    return this.sys(
+      'rename',
+      from,
+      async () => {
+        if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new KernelError('EINVAL');
+        if (flags & RENAME_EXCHANGE) throw new KernelError('EINVAL', 'rename: RENAME_EXCHANGE is not supported');
+        const fr = await this.lookupParent(from);
+        let tr: NameiResult | null = null;
+        try {
+          tr = await this.lookupParent(to);
+          const fdvp = fr.dvp;
+          const tdvp = tr.dvp;
+          if (fdvp === null || fr.name === '' || fr.name === '.' || fr.name === '..') throw new KernelError(fr.name === '' ? 'EBUSY' : 'EINVAL');
+          if (tdvp === null || tr.name === '' || tr.name === '.' || tr.name === '..') throw new KernelError(tr.name === '' ? 'EBUSY' : 'EINVAL');
+          const fvp = fr.vp;
+          if (fvp === null) throw new KernelError('ENOENT');
+          const tvp = tr.vp;
+          const mp = fdvp.mount;
+          if (fvp.mount !== mp || fvp.mountedHere) throw new KernelError('EBUSY');
+          if (tdvp.mount !== mp) throw new KernelError('EXDEV');
+          if (tvp && (tvp.mount !== mp || tvp.mountedHere)) throw new KernelError('EBUSY');
+          const fdir = fvp.type === 'dir';
+          if ((fr.trailingSlash || tr.trailingSlash) && !fdir) throw new KernelError('ENOTDIR');
+          if (tvp) {
+            if (flags & RENAME_NOREPLACE) throw new KernelError('EEXIST');
+            if (fdir && tvp.type !== 'dir') throw new KernelError('ENOTDIR');
+            if (!fdir && tvp.type === 'dir') throw new KernelError('EISDIR');
+          }
+          this.checkAcc(fdvp, ACC_WRITE | ACC_EXEC);
+          if (tdvp !== fdvp) this.checkAcc(tdvp, ACC_WRITE | ACC_EXEC);
+          this.checkSticky(fdvp, fvp);
+          if (tvp) this.checkSticky(tdvp, tvp);
+          if (tvp === fvp) return; // two names of one file: nothing to do
+          if (mp.readonly) throw new KernelError('EROFS');
+          this.checkName(mp, tr.name);
+          if (fdir && fdvp !== tdvp) this.checkAcc(fvp, ACC_WRITE); // its '..' changes
+          await mp.lock.enterWrite();
+          try {
+            if (mp.readonly) throw new KernelError('EROFS');
+            if (fdir && fdvp !== tdvp) await this.checkNotAncestor(fvp, tdvp);
+            if (fdvp.getattr().nlink === 0 || tdvp.getattr().nlink === 0) throw new KernelError('ENOENT');
+            await mp.call('rename', () => fdvp.impl.rename(fr.name, fvp.impl, tdvp.impl, tr!.name, tvp ? tvp.impl : null, this.now()));
+          } finally {
+            mp.lock.exitWrite();
+          }
+          fdvp.forgetName(fr.name);
+          tdvp.forgetName(tr.name);
+          if (tvp) tvp.purgeNames();
+        } finally {
+          if (tr) await releaseResult(tr);
+          await releaseResult(fr);
+        }
+      },
+      to,
+    );
+  }
+
+  /** EINVAL when `dir` is `vp` or below it (a directory moved into its own subtree). Caller holds the mount lock. */
+  private async checkNotAncestor(vp: Vnode, dir: Vnode): Promise<void> {
+    const mp = vp.mount;
+    let key = dir.key;
+    let cur = dir.impl;
+    for (let depth = 0; depth < 65536; depth++) {
+      if (key === vp.key) throw new KernelError('EINVAL');
+      if (key === mp.fs.rootKey) return;
+      const parent = await cur.lookup('..');
+      if (parent === null || parent === key) return;
+      key = parent;
+      const cached = mp.vcache.get(key);
+      cur = cached ? cached.impl : await mp.fs.vget(key);
+    }
+    throw new KernelError('EIO', `${mp.type.name}: directory tree deeper than 65536 levels (a loop?)`);
+  }
+
+  link(existing: string, newPath: string): Promise<void> {
+    return this.sys(
+      'link',
+      existing,
+      async () => {
+        const sr = await this.lookup(existing, false);
+        let r: NameiResult | null = null;
+        try {
+          const vp = sr.vp!;
+          r = await this.lookupParent(newPath);
+          if (r.vp !== null || r.dvp === null) throw new KernelError('EEXIST');
+          if (vp.type === 'dir') throw new KernelError('EPERM');
+          if (r.dvp.mount !== vp.mount) throw new KernelError('EXDEV');
+          const { dvp, name, mp } = this.checkCreate(r);
+          await Proc.locked(mp, true, 'link', async () => {
+            if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+            if (vp.getattr().nlink === 0) throw new KernelError('ENOENT');
+            await dvp.impl.link(name, vp.impl, this.now());
+          });
+        } finally {
+          if (r) await releaseResult(r);
+          await releaseResult(sr);
+        }
+      },
+      newPath,
+    );
+  }
+
+  symlink(target: string, path: string): Promise<void> {
+    return this.sys('symlink', path, async () => {
+      if (target.length === 0) throw new KernelError('ENOENT');
+      if (target.includes('\0')) throw new KernelError('EINVAL');
+      if (byteLength(target) >= 1024) throw new KernelError('ENAMETOOLONG');
+      const r = await this.lookupParent(path);
+      try {
+        const { dvp, name, mp } = this.checkCreate(r);
+        const node = this.newNode(dvp, 'lnk', 0o777 | this.umaskValue);
+        await Proc.locked(mp, true, 'symlink', async () => {
+          if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+          await dvp.impl.symlink(name, target, node);
+        });
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.sys('readlink', path, () =>
+      this.withVnode(path, false, async (vp) => {
+        if (vp.type !== 'lnk') throw new KernelError('EINVAL');
+        return Proc.locked(vp.mount, false, 'readlink', () => vp.impl.readlink());
+      }),
+    );
+  }
+
+  // ---- directories ----
+
+  private async doGetdents(f: OpenFile, max: number): Promise<Dirent[]> {
+    const vp = f.vp;
+    if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+    if (f.dirEof) return [];
+    const mp = vp.mount;
+    return Proc.locked(mp, false, 'readdir', async () => {
+      const entries = await vp.impl.readdir(f.dirCookie, Math.max(1, Math.min(max, 4096)));
+      if (entries.length === 0) {
+        f.dirEof = true;
+        return [];
+      }
+      const out: Dirent[] = [];
+      for (const e of entries) {
+        let type = e.type;
+        if (type === undefined) {
+          const cvp = e.key === vp.key ? vp : await mp.vget(e.key);
+          type = cvp.type;
+          if (cvp !== vp) {
+            cvp.usecount--;
+            if (cvp.usecount === 0) mp.freeList.add(cvp);
+          }
+        }
+        out.push({ name: e.name, ino: e.ino ?? e.key, type });
+      }
+      const next = entries[entries.length - 1]!.next;
+      if (next === f.dirCookie) throw new KernelError('EIO', `${mp.type.name}: readdir cookie did not advance (${next})`);
+      f.dirCookie = next;
+      return out;
+    });
+  }
+
+  getdents(fd: number, max = 256): Promise<Dirent[]> {
+    return this.sys('getdents', undefined, async () => this.doGetdents(this.fds.get(fd), max));
+  }
+
+  readdir(path: string): Promise<Dirent[]> {
+    return this.sys('readdir', path, async () => {
+      const r = await this.lookup(path, true);
+      const vp = r.vp!;
+      try {
+        if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+        this.checkAcc(vp, ACC_READ);
+        const f = new OpenFile(vp, O_RDONLY);
+        const out: Dirent[] = [];
+        for (let rounds = 0; ; rounds++) {
+          if (rounds > 1_000_000) throw new KernelError('EIO', `${vp.mount.type.name}: directory never ends`);
+          const batch = await this.doGetdents(f, 1024);
+          if (batch.length === 0) break;
+          for (const d of batch) if (d.name !== '.' && d.name !== '..') out.push(d);
+        }
+        return out;
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  // ---- attributes ----
+
+  private async chmodVnode(vp: Vnode, mode: number): Promise<void> {
+    if (!this.isOwner(vp)) throw new KernelError('EPERM');
+    let m = mode & 0o7777;
+    const a = vp.getattr();
+    if (!isRoot(this.cred) && a.type !== 'dir' && m & S_ISGID && !groupMember(this.cred, a.gid)) m &= ~S_ISGID;
+    await Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ mode: m, ctime: this.now() }));
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.sys('chmod', path, () => this.withVnode(path, true, (vp) => this.chmodVnode(vp, mode)));
+  }
+
+  fchmod(fd: number, mode: number): Promise<void> {
+    return this.sys('fchmod', undefined, async () => this.chmodVnode(this.fds.get(fd).vp, mode));
+  }
+
+  private async chownVnode(vp: Vnode, uid: number, gid: number): Promise<void> {
+    const a = vp.getattr();
+    const newUid = uid === -1 || uid === 0xffffffff ? a.uid : uid;
+    const newGid = gid === -1 || gid === 0xffffffff ? a.gid : gid;
+    if (!Number.isInteger(newUid) || newUid < 0 || !Number.isInteger(newGid) || newGid < 0) throw new KernelError('EINVAL');
+    if (!isRoot(this.cred)) {
+      if (this.cred.uid !== a.uid || newUid !== a.uid) throw new KernelError('EPERM');
+      if (newGid !== a.gid && !groupMember(this.cred, newGid)) throw new KernelError('EPERM');
+    }
+    const change: SetAttr = { ctime: this.now() };
+    if (newUid !== a.uid) change.uid = newUid;
+    if (newGid !== a.gid) change.gid = newGid;
+    // Changing the owner clears setuid, and setgid when group-executable (as Linux does, for root too).
+    if (a.type !== 'dir' && (uid !== -1 || gid !== -1) && a.mode & (S_ISUID | S_ISGID)) {
+      let m = a.mode & ~S_ISUID;
+      if (m & 0o010) m &= ~S_ISGID;
+      if (m !== a.mode) change.mode = m;
+    }
+    await Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr(change));
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.sys('chown', path, () => this.withVnode(path, true, (vp) => this.chownVnode(vp, uid, gid)));
+  }
+
+  fchown(fd: number, uid: number, gid: number): Promise<void> {
+    return this.sys('fchown', undefined, async () => this.chownVnode(this.fds.get(fd).vp, uid, gid));
+  }
+
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return this.sys('lchown', path, () => this.withVnode(path, false, (vp) => this.chownVnode(vp, uid, gid)));
+  }
+
+  private async utimensVnode(vp: Vnode, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    if (atime === 'omit' && mtime === 'omit') return;
+    const now = this.now();
+    const explicit = (atime !== 'omit' && atime !== 'now') || (mtime !== 'omit' && mtime !== 'now');
+    if (!this.isOwner(vp)) {
+      if (explicit) throw new KernelError('EPERM');
+      if (!canAccess(this.cred, vp.getattr(), ACC_WRITE)) throw new KernelError('EACCES');
+    }
+    const check = (t: TimeArg): void => {
+      if (typeof t === 'object' && (!Number.isSafeInteger(t.sec) || !Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec > 999_999_999)) {
+        throw new KernelError('EINVAL');
+      }
+    };
+    check(atime);
+    check(mtime);
+    const change: SetAttr = { ctime: now };
+    if (atime !== 'omit') change.atime = atime === 'now' ? now : atime;
+    if (mtime !== 'omit') change.mtime = mtime === 'now' ? now : mtime;
+    await Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr(change));
+  }
+
+  utimens(path: string, atime: TimeArg, mtime: TimeArg, flags = 0): Promise<void> {
+    return this.sys('utimens', path, () =>
+      this.withVnode(path, (flags & AT_SYMLINK_NOFOLLOW) === 0, (vp) => this.utimensVnode(vp, atime, mtime)),
+    );
+  }
+
+  futimens(fd: number, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    return this.sys('futimens', undefined, async () => this.utimensVnode(this.fds.get(fd).vp, atime, mtime));
+  }
+
+  private async truncateVnode(vp: Vnode, size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new KernelError('EINVAL');
+    const t = vp.type;
+    if (t === 'dir') throw new KernelError('EISDIR');
+    if (t !== 'reg') throw new KernelError('EINVAL');
+    if (size > vp.mount.maxFileSize) throw new KernelError('EFBIG');
+    const now = this.now();
+    await Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size, mtime: now, ctime: now }));
+  }
+
+  truncate(path: string, size: number): Promise<void> {
+    return this.sys('truncate', path, () =>
+      this.withVnode(path, true, async (vp) => {
+        if (vp.type === 'reg') this.checkAcc(vp, ACC_WRITE);
+        await this.truncateVnode(vp, size);
+      }),
+    );
+  }
+
+  ftruncate(fd: number, size: number): Promise<void> {
+    return this.sys('ftruncate', undefined, async () => {
+      const f = this.fds.get(fd);
+      if (!f.writable) throw new KernelError('EINVAL');
+      await this.truncateVnode(f.vp, size);
+    });
+  }
+
+  fsync(fd: number): Promise<void> {
+    return this.sys('fsync', undefined, async () => {
+      const vp = this.fds.get(fd).vp;
+      if (vp.mount.readonly) return;
+      await Proc.locked(vp.mount, true, 'fsync', () => vp.impl.fsync());
+    });
+  }
+
+  sync(): Promise<void> {
+    return this.sys('sync', undefined, () => this.kernel.syncAll());
+  }
+
+  private async statvfsOf(vp: Vnode): Promise<StatVfs> {
+    const mp = vp.mount;
+    const s = await Proc.locked(mp, false, 'statvfs', () => mp.fs.statvfs());
+    return { ...s, fsid: mp.id, namemax: mp.nameMax, flag: (s.flag ?? 0) | (mp.readonly ? ST_RDONLY : 0) | (mp.options.has('nosuid') ? ST_NOSUID : 0) };
+  }
+
+  statvfs(path: string): Promise<StatVfs> {
+    return this.sys('statvfs', path, () => this.withVnode(path, true, (vp) => this.statvfsOf(vp)));
+  }
+
+  fstatvfs(fd: number): Promise<StatVfs> {
+    return this.sys('fstatvfs', undefined, async () => this.statvfsOf(this.fds.get(fd).vp));
+  }
+
+  // ---- mounts ----
+
+  mount(fstype: string, target: string, args: MountArgs = {}): Promise<void> {
+    return this.sys('mount', target, async () => {
+      if (!isRoot(this.cred)) throw new KernelError('EPERM');
+      const r = await this.lookup(target, true);
+      const vp = r.vp!;
+      try {
+        if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+        if (vp.mountedHere) throw new KernelError('EBUSY');
+        const options = parseOptions(args.options);
+        const readonly = args.readonly ?? (options.has('ro') && !options.has('rw'));
+        await this.kernel.mountOn(vp, fstype, args.source, readonly, options, await this.pathOf(vp));
+      } finally {
+        await releaseResult(r);
+      }
+    });
+  }
+
+  unmount(target: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.sys('unmount', target, async () => {
+      if (!isRoot(this.cred)) throw new KernelError('EPERM');
+      const r = await this.lookup(target, true);
+      const vp = r.vp!;
+      const mp = vp.mount;
+      await releaseResult(r);
+      if (!vp.isRoot || mp.covered === null) throw new KernelError('EINVAL');
+      await this.kernel.unmountMount(mp, opts.force ?? false);
+    });
+  }
+
+  // ---- process state ----
+
+  chdir(path: string): Promise<void> {
+    return this.sys('chdir', path, async () => {
+      const r = await this.lookup(path, true);
+      const vp = r.vp!;
+      try {
+        if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+        this.checkAcc(vp, ACC_EXEC);
+      } catch (e) {
+        await releaseResult(r);
+        throw e;
+      }
+      const old = this.cwd;
+      this.cwd = vp;
+      await vrele(old);
+    });
+  }
+
+  fchdir(fd: number): Promise<void> {
+    return this.sys('fchdir', undefined, async () => {
+      const vp = this.fds.get(fd).vp;
+      if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+      this.checkAcc(vp, ACC_EXEC);
+      vref(vp);
+      const old = this.cwd;
+      this.cwd = vp;
+      await vrele(old);
+    });
+  }
+
+  /** The absolute path of a directory vnode, found by walking '..' and searching each parent for the child. */
+  private async pathOf(dir: Vnode): Promise<string> {
+    const names: string[] = [];
+    let vp = dir;
+    vref(vp);
+    try {
+      for (let depth = 0; depth < 4096; depth++) {
+        if (vp === this.root) return '/' + names.reverse().join('/');
+        // Leave a mount through its root: the covered directory has the same name.
+        while (vp.isRoot && vp.mount.covered) {
+          const c = vp.mount.covered;
+          vref(c);
+          await vrele(vp);
+          vp = c;
+        }
+        if (vp === this.root) return '/' + names.reverse().join('/');
+        const parent = await lookupName(vp, '..');
+        if (parent === null || parent === vp) {
+          if (parent) await vrele(parent);
+          throw new KernelError('ENOENT');
+        }
+        try {
+          const name = await this.nameIn(parent, vp.key);
+          names.push(name);
+        } catch (e) {
+          await vrele(parent);
+          throw e;
+        }
+        await vrele(vp);
+        vp = parent;
+      }
+      throw new KernelError('ENAMETOOLONG');
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  private async nameIn(dir: Vnode, key: number): Promise<string> {
+    const mp = dir.mount;
+    return Proc.locked(mp, false, 'readdir', async () => {
+      let cookie = 0;
+      for (let rounds = 0; rounds < 1_000_000; rounds++) {
+        const batch = await dir.impl.readdir(cookie, 1024);
+        if (batch.length === 0) break;
+        for (const e of batch) if (e.key === key && e.name !== '.' && e.name !== '..') return e.name;
+        const next = batch[batch.length - 1]!.next;
+        if (next === cookie) break;
+        cookie = next;
+      }
+      throw new KernelError('ENOENT');
+    });
+  }
+
+  getcwd(): Promise<string> {
+    return this.sys('getcwd', undefined, () => this.pathOf(this.cwd));
+  }
+
+  umask(mask: number): Promise<number> {
+    const old = this.umaskValue;
+    this.umaskValue = mask & 0o777;
+    return Promise.resolve(old);
+  }
+
+  dup(fd: number): Promise<number> {
+    return this.sys('dup', undefined, async () => {
+      const f = this.fds.get(fd);
+      const nfd = this.fds.alloc(f);
+      f.refs++;
+      return nfd;
+    });
+  }
+
+  dup2(fd: number, to: number): Promise<number> {
+    return this.sys('dup2', undefined, async () => {
+      const f = this.fds.get(fd);
+      if (fd === to) return to;
+      f.refs++;
+      const old = this.fds.put(to, f);
+      if (old) await old.release();
+      return to;
+    });
+  }
+
+  // ---- extended attributes ----
+
+  private xattrWriteCheck(vp: Vnode, name: string): void {
+    if (name.startsWith('trusted.') || name.startsWith('security.')) {
+      if (!isRoot(this.cred)) throw new KernelError('EPERM');
+    } else if (name.startsWith('user.')) {
+      if (vp.type !== 'reg' && vp.type !== 'dir') throw new KernelError('EPERM');
+      this.checkAcc(vp, ACC_WRITE);
+    } else if (!this.isOwner(vp)) throw new KernelError('EPERM');
+  }
+
+  private static checkXattrName(name: string): void {
+    if (name.length === 0 || !name.includes('.')) throw new KernelError('EOPNOTSUPP');
+    if (byteLength(name) > 255) throw new KernelError('ERANGE');
+  }
+
+  getxattr(path: string, name: string, opts: { nofollow?: boolean } = {}): Promise<Uint8Array> {
+    return this.sys('getxattr', path, () =>
+      this.withVnode(path, !opts.nofollow, async (vp) => {
+        Proc.checkXattrName(name);
+        if (!vp.impl.getxattr) throw new KernelError('EOPNOTSUPP');
+        if (name.startsWith('trusted.') && !isRoot(this.cred)) throw new KernelError('ENODATA');
+        if (name.startsWith('user.')) this.checkAcc(vp, ACC_READ);
+        const v = await Proc.locked(vp.mount, false, 'getxattr', () => vp.impl.getxattr!(name));
+        if (v === null) throw new KernelError('ENODATA');
+        return v;
+      }),
+    );
+  }
+
+  setxattr(path: string, name: string, value: Uint8Array, opts: { nofollow?: boolean; create?: boolean; replace?: boolean } = {}): Promise<void> {
+    return this.sys('setxattr', path, () =>
+      this.withVnode(path, !opts.nofollow, async (vp) => {
+        Proc.checkXattrName(name);
+        if (!vp.impl.setxattr) throw new KernelError('EOPNOTSUPP');
+        if (value.length > 65536) throw new KernelError('E2BIG');
+        this.xattrWriteCheck(vp, name);
+        const flags: { create?: boolean; replace?: boolean } = {};
+        if (opts.create) flags.create = true;
+        if (opts.replace) flags.replace = true;
+        await Proc.locked(vp.mount, true, 'setxattr', () => vp.impl.setxattr!(name, value, flags));
+      }),
+    );
+  }
+
+  listxattr(path: string, opts: { nofollow?: boolean } = {}): Promise<string[]> {
+    return this.sys('listxattr', path, () =>
+      this.withVnode(path, !opts.nofollow, async (vp) => {
+        if (!vp.impl.listxattr) return [];
+        const names = await Proc.locked(vp.mount, false, 'listxattr', () => vp.impl.listxattr!());
+        return isRoot(this.cred) ? names : names.filter((n) => !n.startsWith('trusted.'));
+      }),
+    );
+  }
+
+  removexattr(path: string, name: string, opts: { nofollow?: boolean } = {}): Promise<void> {
+    return this.sys('removexattr', path, () =>
+      this.withVnode(path, !opts.nofollow, async (vp) => {
+        Proc.checkXattrName(name);
+        if (!vp.impl.removexattr) throw new KernelError('EOPNOTSUPP');
+        this.xattrWriteCheck(vp, name);
+        await Proc.locked(vp.mount, true, 'removexattr', () => vp.impl.removexattr!(name));
+      }),
+    );
+  }
+
+  getcred(): Promise<{ uid: number; gid: number; groups: number[] }> {
+    return Promise.resolve({ uid: this.cred.uid, gid: this.cred.gid, groups: [...this.cred.groups] });
+  }
+}
+
+export { checkPath };
