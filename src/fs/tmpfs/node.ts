@@ -12,7 +12,7 @@
  * Times follow POSIX: a new node takes NewNode.time for all its times and
  * its directory's mtime/ctime; link/unlink/rename set the parent(s)' mtime
  * and ctime and the node's ctime; write sets mtime and ctime; any attribute
- * change sets ctime.
+ * change sets the times the VFS passes with it.
  */
 
 import { KernelError } from '../../kern/error.js';
@@ -105,23 +105,21 @@ export class TmpNode implements VnodeImpl {
     };
   }
 
+  /** Sets exactly the times given: the VFS decides which times a change touches (an atime update comes alone). */
   async setattr(a: SetAttr): Promise<void> {
-    const now = a.ctime ?? this.fs.k.now();
     if (a.size !== undefined) {
       if (this.type === 'dir') throw new KernelError('EISDIR');
       if (this.pages === null) throw new KernelError('EINVAL');
       if (!Number.isSafeInteger(a.size) || a.size < 0) throw new KernelError('EINVAL');
       if (a.size > this.fs.maxFileSize) throw new KernelError('EFBIG');
       this.truncate(a.size);
-      // truncate(2) marks the file modified whether or not the size changed (as Linux does).
-      if (a.mtime === undefined) this.mtime = now;
     }
     if (a.mode !== undefined) this.mode = a.mode & 0o7777;
     if (a.uid !== undefined) this.uid = a.uid;
     if (a.gid !== undefined) this.gid = a.gid;
     if (a.atime !== undefined) this.atime = a.atime;
     if (a.mtime !== undefined) this.mtime = a.mtime;
-    this.ctime = now;
+    if (a.ctime !== undefined) this.ctime = a.ctime;
   }
 
   /** Sets the size, freeing whole pages past the end and zeroing the tail of a kept partial page. */
