@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// Runs the compiled test suite (dist/test/**/*.test.js) with node's test runner, all files in parallel.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+
+function collect(dir, out) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) collect(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const filter = process.argv.slice(2);
+let files = collect('dist/test', []).sort();
+if (filter.length > 0) files = files.filter((f) => filter.some((p) => f.includes(p)));
+const concurrency = Math.max(2, availableParallelism());
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);
