@@ -143,9 +143,19 @@ export function vref(vp: Vnode): void {
  * Releases a reference. On the last one, a file whose link count is 0 is inactivated (its storage freed,
  * NetBSD's VOP_INACTIVE) and the vnode joins the free list; the cache is trimmed when over its cap.
  */
-export async function vrele(vp: Vnode): Promise<void> {
+export function vrele(vp: Vnode): Promise<void> | void {
   if (vp.usecount <= 0) throw new KernelError('EINVAL', 'vrele: vnode not held');
   if (--vp.usecount > 0) return;
+  return vreleLast(vp);
+}
+
+/** Drops a reference taken under the mount's lock without inactivating (the caller holds the lock). */
+export function vreleLocked(vp: Vnode): void {
+  if (vp.usecount <= 0) throw new KernelError('EINVAL', 'vrele: vnode not held');
+  if (--vp.usecount === 0 && !vp.reclaimed) vp.mount.freeList.add(vp);
+}
+
+async function vreleLast(vp: Vnode): Promise<void> {
   const mp = vp.mount;
   if (vp.reclaimed) return;
   let orphan = false;

@@ -132,7 +132,9 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
           if (found === null) throw new KernelError('ENOENT');
         }
       } else {
-        found = await lookupName(dvp, name);
+        found = dvp.cachedName(name) ?? null;
+        if (found !== null) vref(found);
+        else found = await lookupName(dvp, name);
       }
 
       if (found === null) {

@@ -13,7 +13,7 @@ import {
   RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_CUR, SEEK_END, SEEK_SET, W_OK, X_OK,
 } from './fcntl.js';
 import { FdTable, OpenFile } from './file.js';
-import { vref, vrele, type Mount } from './mount.js';
+import { vref, vrele, vreleLocked, type Mount } from './mount.js';
 import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
@@ -612,10 +612,7 @@ export class Proc implements SyscallApi {
         if (type === undefined) {
           const cvp = e.key === vp.key ? vp : await mp.vget(e.key);
           type = cvp.type;
-          if (cvp !== vp) {
-            cvp.usecount--;
-            if (cvp.usecount === 0) mp.freeList.add(cvp);
-          }
+          if (cvp !== vp) vreleLocked(cvp);
         }
         out.push({ name: e.name, ino: e.ino ?? e.key, type });
       }
