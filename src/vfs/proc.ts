@@ -793,7 +793,8 @@ export class Proc implements SyscallApi {
       const vp = r.vp!;
       try {
         if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
-        if (vp.mountedHere) throw new KernelError('EBUSY');
+        // As NetBSD: no mount over a mount point (or the root); unmount first.
+        if (vp.mountedHere || vp.isRoot) throw new KernelError('EBUSY');
         const options = parseOptions(args.options);
         const readonly = args.readonly ?? (options.has('ro') && !options.has('rw'));
         await this.kernel.mountOn(vp, fstype, args.source, readonly, options, await this.pathOf(vp));
