@@ -166,9 +166,6 @@ export class BufCache {
   }
 
   private async writeOut(bp: Buf): Promise<void> {
-    if (!bp.dirty && bp.loading === undefined) {
-      // bwrite of a clean buffer still writes: the caller asked for it.
-    }
     bp.dirty = false;
     this.stats.writes++;
     try {
