@@ -1,0 +1,445 @@
+/**
+ * The sysproxy client (NetBSD's librumpclient): a RemoteKernel and remote
+ * processes that implement SyscallApi exactly, over any Channel. It keeps
+ * many calls in flight, splits large reads and writes into MAX_IO chunks,
+ * checks every reply before believing it, and runs the watchdog: a call with
+ * no answer within `timeoutMs` gets the server killed; that call and every
+ * later one fail with EIO, and onDeath listeners hear why.
+ */
+
+import { KernelError } from '../kern/error.js';
+import type { Errno } from '../kern/errno.js';
+import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from '../vfs/syscalls.js';
+import type { ProbeResult, StatVfs } from '../vfs/types.js';
+import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, type OpSpec } from './ops.js';
+import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
+import type { Channel } from './transport.js';
+import type { Isolation, KernelControl, PartitionInfo, RemoteKernel } from './types.js';
+
+/** What the client needs from whatever hosts the server. */
+export interface Backend {
+  readonly channel: Channel;
+  /** Stops the server now (SIGKILL, worker.terminate); for the in-process kernel, only cuts the channel. */
+  kill(): void;
+  /** Why the server went away (exit status, signal, heap limit), given why the channel closed. */
+  explain(channelReason: string): Promise<string>;
+  /** Resolves once the server has gone after a halt, killing it if it takes longer than `ms`. */
+  waitGone(ms: number): Promise<void>;
+}
+
+interface Pending {
+  op: string;
+  spec: OpSpec;
+  args: unknown[];
+  resolve: (v: { r: unknown; data: Uint8Array | undefined }) => void;
+  reject: (e: KernelError) => void;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export class SysproxyClient {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private deathReason: string | null = null;
+  private halting = false;
+  private readonly deathCbs: ((reason: string) => void)[] = [];
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly timeoutMs: number,
+  ) {
+    const ch = backend.channel;
+    ch.onMessage((m) => this.onMessage(m));
+    ch.onClose((reason) => {
+      if (this.deathReason !== null) return;
+      if (this.halting && this.pending.size === 0) {
+        this.deathReason = 'halted';
+        return;
+      }
+      void backend.explain(reason).then((why) => this.die(why, false));
+    });
+  }
+
+  get dead(): boolean {
+    return this.deathReason !== null;
+  }
+
+  onDeath(cb: (reason: string) => void): void {
+    this.deathCbs.push(cb);
+  }
+
+  /** The handshake: refuses a server of another protocol version. */
+  async hello(): Promise<{ isolation: string; pid: number }> {
+    const r = await this.send(Kind.Hello, { op: 'hello', spec: { args: [], result: 'void' }, args: [] }, { magic: PROTOCOL_MAGIC, version: PROTOCOL_VERSION, client: 'anykernel' });
+    const w = r.r as { version?: unknown; isolation?: unknown; pid?: unknown } | null;
+    if (w === null || typeof w !== 'object' || w.version !== PROTOCOL_VERSION) {
+      this.die('protocol violation: bad welcome from the server', true);
+      throw this.deadError('hello');
+    }
+    return { isolation: String(w.isolation), pid: typeof w.pid === 'number' ? w.pid : 0 };
+  }
+
+  /** One remote call. `p` is the remote pid for a system call, undefined for a control operation. */
+  async call(p: number | undefined, op: string, args: unknown[], data?: Uint8Array): Promise<{ r: unknown; data: Uint8Array | undefined }> {
+    const spec = (p === undefined ? CONTROL_OPS : SYSCALL_OPS).get(op);
+    if (spec === undefined) throw new KernelError('ENOSYS', `sysproxy: ${op}`).withContext(op);
+    const json: Record<string, unknown> = { op, a: trimArgs(args) };
+    if (p !== undefined) json['p'] = p;
+    return this.send(Kind.Call, { op, spec, args }, json, data);
+  }
+
+  private send(
+    kind: Kind,
+    what: { op: string; spec: OpSpec; args: unknown[] },
+    json: unknown,
+    data?: Uint8Array,
+  ): Promise<{ r: unknown; data: Uint8Array | undefined }> {
+    if (this.deathReason !== null) return Promise.reject(this.deadError(what.op, what.spec, what.args));
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    return new Promise((resolve, reject) => {
+      const pend: Pending = { ...what, resolve, reject, timer: null };
+      if (this.timeoutMs > 0 && Number.isFinite(this.timeoutMs)) {
+        pend.timer = setTimeout(() => {
+          this.die(`watchdog: ${what.op} got no answer within ${this.timeoutMs} ms; the server was killed`, true);
+        }, this.timeoutMs);
+      }
+      this.pending.set(id, pend);
+      const m: Message = { kind, id, json };
+      if (data !== undefined) m.data = data;
+      try {
+        this.backend.channel.send(m);
+      } catch (e) {
+        this.die(`sysproxy: cannot send ${what.op}: ${e instanceof Error ? e.message : String(e)}`, true);
+      }
+    });
+  }
+
+  private onMessage(m: Message): void {
+    const pend = this.pending.get(m.id);
+    if (pend === undefined) {
+      this.die(`protocol violation: a reply to unknown request ${m.id}`, true);
+      return;
+    }
+    this.pending.delete(m.id);
+    if (pend.timer !== null) clearTimeout(pend.timer);
+    if (m.kind === Kind.Error) {
+      const e = checkErrorReply(m.json);
+      const ke = new KernelError(e.code, e.detail);
+      if (e.syscall !== undefined) ke.withContext(e.syscall, e.path, e.dest);
+      else ke.withContext(pend.op, pathOf(pend.spec, pend.args));
+      pend.reject(ke);
+      return;
+    }
+    const expected = pend.op === 'hello' ? Kind.Welcome : Kind.Result;
+    if (m.kind !== expected) {
+      this.die(`protocol violation: message kind ${m.kind} in reply to ${pend.op}`, true);
+      pend.reject(this.deadError(pend.op, pend.spec, pend.args));
+      return;
+    }
+    if (pend.op === 'hello') {
+      pend.resolve({ r: m.json, data: undefined });
+      return;
+    }
+    const r = (m.json as { r?: unknown } | null)?.r;
+    if (!checkResult(pend.spec.result, r, m.data?.length)) {
+      this.die(`protocol violation: malformed result for ${pend.op}`, true);
+      pend.reject(this.deadError(pend.op, pend.spec, pend.args));
+      return;
+    }
+    pend.resolve({ r, data: m.data });
+  }
+
+  /** The server is gone or cannot be trusted: kill it, fail everything in flight, tell the listeners. */
+  die(reason: string, kill: boolean): void {
+    if (this.deathReason !== null) return;
+    this.deathReason = reason;
+    if (kill) this.backend.kill();
+    this.backend.channel.close(reason);
+    for (const [id, pend] of this.pending) {
+      this.pending.delete(id);
+      if (pend.timer !== null) clearTimeout(pend.timer);
+      pend.reject(this.deadError(pend.op, pend.spec, pend.args));
+    }
+    if (this.halting) return;
+    for (const cb of this.deathCbs) {
+      try {
+        cb(reason);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  private deadError(op: string, spec?: OpSpec, args?: unknown[]): KernelError {
+    const e = new KernelError('EIO', `sysproxy: the kernel server is gone: ${this.deathReason ?? 'unknown'}`);
+    return e.withContext(op, spec && args ? pathOf(spec, args) : undefined);
+  }
+
+  /** halt: the server syncs, unmounts and stops; the channel closing afterwards is not a death. */
+  async halt(): Promise<void> {
+    if (this.deathReason !== null) {
+      if (this.deathReason === 'halted') return;
+      throw this.deadError('halt');
+    }
+    this.halting = true;
+    try {
+      await this.call(undefined, 'halt', []);
+    } finally {
+      if (this.deathReason === null) this.deathReason = 'halted';
+      this.backend.channel.close('halted');
+      await this.backend.waitGone(5000);
+    }
+  }
+}
+
+function pathOf(spec: OpSpec, args: unknown[]): string | undefined {
+  if (spec.path === undefined) return undefined;
+  const v = args[spec.path];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Drops trailing undefined arguments (JSON has no undefined; the server treats missing and null alike). */
+function trimArgs(args: unknown[]): unknown[] {
+  let n = args.length;
+  while (n > 0 && args[n - 1] === undefined) n--;
+  return args.slice(0, n).map((v) => (v === undefined ? null : v));
+}
+
+/** A process inside the remote kernel; the same API as a local Proc. */
+export class RemoteProc implements SyscallApi {
+  constructor(
+    private readonly c: SysproxyClient,
+    readonly pid: number,
+  ) {}
+
+  private async v(op: string, args: unknown[], data?: Uint8Array): Promise<void> {
+    await this.c.call(this.pid, op, args, data);
+  }
+
+  private async r<T>(op: string, args: unknown[]): Promise<T> {
+    return (await this.c.call(this.pid, op, args)).r as T;
+  }
+
+  open(path: string, flags: number, mode?: number): Promise<number> {
+    return this.r('open', [path, flags, mode]);
+  }
+  close(fd: number): Promise<void> {
+    return this.v('close', [fd]);
+  }
+
+  /** Reads in MAX_IO pieces until `buf` is full or a piece comes back short. */
+  private async readInto(op: 'read' | 'pread', fd: number, buf: Uint8Array, position: number): Promise<number> {
+    let done = 0;
+    while (done < buf.length || buf.length === 0) {
+      const want = Math.min(MAX_IO, buf.length - done);
+      let res: { r: unknown; data: Uint8Array | undefined };
+      try {
+        res = await this.c.call(this.pid, op, op === 'read' ? [fd, want] : [fd, want, position + done]);
+      } catch (e) {
+        if (done > 0 && e instanceof KernelError && e.code !== 'EIO') return done;
+        throw e;
+      }
+      const n = res.r as number;
+      if (n > want) throw new KernelError('EIO', `sysproxy: ${op} returned ${n} bytes for ${want}`).withContext(op);
+      if (n > 0) buf.set(res.data!, done);
+      done += n;
+      if (n < want || buf.length === 0) break;
+    }
+    return done;
+  }
+
+  private async writeFrom(op: 'write' | 'pwrite', fd: number, buf: Uint8Array, position: number): Promise<number> {
+    let done = 0;
+    while (done < buf.length || buf.length === 0) {
+      const piece = buf.subarray(done, Math.min(buf.length, done + MAX_IO));
+      const res = await this.c.call(this.pid, op, op === 'write' ? [fd] : [fd, position + done], piece);
+      const n = res.r as number;
+      if (n < 0 || n > piece.length) throw new KernelError('EIO', `sysproxy: ${op} wrote ${n} of ${piece.length} bytes`).withContext(op);
+      done += n;
+      if (n < piece.length || buf.length === 0) break;
+    }
+    return done;
+  }
+
+  read(fd: number, buf: Uint8Array): Promise<number> {
+    return this.readInto('read', fd, buf, 0);
+  }
+  write(fd: number, buf: Uint8Array): Promise<number> {
+    return this.writeFrom('write', fd, buf, 0);
+  }
+  pread(fd: number, buf: Uint8Array, position: number): Promise<number> {
+    return this.readInto('pread', fd, buf, position);
+  }
+  pwrite(fd: number, buf: Uint8Array, position: number): Promise<number> {
+    return this.writeFrom('pwrite', fd, buf, position);
+  }
+  lseek(fd: number, offset: number, whence: number): Promise<number> {
+    return this.r('lseek', [fd, offset, whence]);
+  }
+  fstat(fd: number): Promise<Stat> {
+    return this.r('fstat', [fd]);
+  }
+  stat(path: string): Promise<Stat> {
+    return this.r('stat', [path]);
+  }
+  lstat(path: string): Promise<Stat> {
+    return this.r('lstat', [path]);
+  }
+  access(path: string, mode: number): Promise<void> {
+    return this.v('access', [path, mode]);
+  }
+  mkdir(path: string, mode?: number): Promise<void> {
+    return this.v('mkdir', [path, mode]);
+  }
+  rmdir(path: string): Promise<void> {
+    return this.v('rmdir', [path]);
+  }
+  unlink(path: string): Promise<void> {
+    return this.v('unlink', [path]);
+  }
+  rename(from: string, to: string, flags?: number): Promise<void> {
+    return this.v('rename', [from, to, flags]);
+  }
+  link(existing: string, newPath: string): Promise<void> {
+    return this.v('link', [existing, newPath]);
+  }
+  symlink(target: string, path: string): Promise<void> {
+    return this.v('symlink', [target, path]);
+  }
+  readlink(path: string): Promise<string> {
+    return this.r('readlink', [path]);
+  }
+  mknod(path: string, mode: number, rdev?: number): Promise<void> {
+    return this.v('mknod', [path, mode, rdev]);
+  }
+  getdents(fd: number, max?: number): Promise<Dirent[]> {
+    return this.r('getdents', [fd, max]);
+  }
+  readdir(path: string): Promise<Dirent[]> {
+    return this.r('readdir', [path]);
+  }
+  chmod(path: string, mode: number): Promise<void> {
+    return this.v('chmod', [path, mode]);
+  }
+  fchmod(fd: number, mode: number): Promise<void> {
+    return this.v('fchmod', [fd, mode]);
+  }
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.v('chown', [path, uid, gid]);
+  }
+  fchown(fd: number, uid: number, gid: number): Promise<void> {
+    return this.v('fchown', [fd, uid, gid]);
+  }
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return this.v('lchown', [path, uid, gid]);
+  }
+  utimens(path: string, atime: TimeArg, mtime: TimeArg, flags?: number): Promise<void> {
+    return this.v('utimens', [path, atime, mtime, flags]);
+  }
+  futimens(fd: number, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    return this.v('futimens', [fd, atime, mtime]);
+  }
+  truncate(path: string, size: number): Promise<void> {
+    return this.v('truncate', [path, size]);
+  }
+  ftruncate(fd: number, size: number): Promise<void> {
+    return this.v('ftruncate', [fd, size]);
+  }
+  fsync(fd: number): Promise<void> {
+    return this.v('fsync', [fd]);
+  }
+  sync(): Promise<void> {
+    return this.v('sync', []);
+  }
+  statvfs(path: string): Promise<StatVfs> {
+    return this.r('statvfs', [path]);
+  }
+  fstatvfs(fd: number): Promise<StatVfs> {
+    return this.r('fstatvfs', [fd]);
+  }
+  mount(fstype: string, target: string, args?: MountArgs): Promise<void> {
+    return this.v('mount', [fstype, target, args]);
+  }
+  unmount(target: string, opts?: { force?: boolean }): Promise<void> {
+    return this.v('unmount', [target, opts]);
+  }
+  chdir(path: string): Promise<void> {
+    return this.v('chdir', [path]);
+  }
+  fchdir(fd: number): Promise<void> {
+    return this.v('fchdir', [fd]);
+  }
+  getcwd(): Promise<string> {
+    return this.r('getcwd', []);
+  }
+  umask(mask: number): Promise<number> {
+    return this.r('umask', [mask]);
+  }
+  dup(fd: number): Promise<number> {
+    return this.r('dup', [fd]);
+  }
+  dup2(fd: number, to: number): Promise<number> {
+    return this.r('dup2', [fd, to]);
+  }
+  async getxattr(path: string, name: string, opts?: { nofollow?: boolean }): Promise<Uint8Array> {
+    const res = await this.c.call(this.pid, 'getxattr', [path, name, opts]);
+    return res.data ?? new Uint8Array(0);
+  }
+  setxattr(path: string, name: string, value: Uint8Array, opts?: { nofollow?: boolean; create?: boolean; replace?: boolean }): Promise<void> {
+    return this.v('setxattr', [path, name, opts], value);
+  }
+  listxattr(path: string, opts?: { nofollow?: boolean }): Promise<string[]> {
+    return this.r('listxattr', [path, opts]);
+  }
+  removexattr(path: string, name: string, opts?: { nofollow?: boolean }): Promise<void> {
+    return this.v('removexattr', [path, name, opts]);
+  }
+  getcred(): Promise<{ uid: number; gid: number; groups: number[] }> {
+    return this.r('getcred', []);
+  }
+}
+
+/** A RemoteKernel over a connected client. */
+export class RemoteKernelClient implements RemoteKernel {
+  readonly control: KernelControl;
+
+  constructor(
+    readonly isolation: Isolation,
+    private readonly c: SysproxyClient,
+  ) {
+    this.control = {
+      probe: async (node: string) => (await c.call(undefined, 'probe', [node])).r as ProbeResult | null,
+      partitions: async (node: string) => (await c.call(undefined, 'partitions', [node])).r as PartitionInfo[],
+      addWedge: async (node: string, index: number, newNode: string) => {
+        await c.call(undefined, 'addwedge', [node, index, newNode]);
+      },
+      consoleLines: async () => (await c.call(undefined, 'console', [])).r as string[],
+    };
+  }
+
+  async newProc(cred?: { uid?: number; gid?: number; groups?: number[] }): Promise<SyscallApi> {
+    const pid = (await this.c.call(undefined, 'newproc', [cred ?? {}])).r as number;
+    return new RemoteProc(this.c, pid);
+  }
+
+  halt(): Promise<void> {
+    return this.c.halt();
+  }
+
+  get dead(): boolean {
+    return this.c.dead;
+  }
+
+  onDeath(cb: (reason: string) => void): void {
+    this.c.onDeath(cb);
+  }
+
+  /** For tests and diagnostics: kill the server as the watchdog would. */
+  kill(reason: string): void {
+    this.c.die(reason, true);
+  }
+}
+
+export type { Errno };

@@ -1,0 +1,59 @@
+/**
+ * Booting the kernel a server hosts, the same way in every isolation: the
+ * package's components plus any test-only extra component modules, the
+ * images registered as etfs nodes through the Node hypercalls, and a
+ * KernelServer in front of it.
+ */
+
+import { pathToFileURL } from 'node:url';
+import { Kernel } from '../kern/kernel.js';
+import { allComponents } from '../fs/all.js';
+import { readPartitions } from '../dev/disklabel.js';
+import { NodeHypercalls } from '../rumpuser/node.js';
+import type { FileSystemType } from '../vfs/types.js';
+import { KernelServer } from './server.js';
+import type { Isolation, ServerImage } from './types.js';
+
+export interface HostConfig {
+  images: ServerImage[];
+  extraComponentModules: string[];
+  isolation: Isolation;
+}
+
+function isComponent(v: unknown): v is FileSystemType {
+  if (v === null || typeof v !== 'object') return false;
+  const c = v as Partial<FileSystemType>;
+  return typeof c.name === 'string' && typeof c.mount === 'function' && typeof c.needsDevice === 'boolean';
+}
+
+/** Every FileSystemType a module exports (named or default). */
+export async function componentsOf(modulePath: string): Promise<FileSystemType[]> {
+  const mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+  return Object.values(mod).filter(isComponent);
+}
+
+/** Loads the components (extra modules first, so a test component can shadow nothing but is probed first). */
+export async function loadComponents(extra: readonly string[]): Promise<FileSystemType[]> {
+  const out: FileSystemType[] = [];
+  for (const m of extra) out.push(...(await componentsOf(m)));
+  const names = new Set(out.map((c) => c.name));
+  for (const c of allComponents) if (!names.has(c.name)) out.push(c);
+  return out;
+}
+
+/** Boots a kernel with the images registered and returns a server for it. */
+export async function hostKernel(
+  cfg: HostConfig,
+  opts: { components: FileSystemType[]; onHalt?: () => void; console?: (line: string) => void },
+): Promise<{ server: KernelServer; kernel: Kernel }> {
+  const host = new NodeHypercalls(opts.console ? { console: opts.console } : {});
+  const kernel = await Kernel.boot({ components: opts.components, host });
+  try {
+    for (const img of cfg.images) await kernel.etfs.register(img.node, img.path, { readonly: img.readonly });
+  } catch (e) {
+    await kernel.halt().catch(() => undefined);
+    throw e;
+  }
+  const server = new KernelServer(kernel, { isolation: cfg.isolation, readPartitions, ...(opts.onHalt ? { onHalt: opts.onHalt } : {}) });
+  return { server, kernel };
+}

@@ -1,0 +1,212 @@
+/**
+ * The remote operations, declared once: for each system call and control
+ * operation, the shape of its arguments (checked by the server before the
+ * kernel sees them) and of its result (checked by the client before its
+ * caller sees it). Both sides treat the other's values as hostile.
+ */
+
+import { isErrno } from '../kern/errno.js';
+
+export type ArgKind = 'path' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
+export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid';
+
+export interface OpSpec {
+  args: readonly ArgKind[];
+  result: ResultKind;
+  /** The call carries a data payload (write-like). */
+  dataIn?: boolean;
+  /** Index of the argument that is a path, for error context. */
+  path?: number;
+}
+
+const P = (args: ArgKind[], result: ResultKind, extra: Partial<OpSpec> = {}): OpSpec => ({
+  args,
+  result,
+  ...(args[0] === 'path' ? { path: 0 } : {}),
+  ...extra,
+});
+
+/** System calls, by SyscallApi method name. read/pread take a length where the local call takes a buffer. */
+export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>([
+  ['open', P(['path', 'int', 'int?'], 'int')],
+  ['close', P(['int'], 'void')],
+  ['read', P(['int', 'int'], 'bytes')],
+  ['write', P(['int'], 'int', { dataIn: true })],
+  ['pread', P(['int', 'int', 'int'], 'bytes')],
+  ['pwrite', P(['int', 'int'], 'int', { dataIn: true })],
+  ['lseek', P(['int', 'int', 'int'], 'int')],
+  ['fstat', P(['int'], 'stat')],
+  ['stat', P(['path'], 'stat')],
+  ['lstat', P(['path'], 'stat')],
+  ['access', P(['path', 'int'], 'void')],
+  ['mkdir', P(['path', 'int?'], 'void')],
+  ['rmdir', P(['path'], 'void')],
+  ['unlink', P(['path'], 'void')],
+  ['rename', P(['path', 'path', 'int?'], 'void')],
+  ['link', P(['path', 'path'], 'void')],
+  ['symlink', P(['path', 'path'], 'void', { path: 1 })],
+  ['readlink', P(['path'], 'str')],
+  ['mknod', P(['path', 'int', 'int?'], 'void')],
+  ['getdents', P(['int', 'int?'], 'dirents')],
+  ['readdir', P(['path'], 'dirents')],
+  ['chmod', P(['path', 'int'], 'void')],
+  ['fchmod', P(['int', 'int'], 'void')],
+  ['chown', P(['path', 'int', 'int'], 'void')],
+  ['fchown', P(['int', 'int', 'int'], 'void')],
+  ['lchown', P(['path', 'int', 'int'], 'void')],
+  ['utimens', P(['path', 'time', 'time', 'int?'], 'void')],
+  ['futimens', P(['int', 'time', 'time'], 'void')],
+  ['truncate', P(['path', 'int'], 'void')],
+  ['ftruncate', P(['int', 'int'], 'void')],
+  ['fsync', P(['int'], 'void')],
+  ['sync', P([], 'void')],
+  ['statvfs', P(['path'], 'statvfs')],
+  ['fstatvfs', P(['int'], 'statvfs')],
+  ['mount', P(['path', 'path', 'obj?'], 'void', { path: 1 })],
+  ['unmount', P(['path', 'obj?'], 'void')],
+  ['chdir', P(['path'], 'void')],
+  ['fchdir', P(['int'], 'void')],
+  ['getcwd', P([], 'str')],
+  ['umask', P(['int'], 'int')],
+  ['dup', P(['int'], 'int')],
+  ['dup2', P(['int', 'int'], 'int')],
+  ['getxattr', P(['path', 'path', 'obj?'], 'bytes')],
+  ['setxattr', P(['path', 'path', 'obj?'], 'void', { dataIn: true })],
+  ['listxattr', P(['path', 'obj?'], 'strs')],
+  ['removexattr', P(['path', 'path', 'obj?'], 'void')],
+  ['getcred', P([], 'cred')],
+]);
+
+/** Operations on the kernel itself (no process). */
+export const CONTROL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>([
+  ['newproc', { args: ['cred'], result: 'pid' }],
+  ['probe', { args: ['path'], result: 'probe', path: 0 }],
+  ['partitions', { args: ['path'], result: 'parts', path: 0 }],
+  ['addwedge', { args: ['path', 'int', 'path'], result: 'void', path: 0 }],
+  ['console', { args: [], result: 'strs' }],
+  ['halt', { args: [], result: 'void' }],
+]);
+
+/** Longest path or name string accepted in a call. */
+export const MAX_PATH = 64 * 1024;
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function isTimespec(v: unknown): boolean {
+  return isPlainObject(v) && isInt(v['sec']) && isInt(v['nsec']);
+}
+
+/** Checks call arguments against the spec; returns a reason when they do not fit. */
+export function checkArgs(spec: OpSpec, a: unknown): string | null {
+  if (!Array.isArray(a)) return 'arguments are not an array';
+  if (a.length > spec.args.length) return 'too many arguments';
+  for (let i = 0; i < spec.args.length; i++) {
+    const v = a[i];
+    switch (spec.args[i]) {
+      case 'path':
+        if (typeof v !== 'string' || v.length > MAX_PATH) return `argument ${i} is not a string`;
+        break;
+      case 'int':
+        if (!isInt(v)) return `argument ${i} is not an integer`;
+        break;
+      case 'int?':
+        if (v !== undefined && v !== null && !isInt(v)) return `argument ${i} is not an integer`;
+        break;
+      case 'time':
+        if (v !== 'now' && v !== 'omit' && !isTimespec(v)) return `argument ${i} is not a time`;
+        break;
+      case 'obj?':
+      case 'cred':
+        if (v !== undefined && v !== null && !isPlainObject(v)) return `argument ${i} is not an object`;
+        break;
+    }
+  }
+  return null;
+}
+
+const STAT_NUMBERS = ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks'] as const;
+const STATVFS_NUMBERS = ['bsize', 'frsize', 'blocks', 'bfree', 'bavail', 'files', 'ffree', 'favail', 'fsid', 'namemax'] as const;
+const VTYPES = new Set(['reg', 'dir', 'lnk', 'blk', 'chr', 'fifo', 'sock']);
+
+function isFiniteNumber(v: unknown): boolean {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function isStringArray(v: unknown): boolean {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+/** Checks a result from the server against the spec. `dataLength` is the payload's length, if any. */
+export function checkResult(kind: ResultKind, r: unknown, dataLength: number | undefined): boolean {
+  switch (kind) {
+    case 'void':
+      return r === null || r === undefined;
+    case 'int':
+    case 'pid':
+      return isInt(r);
+    case 'str':
+      return typeof r === 'string';
+    case 'strs':
+      return isStringArray(r);
+    case 'bytes':
+      return isInt(r) && r >= 0 && dataLength === r;
+    case 'stat':
+      return (
+        isPlainObject(r) &&
+        STAT_NUMBERS.every((k) => isFiniteNumber(r[k])) &&
+        isTimespec(r['atime']) && isTimespec(r['mtime']) && isTimespec(r['ctime']) &&
+        (r['birthtime'] === undefined || isTimespec(r['birthtime']))
+      );
+    case 'statvfs':
+      return isPlainObject(r) && STATVFS_NUMBERS.every((k) => isFiniteNumber(r[k])) && (r['flag'] === undefined || isFiniteNumber(r['flag']));
+    case 'dirents':
+      return (
+        Array.isArray(r) &&
+        r.every((d) => isPlainObject(d) && typeof d['name'] === 'string' && isFiniteNumber(d['ino']) && VTYPES.has(d['type'] as string))
+      );
+    case 'cred':
+      return isPlainObject(r) && isInt(r['uid']) && isInt(r['gid']) && Array.isArray(r['groups']) && r['groups'].every(isInt);
+    case 'probe':
+      return (
+        r === null ||
+        (isPlainObject(r) &&
+          typeof r['type'] === 'string' &&
+          ['variant', 'label', 'uuid'].every((k) => r[k] === undefined || typeof r[k] === 'string') &&
+          (r['size'] === undefined || isFiniteNumber(r['size'])))
+      );
+    case 'parts':
+      return (
+        Array.isArray(r) &&
+        r.every(
+          (p) =>
+            isPlainObject(p) &&
+            isInt(p['index']) && isFiniteNumber(p['start']) && isFiniteNumber(p['size']) &&
+            typeof p['type'] === 'string' && (p['name'] === undefined || typeof p['name'] === 'string') &&
+            (p['scheme'] === 'mbr' || p['scheme'] === 'gpt'),
+        )
+      );
+  }
+}
+
+/** Checks an error reply's fields; returns them normalised (an unknown errno becomes EIO). */
+export function checkErrorReply(e: unknown): { code: import('../kern/errno.js').Errno; detail?: string; syscall?: string; path?: string; dest?: string } {
+  if (!isPlainObject(e)) return { code: 'EIO', detail: 'sysproxy: malformed error reply' };
+  const str = (k: string): string | undefined => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
+  const code = isErrno(e['code']) ? e['code'] : 'EIO';
+  const out: ReturnType<typeof checkErrorReply> = { code };
+  const detail = str('detail') ?? (code !== e['code'] ? `sysproxy: unknown errno ${String(e['code']).slice(0, 40)}` : undefined);
+  if (detail !== undefined) out.detail = detail;
+  const syscall = str('syscall');
+  if (syscall !== undefined) out.syscall = syscall;
+  const path = str('path');
+  if (path !== undefined) out.path = path;
+  const dest = str('dest');
+  if (dest !== undefined) out.dest = dest;
+  return out;
+}

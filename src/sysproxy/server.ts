@@ -1,0 +1,280 @@
+/**
+ * The sysproxy server: serves one kernel to any number of connections (NetBSD's
+ * rump_server side of sysproxy). A connection speaks the handshake, then calls;
+ * each process it creates (newproc) is a kernel process with its own
+ * credentials, descriptor table and cwd, owned by that connection and
+ * cleaned up when it goes. Calls run concurrently, replies go out as each one
+ * finishes. The same code serves every isolation: a sandboxed child process,
+ * a worker thread and the in-process kernel.
+ */
+
+import { SubDevice, type BlockDevice } from '../dev/blockdev.js';
+import { KernelError } from '../kern/error.js';
+import type { SyscallApi } from '../vfs/syscalls.js';
+import type { ProbeResult } from '../vfs/types.js';
+import { CONTROL_OPS, SYSCALL_OPS, checkArgs } from './ops.js';
+import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
+import type { Channel } from './transport.js';
+import type { Isolation, PartitionInfo } from './types.js';
+
+/** What the server needs of a kernel (src/kern/kernel.ts's Kernel has all of it). */
+export interface HostedKernel {
+  newProc(cred?: { uid?: number; gid?: number; groups?: number[] }): ServedProc;
+  probe(node: string): Promise<ProbeResult | null>;
+  readonly etfs: {
+    register(node: string, backing: string | Uint8Array | BlockDevice, opts?: { readonly?: boolean; offset?: number; size?: number }): Promise<BlockDevice>;
+    lookup(node: string): BlockDevice | undefined;
+  };
+  readonly consoleLines: string[];
+  halt(): Promise<void>;
+}
+
+export type ReadPartitions = (dev: BlockDevice) => Promise<PartitionInfo[]>;
+
+/** Largest getdents batch a client may ask for. */
+const MAX_DIRENTS = 65536;
+
+/** A kernel process as the server holds it; exit() (Proc has it) closes its descriptors. */
+type ServedProc = SyscallApi & { exit?: () => Promise<void> };
+
+interface Reply {
+  r?: unknown;
+  data?: Uint8Array;
+}
+
+export class KernelServer {
+  private readonly connections = new Set<Connection>();
+  private halting: Promise<void> | null = null;
+
+  constructor(
+    readonly kernel: HostedKernel,
+    readonly opts: {
+      isolation: Isolation;
+      /** Partition-table reader (src/dev/disklabel.ts), when it exists. */
+      readPartitions?: ReadPartitions | null;
+      /** Called after halt has been answered: the host stops (exits the process, ends the worker). */
+      onHalt?: () => void;
+    },
+  ) {}
+
+  /** Serves one connection until it closes. */
+  attach(channel: Channel): void {
+    const conn = new Connection(this, channel);
+    this.connections.add(conn);
+    channel.onClose(() => {
+      this.connections.delete(conn);
+      void conn.cleanup();
+    });
+  }
+
+  /** Syncs and unmounts everything (once), then tells the host. */
+  halt(): Promise<void> {
+    this.halting ??= this.kernel.halt();
+    return this.halting;
+  }
+
+  get halted(): boolean {
+    return this.halting !== null;
+  }
+
+  async partitions(node: string): Promise<PartitionInfo[]> {
+    const dev = this.device(node);
+    if (!this.opts.readPartitions) return [];
+    return this.opts.readPartitions(dev);
+  }
+
+  async addWedge(node: string, index: number, newNode: string): Promise<void> {
+    const dev = this.device(node);
+    const parts = await this.partitions(node);
+    const p = parts.find((x) => x.index === index);
+    if (p === undefined) throw new KernelError('ENXIO', `${node}: no partition ${index}`);
+    // PartitionInfo's start and size are bytes.
+    const wedge = new SubDevice(dev, p.start, p.size, newNode);
+    await this.kernel.etfs.register(newNode, wedge, { readonly: dev.readonly });
+  }
+
+  private device(node: string): BlockDevice {
+    const dev = this.kernel.etfs.lookup(node);
+    if (dev === undefined) throw new KernelError('ENXIO', `${node}: no such device node`);
+    return dev;
+  }
+}
+
+let nextConnection = 1;
+
+class Connection {
+  readonly id = nextConnection++;
+  private greeted = false;
+  private readonly procs = new Map<number, ServedProc>();
+
+  constructor(
+    private readonly server: KernelServer,
+    private readonly channel: Channel,
+  ) {
+    channel.onMessage((m) => this.onMessage(m));
+  }
+
+  private onMessage(m: Message): void {
+    if (!this.greeted) {
+      this.hello(m);
+      return;
+    }
+    if (m.kind !== Kind.Call) {
+      this.channel.close(`protocol violation: message kind ${m.kind} from a client`);
+      return;
+    }
+    void this.call(m);
+  }
+
+  private hello(m: Message): void {
+    const j = m.json as { magic?: unknown; version?: unknown } | null;
+    if (m.kind !== Kind.Hello || j === null || typeof j !== 'object' || j.magic !== PROTOCOL_MAGIC) {
+      this.channel.close('protocol violation: no handshake');
+      return;
+    }
+    if (j.version !== PROTOCOL_VERSION) {
+      this.channel.send({ kind: Kind.Error, id: m.id, json: { code: 'EPROTO', detail: `sysproxy: server speaks version ${PROTOCOL_VERSION}, client ${String(j.version)}` } });
+      this.channel.close('version mismatch');
+      return;
+    }
+    this.greeted = true;
+    this.channel.send({
+      kind: Kind.Welcome,
+      id: m.id,
+      json: { version: PROTOCOL_VERSION, isolation: this.server.opts.isolation, pid: typeof process === 'object' ? process.pid : 0, maxIo: MAX_IO },
+    });
+  }
+
+  private async call(m: Message): Promise<void> {
+    const j = m.json as { op?: unknown; p?: unknown; a?: unknown } | null;
+    let reply: Reply;
+    try {
+      if (j === null || typeof j !== 'object' || typeof j.op !== 'string') throw new KernelError('EINVAL', 'sysproxy: malformed call');
+      if (this.server.halted && j.op !== 'halt') throw new KernelError('EIO', 'sysproxy: the kernel has halted');
+      reply = j.p === undefined || j.p === null ? await this.control(j.op, j.a) : await this.syscall(j.p, j.op, j.a, m.data);
+    } catch (e) {
+      this.channel.send({ kind: Kind.Error, id: m.id, json: errorJson(e) });
+      return;
+    }
+    const out: Message = { kind: Kind.Result, id: m.id, json: { r: reply.r ?? null } };
+    if (reply.data !== undefined) out.data = reply.data;
+    this.channel.send(out);
+    if (j.op === 'halt') {
+      this.channel.close('halted');
+      this.server.opts.onHalt?.();
+    }
+  }
+
+  private async control(op: string, a: unknown): Promise<Reply> {
+    const spec = CONTROL_OPS.get(op);
+    if (spec === undefined) throw new KernelError('ENOSYS', `sysproxy: unknown control operation ${op.slice(0, 40)}`);
+    const bad = checkArgs(spec, a);
+    if (bad !== null) throw new KernelError('EINVAL', `sysproxy: ${op}: ${bad}`);
+    const args = a as unknown[];
+    const k = this.server.kernel;
+    switch (op) {
+      case 'newproc': {
+        const c = (args[0] ?? {}) as { uid?: unknown; gid?: unknown; groups?: unknown };
+        const cred: { uid?: number; gid?: number; groups?: number[] } = {};
+        if (c.uid !== undefined) cred.uid = c.uid as number;
+        if (c.gid !== undefined) cred.gid = c.gid as number;
+        if (c.groups !== undefined) {
+          if (!Array.isArray(c.groups) || c.groups.length > 65536) throw new KernelError('EINVAL', 'sysproxy: bad groups');
+          cred.groups = c.groups as number[];
+        }
+        const proc = k.newProc(cred);
+        this.procs.set(proc.pid, proc);
+        return { r: proc.pid };
+      }
+      case 'probe':
+        return { r: await k.probe(args[0] as string) };
+      case 'partitions':
+        return { r: await this.server.partitions(args[0] as string) };
+      case 'addwedge':
+        await this.server.addWedge(args[0] as string, args[1] as number, args[2] as string);
+        return {};
+      case 'console':
+        return { r: [...k.consoleLines] };
+      case 'halt':
+        await this.server.halt();
+        return {};
+    }
+    throw new KernelError('ENOSYS', `sysproxy: ${op}`);
+  }
+
+  private async syscall(p: unknown, op: string, a: unknown, data: Uint8Array | undefined): Promise<Reply> {
+    const proc = typeof p === 'number' ? this.procs.get(p) : undefined;
+    if (proc === undefined) throw new KernelError('ESRCH', `sysproxy: no process ${String(p).slice(0, 20)} on this connection`);
+    const spec = SYSCALL_OPS.get(op);
+    if (spec === undefined) throw new KernelError('ENOSYS', `sysproxy: unknown system call ${op.slice(0, 40)}`);
+    const bad = checkArgs(spec, a);
+    if (bad !== null) throw new KernelError('EINVAL', `sysproxy: ${op}: ${bad}`);
+    if (spec.dataIn && data === undefined) data = new Uint8Array(0);
+    const args = (a as unknown[]).map((v) => (v === null ? undefined : v));
+    switch (op) {
+      case 'read':
+      case 'pread': {
+        const len = args[1] as number;
+        if (len < 0 || len > MAX_IO) throw new KernelError('EINVAL', `sysproxy: ${op} of ${len} bytes`);
+        const buf = new Uint8Array(len);
+        const n = op === 'read' ? await proc.read(args[0] as number, buf) : await proc.pread(args[0] as number, buf, args[2] as number);
+        return { r: n, data: buf.subarray(0, n) };
+      }
+      case 'write':
+        return { r: await proc.write(args[0] as number, data!) };
+      case 'pwrite':
+        return { r: await proc.pwrite(args[0] as number, data!, args[1] as number) };
+      case 'setxattr':
+        await proc.setxattr(args[0] as string, args[1] as string, data!, args[2] as never);
+        return {};
+      case 'getxattr': {
+        const v = await proc.getxattr(args[0] as string, args[1] as string, args[2] as never);
+        return { r: v.length, data: v };
+      }
+      case 'getdents': {
+        const max = args[1] === undefined ? undefined : Math.min(Math.max(args[1] as number, 1), MAX_DIRENTS);
+        return { r: await proc.getdents(args[0] as number, max) };
+      }
+      default: {
+        const fn = (proc as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[op];
+        if (typeof fn !== 'function') throw new KernelError('ENOSYS', `sysproxy: ${op}`);
+        const r = await fn.apply(proc, args);
+        return { r: r === undefined ? null : r };
+      }
+    }
+  }
+
+  /** The connection is gone: its processes exit, closing what they left open. */
+  async cleanup(): Promise<void> {
+    const procs = [...this.procs.values()];
+    this.procs.clear();
+    for (const proc of procs) await proc.exit?.().catch(() => undefined);
+  }
+}
+
+/** The error reply for anything a call threw. Only KernelErrors keep their errno; anything else is a server bug (EIO). */
+export function errorJson(e: unknown): Record<string, unknown> {
+  if (e instanceof KernelError) {
+    const j: Record<string, unknown> = { code: e.code };
+    if (e.detail !== undefined) j['detail'] = e.detail;
+    if (e.syscall !== undefined) j['syscall'] = e.syscall;
+    if (e.path !== undefined) j['path'] = e.path;
+    if (e.dest !== undefined) j['dest'] = e.dest;
+    return j;
+  }
+  const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return { code: 'EIO', detail: `sysproxy server: internal error: ${msg.slice(0, 500)}` };
+}
+
+/**
+ * A server that could not start (an image that would not open, a component
+ * that would not load) still answers the handshake: with the error, so the
+ * client's startKernel() rejects with it instead of a bare "server exited".
+ */
+export function refuse(channel: Channel, e: unknown, onDone?: () => void): void {
+  channel.onMessage((m) => {
+    channel.send({ kind: Kind.Error, id: m.id, json: errorJson(e) });
+    channel.close('refused');
+    onDone?.();
+  });
+}
