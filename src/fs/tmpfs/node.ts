@@ -148,6 +148,8 @@ export class TmpNode implements VnodeImpl {
 
   async lookup(name: string): Promise<VnodeKey | null> {
     const dir = this.requireDir();
+    // A removed directory has no entries, not even '..' (Linux answers ENOENT there too).
+    if (this.nlink === 0) return null;
     if (name === '..') return this.parent.key;
     if (name === '.') return this.key;
     return dir.get(name)?.key ?? null;
