@@ -1,0 +1,495 @@
+/**
+ * p2k ("puffs to kernel" in NetBSD): the bridge from FUSE requests to our system-call API. The kernel runs
+ * in the sandboxed server; this is only its client. Files are named by path in that API, so the node table
+ * (nodes.ts) keeps the (parent, name) entries of each node id; open files and directories are descriptors in
+ * the served process, and the FUSE file handle names them.
+ *
+ * Credentials: with `default_permissions` the host kernel checks permissions from the attributes we return,
+ * so requests run in one process with the mount owner's credentials and new files are given to the caller
+ * (chown after create). Without it, each caller (uid, gid) gets a process of its own in the served kernel,
+ * which then checks permissions itself (supplementary groups are unknown to FUSE, so only uid and gid count).
+ */
+
+import type { SyscallApi, Stat } from '../vfs/syscalls.js';
+import { O_ACCMODE, O_CREAT, O_EXCL, O_WRONLY, O_DIRECTORY, O_RDONLY, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE } from '../vfs/fcntl.js';
+import type { VType } from '../vfs/types.js';
+import { kerr } from '../kern/error.js';
+import type { Attr, AttrOut, Caller, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
+import { FATTR } from './fuse/proto.js';
+import { NodeTable, type Node } from './nodes.js';
+
+export interface BridgeOptions {
+  /** Where the served file system is mounted in the kernel ('/mnt'). */
+  root: string;
+  /** Makes a process in the served kernel with these credentials. */
+  newProc(cred: { uid: number; gid: number }): Promise<SyscallApi> | SyscallApi;
+  /** Host kernel checks permissions (FUSE `default_permissions`). */
+  defaultPermissions?: boolean;
+  /** Seconds the host kernel may cache names and attributes (default 1) and absent names (default 1). */
+  entryTimeout?: number;
+  attrTimeout?: number;
+  negativeTimeout?: number;
+  /** The mount owner's credentials (default root). */
+  ownerUid?: number;
+  ownerGid?: number;
+  /** How many per-caller processes to keep (default 64). */
+  maxProcs?: number;
+}
+
+const DT: Record<VType, number> = { fifo: 1, chr: 2, dir: 4, blk: 6, reg: 8, lnk: 10, sock: 12 };
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
+/** Entries fetched per getdents call while filling a READDIR reply. */
+const DIRENT_BATCH = 512;
+/** Cap on entries a directory handle buffers (a hostile image could claim millions). */
+const MAX_DIR_ENTRIES = 4_000_000;
+
+interface DirState {
+  path: string | null;
+  /** Entries read so far; position k in the stream is entries[k] ('.' and '..' first). */
+  entries: { name: string; ino: number; type: number }[];
+  eof: boolean;
+}
+
+interface Handle {
+  proc: SyscallApi;
+  fd: number;
+  node: Node;
+  dir?: DirState;
+}
+
+export class Bridge implements RawFileSystem {
+  private nodes!: NodeTable;
+  private readonly handles = new Map<number, Handle>();
+  private nextFh = 1;
+  private owner!: SyscallApi;
+  private readonly procs = new Map<string, Promise<SyscallApi>>();
+  private readonly entryTimeout: number;
+  private readonly attrTimeout: number;
+  private readonly negativeTimeout: number;
+
+  private constructor(readonly opts: BridgeOptions) {
+    this.entryTimeout = opts.entryTimeout ?? 1;
+    this.attrTimeout = opts.attrTimeout ?? 1;
+    this.negativeTimeout = opts.negativeTimeout ?? 1;
+  }
+
+  static async create(opts: BridgeOptions): Promise<Bridge> {
+    const b = new Bridge(opts);
+    b.owner = await opts.newProc({ uid: opts.ownerUid ?? 0, gid: opts.ownerGid ?? 0 });
+    // The host kernel has applied the caller's umask to every mode it sends us.
+    await b.owner.umask(0);
+    const st = await b.owner.stat(opts.root);
+    b.nodes = new NodeTable(opts.root, st.ino);
+    b.procs.set(`${opts.ownerUid ?? 0}:${opts.ownerGid ?? 0}`, Promise.resolve(b.owner));
+    return b;
+  }
+
+  /** Node table size and open handles, for tests and diagnostics. */
+  get counts(): { nodes: number; handles: number } {
+    return { nodes: this.nodes.size, handles: this.handles.size };
+  }
+
+  private proc(c: Caller): Promise<SyscallApi> {
+    if (this.opts.defaultPermissions) return Promise.resolve(this.owner);
+    const k = `${c.uid}:${c.gid}`;
+    let p = this.procs.get(k);
+    if (!p) {
+      if (this.procs.size >= (this.opts.maxProcs ?? 64)) {
+        // Forget the oldest caller's process (never the owner's, which is first).
+        const oldest = [...this.procs.keys()][1];
+        if (oldest !== undefined) this.procs.delete(oldest);
+      }
+      p = (async () => {
+        const proc = await this.opts.newProc({ uid: c.uid, gid: c.gid });
+        await proc.umask(0);
+        return proc;
+      })();
+      p.catch(() => this.procs.delete(k));
+      this.procs.set(k, p);
+    }
+    return p;
+  }
+
+  private node(id: number): Node {
+    const n = this.nodes.get(id);
+    if (!n) throw kerr('ESTALE', `p2k: unknown node id ${id}`);
+    return n;
+  }
+
+  private pathOf(id: number): string {
+    const p = this.nodes.path(this.node(id));
+    if (p === null) throw kerr('ENOENT');
+    return p;
+  }
+
+  private childPath(parentId: number, name: string): { parent: Node; path: string } {
+    const parent = this.node(parentId);
+    const path = this.nodes.childPath(parent, name);
+    if (path === null) throw kerr('ENOENT');
+    return { parent, path };
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw kerr('EBADF');
+    return h;
+  }
+
+  private attr(st: Stat): Attr {
+    return {
+      ino: st.ino, size: st.size, blocks: st.blocks,
+      atime: st.atime.sec, atimensec: st.atime.nsec, mtime: st.mtime.sec, mtimensec: st.mtime.nsec,
+      ctime: st.ctime.sec, ctimensec: st.ctime.nsec,
+      mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, blksize: st.blksize || 4096,
+    };
+  }
+
+  private entry(node: Node, st: Stat): EntryOut {
+    return { nodeid: node.id, entryValid: this.entryTimeout, attrValid: this.attrTimeout, attr: this.attr(st) };
+  }
+
+  /** Looks `name` up in `parent` after it was created or linked, and counts the lookup the reply gives. */
+  private async entryFor(proc: SyscallApi, parent: Node, name: string, path: string): Promise<EntryOut> {
+    const st = await proc.lstat(path);
+    const node = this.nodes.found(parent, name, st.ino, st.mode & S_IFMT);
+    return this.entry(node, st);
+  }
+
+  /** With default_permissions one process does everything: hand a new file to the caller who made it. */
+  private async giveToCaller(c: Caller, path: string): Promise<void> {
+    if (!this.opts.defaultPermissions) return;
+    const ownerUid = this.opts.ownerUid ?? 0;
+    const ownerGid = this.opts.ownerGid ?? 0;
+    if (c.uid === ownerUid && c.gid === ownerGid) return;
+    const st = await this.owner.lstat(path);
+    const parentSetgid = st.gid !== ownerGid; // the served kernel gave it the setgid directory's group
+    await this.owner.lchown(path, c.uid, parentSetgid ? st.gid : c.gid);
+  }
+
+  // ---- RawFileSystem ----
+
+  async lookup(c: Caller, name: string): Promise<EntryOut> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    const proc = await this.proc(c);
+    let st: Stat;
+    try {
+      st = await proc.lstat(path);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT' && this.negativeTimeout > 0) {
+        // A negative entry: the host kernel remembers the absence for a while.
+        return { nodeid: 0, entryValid: this.negativeTimeout, attrValid: 0, attr: zeroAttr() };
+      }
+      throw e;
+    }
+    const node = this.nodes.found(parent, name, st.ino, st.mode & S_IFMT);
+    return this.entry(node, st);
+  }
+
+  forget(nodeid: number, nlookup: number): void {
+    this.nodes.forget(nodeid, nlookup);
+  }
+
+  async getattr(c: Caller, fh: number | undefined): Promise<AttrOut> {
+    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    let st: Stat;
+    if (h) st = await h.proc.fstat(h.fd);
+    else {
+      const node = this.node(c.nodeid);
+      const path = this.nodes.path(node);
+      if (path !== null) st = await (await this.proc(c)).lstat(path);
+      else {
+        // A detached (unlinked but open) file: ask through any descriptor open on it.
+        const any = [...this.handles.values()].find((x) => x.node === node);
+        if (!any) throw kerr('ENOENT');
+        st = await any.proc.fstat(any.fd);
+      }
+    }
+    return { attrValid: this.attrTimeout, attr: this.attr(st) };
+  }
+
+  async setattr(c: Caller, s: SetattrIn): Promise<AttrOut> {
+    const proc = await this.proc(c);
+    const h = s.valid & FATTR.FH ? this.handles.get(s.fh) : undefined;
+    const path = h ? null : this.pathOf(c.nodeid);
+    if (s.valid & FATTR.MODE) {
+      if (h) await h.proc.fchmod(h.fd, s.mode & 0o7777);
+      else await proc.chmod(path!, s.mode & 0o7777);
+    }
+    if (s.valid & (FATTR.UID | FATTR.GID)) {
+      const cur = h ? await h.proc.fstat(h.fd) : await proc.lstat(path!);
+      const uid = s.valid & FATTR.UID ? s.uid : cur.uid;
+      const gid = s.valid & FATTR.GID ? s.gid : cur.gid;
+      if (h) await h.proc.fchown(h.fd, uid, gid);
+      else await proc.lchown(path!, uid, gid);
+    }
+    if (s.valid & FATTR.SIZE) {
+      if (h) await h.proc.ftruncate(h.fd, s.size);
+      else await proc.truncate(path!, s.size);
+    }
+    if (s.valid & (FATTR.ATIME | FATTR.MTIME | FATTR.ATIME_NOW | FATTR.MTIME_NOW)) {
+      const a = s.valid & FATTR.ATIME_NOW ? 'now' as const : s.valid & FATTR.ATIME ? { sec: s.atime, nsec: s.atimensec } : 'omit' as const;
+      const m = s.valid & FATTR.MTIME_NOW ? 'now' as const : s.valid & FATTR.MTIME ? { sec: s.mtime, nsec: s.mtimensec } : 'omit' as const;
+      if (h) await h.proc.futimens(h.fd, a, m);
+      else await proc.utimens(path!, a, m, AT_SYMLINK_NOFOLLOW);
+    }
+    const st = h ? await h.proc.fstat(h.fd) : await proc.lstat(path!);
+    return { attrValid: this.attrTimeout, attr: this.attr(st) };
+  }
+
+  async readlink(c: Caller): Promise<string> {
+    return (await this.proc(c)).readlink(this.pathOf(c.nodeid));
+  }
+
+  async symlink(c: Caller, name: string, target: string): Promise<EntryOut> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    const proc = await this.proc(c);
+    await proc.symlink(target, path);
+    await this.giveToCaller(c, path);
+    return this.entryFor(proc, parent, name, path);
+  }
+
+  async mknod(c: Caller, name: string, mode: number, rdev: number): Promise<EntryOut> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    const proc = await this.proc(c);
+    const fmt = mode & S_IFMT;
+    if (fmt === S_IFREG || fmt === 0) {
+      const fd = await proc.open(path, O_CREAT | O_EXCL | O_WRONLY, mode & 0o7777);
+      await proc.close(fd);
+    } else if (fmt === S_IFIFO || fmt === S_IFSOCK) {
+      await proc.mknod(path, mode, rdev);
+    } else {
+      // Device nodes on an untrusted image are refused outright (the mount is nodev anyway).
+      throw kerr('EPERM');
+    }
+    await this.giveToCaller(c, path);
+    return this.entryFor(proc, parent, name, path);
+  }
+
+  async mkdir(c: Caller, name: string, mode: number): Promise<EntryOut> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    const proc = await this.proc(c);
+    await proc.mkdir(path, mode & 0o7777);
+    await this.giveToCaller(c, path);
+    return this.entryFor(proc, parent, name, path);
+  }
+
+  async unlink(c: Caller, name: string): Promise<void> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    await (await this.proc(c)).unlink(path);
+    this.nodes.unlinkEntry(parent, name);
+  }
+
+  async rmdir(c: Caller, name: string): Promise<void> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    await (await this.proc(c)).rmdir(path);
+    this.nodes.unlinkEntry(parent, name);
+  }
+
+  async rename(c: Caller, name: string, newdir: number, newname: string, flags: number): Promise<void> {
+    const from = this.childPath(c.nodeid, name);
+    const to = this.childPath(newdir, newname);
+    if (flags & ~3) throw kerr('EINVAL'); // RENAME_WHITEOUT and unknown flags
+    await (await this.proc(c)).rename(from.path, to.path, flags || undefined);
+    this.nodes.renamed(from.parent, name, to.parent, newname, (flags & RENAME_EXCHANGE) !== 0);
+  }
+
+  async link(c: Caller, oldnodeid: number, newname: string): Promise<EntryOut> {
+    const oldPath = this.pathOf(oldnodeid);
+    const { parent, path } = this.childPath(c.nodeid, newname);
+    const proc = await this.proc(c);
+    await proc.link(oldPath, path);
+    return this.entryFor(proc, parent, newname, path);
+  }
+
+  private addHandle(proc: SyscallApi, fd: number, node: Node, dir?: DirState): number {
+    const fh = this.nextFh++;
+    this.handles.set(fh, dir ? { proc, fd, node, dir } : { proc, fd, node });
+    return fh;
+  }
+
+  async open(c: Caller, flags: number): Promise<OpenOut> {
+    const node = this.node(c.nodeid);
+    const path = this.pathOf(c.nodeid);
+    const proc = await this.proc(c);
+    // Only the access mode: the host kernel computes append offsets and sends truncation as SETATTR.
+    const fd = await proc.open(path, flags & O_ACCMODE);
+    // Nothing changes the image but this mount, so cached pages stay valid across opens.
+    return { fh: this.addHandle(proc, fd, node), keepCache: true };
+  }
+
+  async create(c: Caller, name: string, flags: number, mode: number): Promise<{ entry: EntryOut; open: OpenOut }> {
+    const { parent, path } = this.childPath(c.nodeid, name);
+    const proc = await this.proc(c);
+    const fd = await proc.open(path, (flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 0o7777);
+    try {
+      await this.giveToCaller(c, path);
+      const st = await proc.fstat(fd);
+      const node = this.nodes.found(parent, name, st.ino, st.mode & S_IFMT);
+      return { entry: this.entry(node, st), open: { fh: this.addHandle(proc, fd, node), keepCache: true } };
+    } catch (e) {
+      await proc.close(fd).catch(() => {});
+      throw e;
+    }
+  }
+
+  async read(_c: Caller, fh: number, offset: number, size: number): Promise<Uint8Array> {
+    const h = this.handle(fh);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EINVAL');
+    const buf = new Uint8Array(size);
+    let got = 0;
+    // A short answer means end of file to the host kernel, so fill the buffer unless the file really ends.
+    while (got < size) {
+      const n = await h.proc.pread(h.fd, got === 0 ? buf : buf.subarray(got), offset + got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  }
+
+  async write(_c: Caller, fh: number, offset: number, data: Uint8Array): Promise<number> {
+    const h = this.handle(fh);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EFBIG');
+    let done = 0;
+    while (done < data.length) {
+      const n = await h.proc.pwrite(h.fd, done === 0 ? data : data.subarray(done), offset + done);
+      if (n <= 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  async statfs(c: Caller): Promise<StatfsOut> {
+    const s = await (await this.proc(c)).statvfs(this.opts.root);
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: s.namemax, frsize: s.frsize || s.bsize };
+  }
+
+  async release(_c: Caller, fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    await h.proc.close(h.fd);
+  }
+
+  async releasedir(c: Caller, fh: number): Promise<void> {
+    return this.release(c, fh);
+  }
+
+  async flush(): Promise<void> {
+    // Writes go straight through to the served kernel; close(2) has nothing more to push.
+  }
+
+  async fsync(_c: Caller, fh: number): Promise<void> {
+    const h = this.handle(fh);
+    await h.proc.fsync(h.fd);
+  }
+
+  async fsyncdir(c: Caller, fh: number): Promise<void> {
+    const h = this.handle(fh);
+    await h.proc.fsync(h.fd).catch(async () => (await this.proc(c)).sync());
+  }
+
+  async syncfs(c: Caller): Promise<void> {
+    await (await this.proc(c)).sync();
+  }
+
+  async setxattr(c: Caller, name: string, value: Uint8Array, flags: number): Promise<void> {
+    // XATTR_CREATE = 1, XATTR_REPLACE = 2 (linux/xattr.h)
+    await (await this.proc(c)).setxattr(this.pathOf(c.nodeid), name, value, { nofollow: true, create: (flags & 1) !== 0, replace: (flags & 2) !== 0 });
+  }
+
+  async getxattr(c: Caller, name: string): Promise<Uint8Array> {
+    return (await this.proc(c)).getxattr(this.pathOf(c.nodeid), name, { nofollow: true });
+  }
+
+  async listxattr(c: Caller): Promise<string[]> {
+    return (await this.proc(c)).listxattr(this.pathOf(c.nodeid), { nofollow: true });
+  }
+
+  async removexattr(c: Caller, name: string): Promise<void> {
+    await (await this.proc(c)).removexattr(this.pathOf(c.nodeid), name, { nofollow: true });
+  }
+
+  async access(c: Caller, mask: number): Promise<void> {
+    await (await this.proc(c)).access(this.pathOf(c.nodeid), mask);
+  }
+
+  async opendir(c: Caller): Promise<OpenOut> {
+    const node = this.node(c.nodeid);
+    const path = this.pathOf(c.nodeid);
+    const proc = await this.proc(c);
+    const fd = await proc.open(path, O_RDONLY | O_DIRECTORY);
+    return { fh: this.addHandle(proc, fd, node, { path, entries: [], eof: false }) };
+  }
+
+  async readdir(_c: Caller, fh: number, offset: number, out: DirBuffer, plus: boolean): Promise<void> {
+    const h = this.handle(fh);
+    const d = h.dir;
+    if (!d) throw kerr('ENOTDIR');
+    if (offset === 0 && d.entries.length > 2 && d.path !== null) {
+      // rewinddir(3): read the directory afresh.
+      const fd = await h.proc.open(d.path, O_RDONLY | O_DIRECTORY);
+      await h.proc.close(h.fd).catch(() => {});
+      h.fd = fd;
+      d.entries = [];
+      d.eof = false;
+    }
+    if (d.entries.length === 0) {
+      const self = await h.proc.fstat(h.fd);
+      const up = h.node.links[0]?.parent.ino ?? self.ino;
+      d.entries.push({ name: '.', ino: self.ino, type: DT.dir }, { name: '..', ino: up, type: DT.dir });
+    }
+    if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EINVAL');
+    const enc = new TextEncoder();
+    for (let i = offset; ; i++) {
+      while (i >= d.entries.length && !d.eof) {
+        const batch = await h.proc.getdents(h.fd, DIRENT_BATCH);
+        if (batch.length === 0) d.eof = true;
+        for (const e of batch) {
+          if (e.name === '..') d.entries[1]!.ino = e.ino;
+          if (e.name === '.' || e.name === '..') continue;
+          if (d.entries.length >= MAX_DIR_ENTRIES) throw kerr('EIO', 'p2k: directory too large');
+          d.entries.push({ name: e.name, ino: e.ino, type: DT[e.type] ?? 0 });
+        }
+      }
+      if (i >= d.entries.length) return;
+      const e = d.entries[i]!;
+      if (!out.fits(enc.encode(e.name).length)) return;
+      if (!plus || i < 2) {
+        out.add(e.name, e.ino, e.type, i + 1);
+        continue;
+      }
+      // READDIRPLUS: the entry's attributes, and one lookup counted on its node when the record is sent.
+      const path = this.nodes.childPath(h.node, e.name);
+      let st: Stat | null = null;
+      if (path !== null) {
+        try { st = await h.proc.lstat(path); } catch { st = null; }
+      }
+      if (!st || !out.fits(enc.encode(e.name).length)) {
+        if (!out.add(e.name, e.ino, e.type, i + 1)) return;
+        continue;
+      }
+      const node = this.nodes.found(h.node, e.name, st.ino, st.mode & S_IFMT);
+      out.add(e.name, st.ino, (st.mode & S_IFMT) >>> 12, i + 1, this.entry(node, st));
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await this.owner.sync().catch(() => {});
+  }
+
+  /** Closes every descriptor still open in the served kernel (before it is halted). */
+  async closeAll(): Promise<void> {
+    for (const [fh, h] of this.handles) {
+      this.handles.delete(fh);
+      await h.proc.close(h.fd).catch(() => {});
+    }
+  }
+}
+
+function zeroAttr(): Attr {
+  return { ino: 0, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0, mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0 };
+}
+
