@@ -127,7 +127,7 @@ export class SubDevice implements BlockDevice {
     this.readonly = parent.readonly || (opts.readonly ?? false);
   }
 
-  read(buf: Uint8Array, offset: number): Promise<void> {
+  async read(buf: Uint8Array, offset: number): Promise<void> {
     checkRange(this, buf.length, offset);
     return this.parent.read(buf, this.start + offset);
   }
