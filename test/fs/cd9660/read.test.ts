@@ -171,7 +171,7 @@ test('Joliet without Rock Ridge, and norrip on an image with both', async () => 
         const long = 'n'.repeat(180) + '.txt';
         const listing = (await run('isoinfo', ['-J', '-f', '-i', img])).stdout.toString().split('\n');
         const short = listing.find((l) => l.startsWith('/nnnn'))!.slice(1);
-        assert.ok(short.length <= 103 && short.length > 64);
+        assert.ok(short.length > 64 && short.length < long.length);
         want.set(short, want.get(long)!);
         want.delete(long);
         const keys: (keyof Info)[] = ['type', 'size', 'sha'];
