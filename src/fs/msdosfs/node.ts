@@ -1,0 +1,357 @@
+/**
+ * A file or directory of a mounted FAT volume (NetBSD's struct denode): the fields of its short directory
+ * entry kept in memory and written back through the buffer cache on every change, its cluster chain
+ * (validated when first needed), and the vnode operations.
+ *
+ * What FAT lacks is answered, not emulated: symlinks, hard links and special files are EOPNOTSUPP; owner
+ * and group come from the mount (chown to anything else is EPERM); the permission bits are the mount's
+ * masks with the write bits removed when the read-only attribute is set.
+ */
+
+import { kerr } from '../../kern/error.js';
+import type { DirEntry, NewNode, SetAttr, Timespec, Vattr, VnodeImpl, VnodeKey } from '../../vfs/types.js';
+import { EOC } from './fat.js';
+import {
+  ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READ_ONLY, MAX_FILE_SIZE, exactShortName, fatToUnix, unixToFat,
+} from './format.js';
+import { ROOT_KEY, type EntryFields, type MsdosMount } from './vfsops.js';
+
+/** 1980-01-01, the earliest FAT date, shown for the root directory which has no entry. */
+const FAT_EPOCH = 315532800;
+
+export class FatNode implements VnodeImpl {
+  /** Cluster chain of a regular file, once loaded. */
+  private chain: number[] | null = null;
+  /** 0 once the entry was removed (the file lives on while open). */
+  nlink = 1;
+
+  constructor(
+    readonly mp: MsdosMount,
+    readonly key: VnodeKey,
+    /** The short entry's fields; null for the root directory, which has no entry. */
+    readonly f: EntryFields | null,
+    public parentKey: VnodeKey,
+  ) {}
+
+  get isRoot(): boolean {
+    return this.f === null;
+  }
+
+  get isDir(): boolean {
+    return this.f === null || (this.f.attr & ATTR_DIRECTORY) !== 0;
+  }
+
+  /** The first cluster that names this directory's entries (0 for the fixed root of FAT12/16). */
+  dirClu(): number {
+    if (this.f === null) return this.mp.rootDirClu;
+    if (!this.isDir) throw kerr('ENOTDIR');
+    if (!this.mp.fat.validCluster(this.f.cluster)) {
+      throw kerr('EIO', `msdosfs: directory entry (key ${this.key}) has start cluster ${this.f.cluster}, outside 2..${this.mp.fat.maxCluster}`);
+    }
+    return this.f.cluster;
+  }
+
+  private entry(): EntryFields {
+    if (this.f === null) throw kerr('EPERM', 'msdosfs: the root directory has no entry');
+    return this.f;
+  }
+
+  private ts(sec: number, nsec = 0): Timespec {
+    return { sec, nsec };
+  }
+
+  getattr(): Vattr {
+    const o = this.mp.opts;
+    const f = this.f;
+    const cs = this.mp.csize;
+    let size: number;
+    if (f === null) size = this.mp.geo.type === 32 ? (this.mp.dirChainCached(this.mp.rootDirClu)?.length ?? 1) * cs : this.mp.geo.rootBytes;
+    else if (this.isDir) size = (this.mp.dirChainCached(f.cluster)?.length ?? 1) * cs;
+    else size = f.size;
+    const mode = this.isDir ? o.dirmask : f!.attr & ATTR_READ_ONLY ? o.mask & ~0o222 : o.mask;
+    let mtime: Timespec, atime: Timespec, birth: Timespec;
+    if (f === null) {
+      mtime = atime = birth = this.ts(FAT_EPOCH);
+    } else {
+      mtime = this.ts(fatToUnix(f.wrtDate, f.wrtTime, o.tz));
+      atime = this.ts(fatToUnix(f.lstAccDate, 0, o.tz));
+      const tenth = Math.min(f.crtTimeTenth, 199);
+      birth = this.ts(fatToUnix(f.crtDate, f.crtTime, o.tz) + Math.floor(tenth / 100), (tenth % 100) * 10_000_000);
+    }
+    return {
+      type: this.isDir ? 'dir' : 'reg',
+      mode,
+      nlink: this.isDir ? (this.nlink === 0 ? 0 : 2) : this.nlink,
+      uid: o.uid,
+      gid: o.gid,
+      size,
+      blocks: (Math.ceil(size / cs) * cs) / 512,
+      blksize: cs,
+      ino: this.key,
+      rdev: 0,
+      atime,
+      mtime,
+      ctime: mtime,
+      birthtime: birth,
+    };
+  }
+
+  private async save(): Promise<void> {
+    if (this.f === null || this.nlink === 0) return;
+    const rec = this.mp.keyRec(this.key);
+    if (rec === undefined || rec.detached) return;
+    await this.mp.writeEntry(rec.dirClu, rec.idx, this.f);
+  }
+
+  private setMtime(t: Timespec): void {
+    if (this.f === null) return;
+    const ft = unixToFat(t.sec, this.mp.opts.tz);
+    this.f.wrtDate = ft.date;
+    this.f.wrtTime = ft.time;
+  }
+
+  /** A directory changed: its modification time follows (the root has none). */
+  private async touch(t: Timespec): Promise<void> {
+    if (this.f === null) return;
+    this.setMtime(t);
+    await this.save();
+  }
+
+  async setattr(a: SetAttr): Promise<void> {
+    const o = this.mp.opts;
+    if (a.uid !== undefined && a.uid !== -1 && a.uid !== o.uid) throw kerr('EPERM', 'msdosfs: owner is fixed by the mount (uid=)');
+    if (a.gid !== undefined && a.gid !== -1 && a.gid !== o.gid) throw kerr('EPERM', 'msdosfs: group is fixed by the mount (gid=)');
+    if (a.size !== undefined) {
+      if (this.isDir) throw kerr('EISDIR');
+      await this.truncate(a.size);
+    }
+    const f = this.f;
+    if (f === null) return;
+    if (a.mode !== undefined && !this.isDir) {
+      f.attr = a.mode & 0o200 ? f.attr & ~ATTR_READ_ONLY : f.attr | ATTR_READ_ONLY;
+    }
+    if (a.atime !== undefined) f.lstAccDate = unixToFat(a.atime.sec, o.tz).date;
+    if (a.mtime !== undefined) this.setMtime(a.mtime);
+    await this.save();
+  }
+
+  async lookup(name: string): Promise<VnodeKey | null> {
+    if (name === '..') return this.isRoot ? ROOT_KEY : this.parentKey;
+    const clu = this.dirClu();
+    const s = await this.mp.lookupSlot(clu, name);
+    return s === undefined ? null : this.mp.keyFor(clu, s.idx, this.key);
+  }
+
+  async create(name: string, n: NewNode): Promise<VnodeKey> {
+    if (n.type !== 'reg') throw kerr('EOPNOTSUPP', 'msdosfs: FAT has no special files');
+    const clu = this.dirClu();
+    const attr = ATTR_ARCHIVE | (n.mode & 0o200 ? 0 : ATTR_READ_ONLY);
+    const idx = await this.mp.addEntry(clu, name, this.mp.newFields(attr, 0, n.time));
+    await this.touch(n.time);
+    return this.mp.keyFor(clu, idx, this.key);
+  }
+
+  async mkdir(name: string, n: NewNode): Promise<VnodeKey> {
+    const clu = this.dirClu();
+    const [c] = await this.mp.fat.alloc(1, 0);
+    const f = this.mp.newFields(ATTR_DIRECTORY, c!, n.time);
+    try {
+      await this.mp.initDir(c!, this.isRoot ? 0 : clu, f);
+      const idx = await this.mp.addEntry(clu, name, f);
+      await this.touch(n.time);
+      return this.mp.keyFor(clu, idx, this.key);
+    } catch (e) {
+      await this.mp.forgetDir(c!);
+      await this.mp.fat.free([c!]);
+      throw e;
+    }
+  }
+
+  async symlink(): Promise<VnodeKey> {
+    throw kerr('EOPNOTSUPP', 'msdosfs: FAT has no symbolic links');
+  }
+
+  async link(): Promise<void> {
+    throw kerr('EOPNOTSUPP', 'msdosfs: FAT has no hard links');
+  }
+
+  async readlink(): Promise<string> {
+    throw kerr('EINVAL');
+  }
+
+  /** The slot of `name` in this directory, checked to be the entry of `node`. */
+  private async slotOf(name: string, node: FatNode) {
+    const clu = this.dirClu();
+    const s = await this.mp.lookupSlot(clu, name);
+    const rec = this.mp.keyRec(node.key);
+    if (s === undefined || rec === undefined || rec.detached || rec.dirClu !== clu || rec.idx !== s.idx) throw kerr('ENOENT');
+    return s;
+  }
+
+  async remove(name: string, node: VnodeImpl, time: Timespec): Promise<void> {
+    const n = node as FatNode;
+    if (n.isDir) throw kerr('EISDIR');
+    const s = await this.slotOf(name, n);
+    await this.mp.removeEntry(this.dirClu(), s);
+    n.nlink = 0;
+    await this.touch(time);
+  }
+
+  async rmdir(name: string, node: VnodeImpl, time: Timespec): Promise<void> {
+    const n = node as FatNode;
+    if (!n.isDir || n.isRoot) throw kerr('ENOTDIR');
+    const ix = await this.mp.dirIndex(n.dirClu());
+    if (ix.count > 0) throw kerr('ENOTEMPTY');
+    const s = await this.slotOf(name, n);
+    await this.mp.removeEntry(this.dirClu(), s);
+    n.nlink = 0;
+    await this.touch(time);
+  }
+
+  async rename(fromName: string, from: VnodeImpl, toDir: VnodeImpl, toName: string, to: VnodeImpl | null, time: Timespec): Promise<void> {
+    const src = from as FatNode;
+    const dst = toDir as FatNode;
+    const fromClu = this.dirClu();
+    const toClu = dst.dirClu();
+    const s = await this.slotOf(fromName, src);
+    if (to !== null && to !== from && to.key !== from.key) {
+      const victim = to as FatNode;
+      if (victim.isDir) {
+        const ix = await this.mp.dirIndex(victim.dirClu());
+        if (ix.count > 0) throw kerr('ENOTEMPTY');
+      }
+      const ts = await dst.slotOf(toName, victim);
+      await this.mp.removeEntry(toClu, ts);
+      victim.nlink = 0;
+    }
+    // The source slot may have moved into a freed tail only if the directory shrank; look it up again.
+    const s2 = (await this.mp.lookupSlot(fromClu, fromName)) ?? s;
+    await this.mp.moveEntry(fromClu, s2, toClu, toName, src.entry(), src.key, dst.key);
+    src.parentKey = dst.key;
+    if (src.isDir && dst !== this) await this.mp.setDotDot(src.dirClu(), dst.isRoot ? 0 : toClu);
+    await this.touch(time);
+    if (dst !== this) await dst.touch(time);
+  }
+
+  private async loadChain(): Promise<number[]> {
+    if (this.chain !== null) return this.chain;
+    const f = this.entry();
+    const need = Math.ceil(f.size / this.mp.csize);
+    if (f.cluster === 0) {
+      if (f.size > 0) throw kerr('EIO', `msdosfs: file (key ${this.key}) of ${f.size} bytes has no clusters`);
+      this.chain = [];
+    } else {
+      if (need === 0) throw kerr('EIO', `msdosfs: empty file (key ${this.key}) has start cluster ${f.cluster}`);
+      this.chain = await this.mp.fat.chain(f.cluster, need, `file (key ${this.key}, ${f.size} bytes)`, need);
+    }
+    return this.chain;
+  }
+
+  async read(buf: Uint8Array, offset: number): Promise<number> {
+    if (this.isDir) throw kerr('EISDIR');
+    const size = this.entry().size;
+    if (offset >= size || buf.length === 0) return 0;
+    const n = Math.min(buf.length, size - offset);
+    const chain = await this.loadChain();
+    await this.mp.chainIO(chain, buf.subarray(0, n), offset, false);
+    return n;
+  }
+
+  /** Grows the chain to hold `bytes`. */
+  private async extendTo(bytes: number): Promise<number[]> {
+    const f = this.entry();
+    const chain = await this.loadChain();
+    const need = Math.ceil(bytes / this.mp.csize);
+    if (need > chain.length) {
+      const last = chain.length ? chain[chain.length - 1]! : 0;
+      const got = await this.mp.fat.alloc(need - chain.length, last || this.mp.fat.nextFree - 1);
+      if (chain.length) await this.mp.fat.set(last, got[0]!);
+      else f.cluster = got[0]!;
+      chain.push(...got);
+    }
+    return chain;
+  }
+
+  async write(buf: Uint8Array, offset: number, time: Timespec): Promise<number> {
+    if (this.isDir) throw kerr('EISDIR');
+    const f = this.entry();
+    if (buf.length === 0) return 0;
+    const end = offset + buf.length;
+    if (end > MAX_FILE_SIZE) throw kerr('EFBIG');
+    const chain = await this.extendTo(end);
+    if (offset > f.size) await this.mp.zeroRange(chain, f.size, offset);
+    await this.mp.chainIO(chain, buf, offset, true);
+    if (end > f.size) f.size = end;
+    f.attr |= ATTR_ARCHIVE;
+    this.setMtime(time);
+    await this.save();
+    return buf.length;
+  }
+
+  private async truncate(size: number): Promise<void> {
+    const f = this.entry();
+    if (size > MAX_FILE_SIZE) throw kerr('EFBIG');
+    if (size === f.size) return;
+    if (size < f.size) {
+      const chain = await this.loadChain();
+      const keep = Math.ceil(size / this.mp.csize);
+      if (keep < chain.length) {
+        const gone = chain.splice(keep);
+        if (keep > 0) await this.mp.fat.set(chain[keep - 1]!, EOC);
+        else f.cluster = 0;
+        await this.mp.fat.free(gone);
+      }
+    } else {
+      const chain = await this.extendTo(size);
+      await this.mp.zeroRange(chain, f.size, size);
+    }
+    f.size = size;
+    f.attr |= ATTR_ARCHIVE;
+    await this.save();
+  }
+
+  async readdir(cookie: number, max: number): Promise<DirEntry[]> {
+    if (!this.isDir) throw kerr('ENOTDIR');
+    const out: DirEntry[] = [];
+    if (cookie === 0) out.push({ name: '.', key: this.key, type: 'dir', next: 1 });
+    if (cookie <= 1) out.push({ name: '..', key: this.isRoot ? ROOT_KEY : this.parentKey, type: 'dir', next: 2 });
+    if (out.length >= max) return out;
+    const clu = this.dirClu();
+    await this.mp.scanDir(clu, Math.max(0, cookie - 2), (s) => {
+      out.push({ name: s.name, key: this.mp.keyFor(clu, s.idx, this.key), type: s.attr & ATTR_DIRECTORY ? 'dir' : 'reg', next: s.idx + 3 });
+      return out.length < max;
+    });
+    return out;
+  }
+
+  async fsync(): Promise<void> {
+    await this.mp.sync();
+  }
+
+  async inactive(): Promise<void> {
+    if (this.nlink !== 0 || this.f === null) return;
+    if (this.isDir) {
+      if (!this.mp.fat.validCluster(this.f.cluster)) return;
+      const chain = [...(await this.mp.dirChain(this.f.cluster))];
+      await this.mp.forgetDir(this.f.cluster);
+      await this.mp.fat.free(chain);
+    } else {
+      const chain = await this.loadChain();
+      await this.mp.fat.free(chain);
+      this.chain = [];
+    }
+    this.f.cluster = 0;
+  }
+
+  async reclaim(): Promise<void> {
+    this.mp.forgetKey(this.key);
+  }
+}
+
+/** Writes '.' and '..' into a fresh directory cluster (fatgen103 §6.4: '..' of a root child is 0). */
+export function dotEntries(d: Uint8Array, self: number, parent: number, f: EntryFields, encodeEntry: (d: Uint8Array, off: number, f: EntryFields) => void): void {
+  encodeEntry(d, 0, { ...f, cluster: self, size: 0 });
+  d.set(exactShortName('.')!.raw, 0);
+  encodeEntry(d, 32, { ...f, cluster: parent, size: 0 });
+  d.set(exactShortName('..')!.raw, 32);
+}

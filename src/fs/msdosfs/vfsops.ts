@@ -1,0 +1,785 @@
+/**
+ * A mounted FAT volume (NetBSD's struct msdosfsmount): the geometry, the FAT, the buffer cache for
+ * directory blocks, the table of vnode keys, directory scanning and indexing, directory-entry creation
+ * and removal, and data I/O in contiguous cluster runs.
+ *
+ * Vnode keys. FAT has no inode numbers. A file is named by the location of its short directory entry
+ * (directory's first cluster, entry index), as NetBSD does, but that location changes on rename while the
+ * VFS keeps the vnode under its key. So keys are synthetic: a counter, mapped to locations in `keys` and
+ * back in `locKeys`; rename moves the mapping, removal detaches it. The root is key 1.
+ *
+ * Caches. Directory chains (by first cluster) and directory indexes (folded name -> entry, a used-slot
+ * map) live here, not in vnodes, because a directory's children outlive its vnode; both are updated in
+ * place by every change this driver makes.
+ *
+ * Timestamps are stored as UTC (FAT stores local time without a zone); `tz=<minutes east of UTC>` shifts.
+ */
+
+import { kerr } from '../../kern/error.js';
+import { BufCache, type Buf } from '../../vfs/bio.js';
+import type { BlockDevice, FsMount, KernelServices, MountOptions, StatVfs, Timespec, VnodeImpl, VnodeKey } from '../../vfs/types.js';
+import { findVolume, type Geometry } from './bootsect.js';
+import { Fat, EOC } from './fat.js';
+import {
+  ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_LONG_NAME_MASK, ATTR_VOLUME_ID, DIRENT, DIRENT_SIZE, FSINFO, FSI_LEAD, FSI_STRUC, FSI_TRAIL,
+  LFN_CHAR_OFFS, LFN_CHARS, LFN_LAST, LFNENT, MAX_DIR_BYTES, MAX_FILE_SIZE, SLOT_END, SLOT_FREE, checkLongName, decode, decodeShortName,
+  encode, exactShortName, foldName, shortNameBasis, shortNameChecksum, shortNameWithTail, unixToFat,
+} from './format.js';
+import { FatNode, dotEntries } from './node.js';
+
+export const ROOT_KEY = 1;
+
+/** One directory entry as scanned: a short entry with the long name that precedes it, if any. */
+export interface Slot {
+  /** The name shown: the long name, else the decoded short name. */
+  name: string;
+  /** The 11 short-name bytes as a latin1 string, for uniqueness checks. */
+  short: string;
+  /** Index of the short entry. */
+  idx: number;
+  /** Index of the first slot (the first long-name entry, or idx). */
+  first: number;
+  attr: number;
+}
+
+/** What a directory holds, for lookups and for placing new entries. */
+export class DirIndex {
+  readonly byName = new Map<string, Slot>();
+  readonly shorts = new Set<string>();
+  /** Next numeric tail to try, per short-name basis. */
+  readonly tails = new Map<string, number>();
+  /** Entries in use (1) or free (0), up to the directory's capacity. */
+  used: Uint8Array;
+  /** Lowest index that may be free. */
+  firstFree = 0;
+  count = 0;
+  constructor(capacity: number) {
+    this.used = new Uint8Array(capacity);
+  }
+}
+
+/** Where a key's directory entry lives. */
+interface KeyRec {
+  /** First cluster of the directory holding the entry (0: the fixed root of FAT12/16). */
+  dirClu: number;
+  idx: number;
+  parentKey: VnodeKey;
+  /** The entry was removed; the file lives on only as an open orphan. */
+  detached: boolean;
+}
+
+/** Fields of a short entry the driver keeps in memory. */
+export interface EntryFields {
+  attr: number;
+  ntRes: number;
+  crtTimeTenth: number;
+  crtTime: number;
+  crtDate: number;
+  lstAccDate: number;
+  wrtTime: number;
+  wrtDate: number;
+  cluster: number;
+  size: number;
+}
+
+export interface MsdosOptions {
+  uid: number;
+  gid: number;
+  mask: number;
+  dirmask: number;
+  tz: number;
+}
+
+function intOption(opts: MountOptions, name: string, def: number, radix: number, max: number): number {
+  const v = opts.options.get(name);
+  if (v === undefined) return def;
+  const n = Number.parseInt(v, radix);
+  if (!Number.isSafeInteger(n) || n < -max || n > max || !/^-?[0-9a-fA-F]+$/.test(v)) throw kerr('EINVAL', `msdosfs: bad value for option ${name}: '${v}'`);
+  return n;
+}
+
+const DIR_INDEX_CACHE = 512;
+const ROOT_CHUNK_MAX = 4096;
+
+export class MsdosMount implements FsMount {
+  readonly rootKey = ROOT_KEY;
+  readonly caseInsensitive = true;
+  /** The VFS counts UTF-8 bytes; FAT allows 255 UTF-16 units, so 255 bytes is always storable. */
+  readonly nameMax = 255;
+  readonly maxFileSize = MAX_FILE_SIZE;
+  readonly bio: BufCache;
+  readonly fat: Fat;
+  readonly csize: number;
+  readonly readonly: boolean;
+  private nextKey = ROOT_KEY + 1;
+  private readonly keys = new Map<VnodeKey, KeyRec>();
+  private readonly locKeys = new Map<number, VnodeKey>();
+  private readonly dirChains = new Map<number, number[]>();
+  private readonly dirIndexes = new Map<number, DirIndex>();
+  private rootChunk: number;
+  root!: FatNode;
+  /** Label from the root directory's volume entry, else the boot sector's. */
+  label: string;
+
+  private constructor(
+    readonly dev: BlockDevice,
+    readonly geo: Geometry,
+    readonly opts: MsdosOptions,
+    readonly k: KernelServices,
+    readonlyMount: boolean,
+  ) {
+    this.readonly = readonlyMount;
+    this.csize = geo.clusterSize;
+    this.bio = new BufCache(dev, 8 * 1024 * 1024);
+    this.fat = new Fat(dev, {
+      type: geo.type,
+      clusterCount: geo.clusterCount,
+      fatOffset: geo.reservedSectors * geo.bytesPerSector,
+      fatBytes: geo.fatSectors * geo.bytesPerSector,
+      numFats: geo.numFats,
+      activeFat: geo.activeFat,
+      mirror: geo.mirror,
+      sectorSize: geo.bytesPerSector,
+    });
+    let chunk = geo.bytesPerSector;
+    while (chunk * 2 <= ROOT_CHUNK_MAX && geo.rootBytes % (chunk * 2) === 0) chunk *= 2;
+    this.rootChunk = chunk;
+    this.label = geo.label;
+  }
+
+  static async mount(devIn: BlockDevice, mopts: MountOptions, k: KernelServices): Promise<MsdosMount> {
+    const found = await findVolume(devIn);
+    if (found === null) {
+      if (devIn.size >= 512) {
+        // Say why the boot sector was refused.
+        const sec = new Uint8Array(512);
+        await devIn.read(sec, 0);
+        const { parseBootSector } = await import('./bootsect.js');
+        parseBootSector(sec, devIn.size);
+      }
+      throw kerr('EFTYPE', 'msdosfs: no FAT boot sector');
+    }
+    const opts: MsdosOptions = {
+      uid: intOption(mopts, 'uid', 0, 10, 0x7fffffff),
+      gid: intOption(mopts, 'gid', 0, 10, 0x7fffffff),
+      mask: intOption(mopts, 'mask', 0o755, 8, 0o777) & 0o777,
+      dirmask: intOption(mopts, 'dirmask', intOption(mopts, 'mask', 0o755, 8, 0o777), 8, 0o777) & 0o777,
+      tz: intOption(mopts, 'tz', 0, 10, 24 * 60),
+    };
+    const ro = mopts.readonly || found.dev.readonly;
+    const mp = new MsdosMount(found.dev, found.geo, opts, k, ro);
+    // The FAT's first entry holds the media byte; a mismatch means the FAT is not where the BPB says.
+    const fat0 = await mp.fat.getRaw(0);
+    if ((fat0 & 0xff) < 0xf0) throw kerr('EFTYPE', `msdosfs: FAT[0] 0x${fat0.toString(16)} has no media descriptor`);
+    mp.root = new FatNode(mp, ROOT_KEY, null, ROOT_KEY);
+    if (found.geo.type === 32) await mp.dirChain(found.geo.rootCluster).catch((e: unknown) => {
+      throw kerr('EFTYPE', `msdosfs: root directory: ${(e as { detail?: string }).detail ?? String(e)}`);
+    });
+    if (!ro) {
+      await mp.readFsInfo();
+      await mp.setDirty(true);
+    }
+    return mp;
+  }
+
+  // ---- geometry helpers ----
+
+  clusterOffset(c: number): number {
+    return this.geo.dataOffset + (c - 2) * this.csize;
+  }
+
+  /** The first cluster that names the root directory's entries (0 for the fixed root of FAT12/16). */
+  get rootDirClu(): number {
+    return this.geo.type === 32 ? this.geo.rootCluster : 0;
+  }
+
+  now(): Timespec {
+    return this.k.now();
+  }
+
+  // ---- boot sector state ----
+
+  private async readFsInfo(): Promise<void> {
+    if (this.geo.type !== 32 || this.geo.fsInfoSector === 0) return;
+    const bps = this.geo.bytesPerSector;
+    if (this.geo.fsInfoSector >= this.geo.reservedSectors) return;
+    const sec = new Uint8Array(bps);
+    await this.dev.read(sec, this.geo.fsInfoSector * bps);
+    const fi = decode(FSINFO, sec);
+    if (fi.leadSig !== FSI_LEAD || fi.strucSig !== FSI_STRUC || fi.trailSig !== FSI_TRAIL) return;
+    // Only the next-free hint is used, and only when it is a valid cluster; the free count is counted.
+    if (this.fat.validCluster(fi.nxtFree)) this.fat.nextFree = fi.nxtFree;
+  }
+
+  private async writeFsInfo(): Promise<void> {
+    if (this.geo.type !== 32 || this.geo.fsInfoSector === 0 || this.geo.fsInfoSector >= this.geo.reservedSectors) return;
+    if (this.fat.freeCount === undefined) return;
+    const bps = this.geo.bytesPerSector;
+    const sec = new Uint8Array(bps);
+    const off = this.geo.fsInfoSector * bps;
+    await this.dev.read(sec, off);
+    encode(FSINFO, sec, 0, {
+      leadSig: FSI_LEAD, strucSig: FSI_STRUC, trailSig: FSI_TRAIL,
+      freeCount: this.fat.freeCount, nxtFree: this.fat.nextFree,
+    });
+    await this.dev.write(sec, off);
+  }
+
+  /** Sets or clears the dirty flag (bit 0 of BS_Reserved1, as Windows NT, Linux and dosfstools use it). */
+  private async setDirty(dirty: boolean): Promise<void> {
+    const bps = this.geo.bytesPerSector;
+    const sec = new Uint8Array(bps);
+    await this.dev.read(sec, 0);
+    const o = this.geo.dirtyByteOffset;
+    const v = dirty ? sec[o]! | 1 : sec[o]! & ~1;
+    if (v === sec[o]) return;
+    sec[o] = v;
+    await this.dev.write(sec, 0);
+    await this.dev.flush();
+  }
+
+  // ---- FsMount ----
+
+  async vget(key: VnodeKey): Promise<VnodeImpl> {
+    if (key === ROOT_KEY) return this.root;
+    const rec = this.keys.get(key);
+    if (rec === undefined || rec.detached) throw kerr('ESTALE');
+    const { bp, off } = await this.entryBlock(rec.dirClu, rec.idx);
+    try {
+      const d = bp.data;
+      const first = d[off]!;
+      const attr = d[off + 11]!;
+      if (first === SLOT_END || first === SLOT_FREE || (attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME || attr & ATTR_VOLUME_ID) {
+        throw kerr('ESTALE');
+      }
+      const e = decode(DIRENT, d, off);
+      const fields: EntryFields = {
+        attr: e.attr, ntRes: e.ntRes, crtTimeTenth: e.crtTimeTenth, crtTime: e.crtTime, crtDate: e.crtDate,
+        lstAccDate: e.lstAccDate, wrtTime: e.wrtTime, wrtDate: e.wrtDate,
+        cluster: this.geo.type === 32 ? ((e.fstClusHI << 16) | e.fstClusLO) >>> 0 : e.fstClusLO,
+        size: e.fileSize,
+      };
+      return new FatNode(this, key, fields, rec.parentKey);
+    } finally {
+      this.bio.brelse(bp);
+    }
+  }
+
+  async statvfs(): Promise<StatVfs> {
+    const free = await this.fat.countFree();
+    return {
+      bsize: this.csize, frsize: this.csize, blocks: this.geo.clusterCount, bfree: free, bavail: free,
+      files: 0, ffree: 0, favail: 0, fsid: this.geo.volumeId, namemax: 255,
+    };
+  }
+
+  async sync(): Promise<void> {
+    if (this.readonly) return;
+    await this.fat.flush();
+    await this.bio.flush();
+    await this.writeFsInfo();
+    await this.dev.flush();
+  }
+
+  async unmount(): Promise<void> {
+    if (this.readonly) return;
+    await this.sync();
+    await this.setDirty(false);
+  }
+
+  validName(name: string): void {
+    checkLongName(name);
+  }
+
+  // ---- keys ----
+
+  keyFor(dirClu: number, idx: number, parentKey: VnodeKey): VnodeKey {
+    const loc = dirClu * 65536 + idx;
+    let k = this.locKeys.get(loc);
+    if (k === undefined) {
+      k = this.nextKey++;
+      this.keys.set(k, { dirClu, idx, parentKey, detached: false });
+      this.locKeys.set(loc, k);
+    }
+    return k;
+  }
+
+  keyRec(key: VnodeKey): KeyRec | undefined {
+    return this.keys.get(key);
+  }
+
+  /** The entry at a location was removed: a key naming it no longer finds it. */
+  private detachLoc(dirClu: number, idx: number): void {
+    const loc = dirClu * 65536 + idx;
+    const k = this.locKeys.get(loc);
+    if (k === undefined) return;
+    this.locKeys.delete(loc);
+    const rec = this.keys.get(k);
+    if (rec) rec.detached = true;
+  }
+
+  private moveKey(key: VnodeKey, dirClu: number, idx: number, parentKey: VnodeKey): void {
+    const rec = this.keys.get(key);
+    if (rec === undefined) return;
+    const oldLoc = rec.dirClu * 65536 + rec.idx;
+    if (this.locKeys.get(oldLoc) === key) this.locKeys.delete(oldLoc);
+    rec.dirClu = dirClu;
+    rec.idx = idx;
+    rec.parentKey = parentKey;
+    rec.detached = false;
+    this.locKeys.set(dirClu * 65536 + idx, key);
+  }
+
+  /** The vnode left the cache: a detached key can go. */
+  forgetKey(key: VnodeKey): void {
+    const rec = this.keys.get(key);
+    if (rec?.detached) this.keys.delete(key);
+  }
+
+  // ---- directories ----
+
+  /** The cluster chain of the directory starting at `clu` (cached). */
+  async dirChain(clu: number): Promise<number[]> {
+    let ch = this.dirChains.get(clu);
+    if (ch === undefined) {
+      const maxLen = Math.max(1, Math.min(this.geo.clusterCount, Math.floor(MAX_DIR_BYTES / this.csize)));
+      ch = await this.fat.chain(clu, maxLen, `directory at cluster ${clu}`);
+      this.dirChains.set(clu, ch);
+    }
+    return ch;
+  }
+
+  dirChainCached(clu: number): readonly number[] | undefined {
+    return this.dirChains.get(clu);
+  }
+
+  /** Makes cluster `c` a fresh directory: zeroed, with '.' and '..' (parent 0 = the root). */
+  async initDir(c: number, parent: number, f: EntryFields): Promise<void> {
+    const bp = await this.bio.getblk(this.clusterOffset(c), this.csize);
+    bp.data.fill(0);
+    dotEntries(bp.data, c, parent, f, (d, off, fl) => this.encodeEntry(d, off, fl));
+    this.bio.bdwrite(bp);
+    this.dirChains.set(c, [c]);
+  }
+
+  /** Points the '..' entry of the directory at `dirClu` to `parent` (after a move). */
+  async setDotDot(dirClu: number, parent: number): Promise<void> {
+    const { bp, off } = await this.entryBlock(dirClu, 1);
+    if (bp.data[off] !== 0x2e || bp.data[off + 1] !== 0x2e) {
+      this.bio.brelse(bp);
+      throw kerr('EIO', `msdosfs: directory at cluster ${dirClu}: second entry is not '..'`);
+    }
+    encode(DIRENT, bp.data, off, { fstClusHI: this.geo.type === 32 ? parent >>> 16 : 0, fstClusLO: parent & 0xffff });
+    this.bio.bdwrite(bp);
+  }
+
+  async dirCapacity(dirClu: number): Promise<number> {
+    if (dirClu === 0) return this.geo.rootEntries;
+    return ((await this.dirChain(dirClu)).length * this.csize) / DIRENT_SIZE;
+  }
+
+  /** The held buffer holding entry `idx` of a directory, and the entry's offset in it. */
+  async entryBlock(dirClu: number, idx: number): Promise<{ bp: Buf; off: number }> {
+    const byte = idx * DIRENT_SIZE;
+    if (dirClu === 0) {
+      if (idx < 0 || byte >= this.geo.rootBytes) throw kerr('EIO', `msdosfs: root directory entry ${idx} beyond the root directory`);
+      const base = Math.floor(byte / this.rootChunk) * this.rootChunk;
+      const bp = await this.bio.bread(this.geo.rootOffset + base, this.rootChunk);
+      return { bp, off: byte - base };
+    }
+    const chain = await this.dirChain(dirClu);
+    const ci = Math.floor(byte / this.csize);
+    if (ci >= chain.length) throw kerr('EIO', `msdosfs: directory at cluster ${dirClu}: entry ${idx} beyond its ${chain.length} clusters`);
+    const bp = await this.bio.bread(this.clusterOffset(chain[ci]!), this.csize);
+    return { bp, off: byte % this.csize };
+  }
+
+  /**
+   * Scans a directory from entry `from`, calling `fn` for each entry with a name (long-name sequences
+   * assembled and checked against their checksum; '.', '..' and the volume label skipped, the label
+   * reported through `onLabel`). Stops at the end mark, at the capacity, or when `fn` returns false.
+   * `onUsed` sees every slot in use.
+   */
+  async scanDir(
+    dirClu: number,
+    from: number,
+    fn: (s: Slot) => boolean,
+    onUsed?: (idx: number) => void,
+    onLabel?: (label: string) => void,
+  ): Promise<number> {
+    const cap = await this.dirCapacity(dirClu);
+    let parts: string[] = [];
+    let expect = 0;
+    let sum = -1;
+    let lfnFirst = -1;
+    let idx = from;
+    while (idx < cap) {
+      const { bp, off } = await this.entryBlock(dirClu, idx);
+      const d = bp.data;
+      try {
+        for (let o = off; o < d.length && idx < cap; o += DIRENT_SIZE, idx++) {
+          const b0 = d[o]!;
+          if (b0 === SLOT_END) return idx;
+          if (b0 === SLOT_FREE) {
+            expect = 0;
+            continue;
+          }
+          onUsed?.(idx);
+          const attr = d[o + 11]!;
+          if ((attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME) {
+            const ord = b0 & 0x3f;
+            if (b0 & LFN_LAST) {
+              if (ord < 1 || ord > 20) {
+                expect = 0;
+                continue;
+              }
+              parts = new Array<string>(ord).fill('');
+              expect = ord;
+              sum = d[o + 13]!;
+              lfnFirst = idx;
+            } else if (expect === 0 || ord !== expect || d[o + 13] !== sum) {
+              expect = 0;
+              continue;
+            }
+            let s = '';
+            for (const co of LFN_CHAR_OFFS) s += String.fromCharCode(d[o + co]! | (d[o + co + 1]! << 8));
+            parts[ord - 1] = s;
+            expect = ord - 1 === 0 ? -1 : ord - 1; // -1: complete, waiting for the short entry
+            continue;
+          }
+          const raw = d.subarray(o, o + 11);
+          let long: string | null = null;
+          if (expect === -1 && shortNameChecksum(raw) === sum) {
+            let n = parts.join('');
+            const z = n.indexOf('\0');
+            if (z >= 0) n = n.slice(0, z);
+            if (n.length > 0 && !/[\0/]/.test(n)) long = n;
+          }
+          const first = long !== null ? lfnFirst : idx;
+          expect = 0;
+          if (attr & ATTR_VOLUME_ID) {
+            if (onLabel && !(attr & ATTR_DIRECTORY)) onLabel(decodeShortName(raw, 0).replace('.', '').trimEnd());
+            continue;
+          }
+          if (raw[0] === 0x2e && (raw[1] === 0x20 || (raw[1] === 0x2e && raw[2] === 0x20))) continue;
+          const name = long ?? decodeShortName(raw, d[o + 12]!).replace(/[\0/]/g, '_');
+          const slot: Slot = { name, short: String.fromCharCode(...raw), idx, first, attr };
+          if (!fn(slot)) return idx + 1;
+        }
+      } finally {
+        this.bio.brelse(bp);
+      }
+    }
+    return idx;
+  }
+
+  /** The index of a directory (built by one scan, then kept up to date). */
+  async dirIndex(dirClu: number): Promise<DirIndex> {
+    let ix = this.dirIndexes.get(dirClu);
+    if (ix !== undefined) {
+      this.dirIndexes.delete(dirClu);
+      this.dirIndexes.set(dirClu, ix);
+      return ix;
+    }
+    ix = new DirIndex(await this.dirCapacity(dirClu));
+    const built = ix;
+    await this.scanDir(
+      dirClu,
+      0,
+      (s) => {
+        this.indexAdd(built, s);
+        return true;
+      },
+      (i) => {
+        built.used[i] = 1;
+      },
+    );
+    while (built.firstFree < built.used.length && built.used[built.firstFree]) built.firstFree++;
+    if (this.dirIndexes.size >= DIR_INDEX_CACHE) {
+      const oldest = this.dirIndexes.keys().next().value as number;
+      this.dirIndexes.delete(oldest);
+    }
+    this.dirIndexes.set(dirClu, built);
+    return built;
+  }
+
+  private indexAdd(ix: DirIndex, s: Slot): void {
+    const f = foldName(s.name);
+    if (!ix.byName.has(f)) ix.byName.set(f, s);
+    ix.shorts.add(s.short);
+    const sf = this.shortFold(s);
+    if (!ix.byName.has(sf)) ix.byName.set(sf, s);
+    ix.count++;
+  }
+
+  private shortFold(s: Slot): string {
+    const raw = new Uint8Array(11);
+    for (let i = 0; i < 11; i++) raw[i] = s.short.charCodeAt(i);
+    return foldName(decodeShortName(raw, 0));
+  }
+
+  private indexRemove(ix: DirIndex, s: Slot): void {
+    for (const k of [foldName(s.name), this.shortFold(s)]) if (ix.byName.get(k) === s) ix.byName.delete(k);
+    ix.shorts.delete(s.short);
+    for (let i = s.first; i <= s.idx; i++) ix.used[i] = 0;
+    if (s.first < ix.firstFree) ix.firstFree = s.first;
+    ix.count--;
+  }
+
+  /** Looks a name up: the slot, or undefined. */
+  async lookupSlot(dirClu: number, name: string): Promise<Slot | undefined> {
+    const ix = await this.dirIndex(dirClu);
+    return ix.byName.get(foldName(name));
+  }
+
+  /** Grows a directory by one cluster (zeroed), or ENOSPC for the fixed root or at the 65536-entry limit. */
+  private async growDir(dirClu: number, ix: DirIndex): Promise<void> {
+    if (dirClu === 0) throw kerr('ENOSPC', 'msdosfs: the FAT12/16 root directory is full');
+    const chain = await this.dirChain(dirClu);
+    if ((chain.length + 1) * this.csize > MAX_DIR_BYTES) throw kerr('ENOSPC', 'msdosfs: directory has reached 65536 entries');
+    const last = chain[chain.length - 1]!;
+    const [c] = await this.fat.alloc(1, last);
+    await this.zeroCluster(c!);
+    await this.fat.set(last, c!);
+    chain.push(c!);
+    const used = new Uint8Array((chain.length * this.csize) / DIRENT_SIZE);
+    used.set(ix.used);
+    ix.used = used;
+  }
+
+  async zeroCluster(c: number): Promise<Buf> {
+    const bp = await this.bio.getblk(this.clusterOffset(c), this.csize);
+    bp.data.fill(0);
+    this.bio.bdwrite(bp);
+    return bp;
+  }
+
+  /** Finds `n` consecutive free slots (growing the directory when needed); returns the first index. */
+  private async findSlots(dirClu: number, ix: DirIndex, n: number): Promise<number> {
+    for (let guard = 0; guard < 64; guard++) {
+      let run = 0;
+      for (let i = ix.firstFree; i < ix.used.length; i++) {
+        if (ix.used[i]) run = 0;
+        else if (++run === n) return i - n + 1;
+      }
+      await this.growDir(dirClu, ix);
+    }
+    throw kerr('ENOSPC', 'msdosfs: no room in directory');
+  }
+
+  /** Chooses the short name for a new entry and whether a long name is needed. */
+  private chooseShortName(ix: DirIndex, name: string): { raw: Uint8Array; ntRes: number; lfn: boolean } {
+    const exact = exactShortName(name);
+    if (exact) {
+      const s = String.fromCharCode(...exact.raw);
+      if (!ix.shorts.has(s)) return { raw: exact.raw, ntRes: 0, lfn: exact.ntRes !== 0 };
+    }
+    const basis = shortNameBasis(name);
+    const bkey = String.fromCharCode(...basis.base, 0x2e, ...basis.ext);
+    for (let n = ix.tails.get(bkey) ?? 1; n < 1000000; n++) {
+      const raw = shortNameWithTail(basis, n);
+      if (!ix.shorts.has(String.fromCharCode(...raw))) {
+        ix.tails.set(bkey, n + 1);
+        return { raw, ntRes: 0, lfn: true };
+      }
+    }
+    throw kerr('ENOSPC', 'msdosfs: no free short name');
+  }
+
+  /** Adds a directory entry named `name` with the given fields; returns the short entry's index. */
+  async addEntry(dirClu: number, name: string, f: EntryFields): Promise<number> {
+    checkLongName(name);
+    const ix = await this.dirIndex(dirClu);
+    const sn = this.chooseShortName(ix, name);
+    const nlfn = sn.lfn ? Math.ceil(name.length / LFN_CHARS) : 0;
+    const first = await this.findSlots(dirClu, ix, nlfn + 1);
+    const sum = shortNameChecksum(sn.raw);
+    for (let k = 0; k < nlfn; k++) {
+      const ord = nlfn - k;
+      const { bp, off } = await this.entryBlock(dirClu, first + k);
+      const d = bp.data;
+      d.fill(0, off, off + DIRENT_SIZE);
+      encode(LFNENT, d, off, { ord: ord | (k === 0 ? LFN_LAST : 0), attr: ATTR_LONG_NAME, type: 0, chksum: sum, fstClusLO: 0 });
+      for (let j = 0; j < LFN_CHARS; j++) {
+        const p = (ord - 1) * LFN_CHARS + j;
+        const unit = p < name.length ? name.charCodeAt(p) : p === name.length ? 0 : 0xffff;
+        d[off + LFN_CHAR_OFFS[j]!] = unit & 0xff;
+        d[off + LFN_CHAR_OFFS[j]! + 1] = unit >> 8;
+      }
+      this.bio.bdwrite(bp);
+    }
+    const idx = first + nlfn;
+    const { bp, off } = await this.entryBlock(dirClu, idx);
+    bp.data.fill(0, off, off + DIRENT_SIZE);
+    this.encodeEntry(bp.data, off, f);
+    bp.data.set(sn.raw, off);
+    bp.data[off + 12] = sn.ntRes;
+    this.bio.bdwrite(bp);
+    for (let i = first; i <= idx; i++) ix.used[i] = 1;
+    while (ix.firstFree < ix.used.length && ix.used[ix.firstFree]) ix.firstFree++;
+    const slot: Slot = { name, short: String.fromCharCode(...sn.raw), idx, first, attr: f.attr };
+    this.indexAdd(ix, slot);
+    // The name itself must win over an older short alias that folds the same.
+    ix.byName.set(foldName(name), slot);
+    return idx;
+  }
+
+  encodeEntry(d: Uint8Array, off: number, f: EntryFields): void {
+    encode(DIRENT, d, off, {
+      attr: f.attr, ntRes: f.ntRes, crtTimeTenth: f.crtTimeTenth, crtTime: f.crtTime, crtDate: f.crtDate,
+      lstAccDate: f.lstAccDate, wrtTime: f.wrtTime, wrtDate: f.wrtDate,
+      fstClusHI: this.geo.type === 32 ? f.cluster >>> 16 : 0, fstClusLO: f.cluster & 0xffff,
+      fileSize: f.attr & ATTR_DIRECTORY ? 0 : f.size,
+    });
+  }
+
+  /** Writes a node's fields into its entry (a delayed write through the buffer cache). */
+  async writeEntry(dirClu: number, idx: number, f: EntryFields): Promise<void> {
+    const { bp, off } = await this.entryBlock(dirClu, idx);
+    const first = bp.data[off]!;
+    if (first === SLOT_END || first === SLOT_FREE) {
+      this.bio.brelse(bp);
+      throw kerr('EIO', `msdosfs: directory at cluster ${dirClu}: entry ${idx} vanished`);
+    }
+    this.encodeEntry(bp.data, off, f);
+    this.bio.bdwrite(bp);
+  }
+
+  /** Removes the entry `s` (its long-name slots too) and detaches its key. */
+  async removeEntry(dirClu: number, s: Slot): Promise<void> {
+    const ix = await this.dirIndex(dirClu);
+    for (let i = s.first; i <= s.idx; i++) {
+      const { bp, off } = await this.entryBlock(dirClu, i);
+      bp.data[off] = SLOT_FREE;
+      this.bio.bdwrite(bp);
+    }
+    this.indexRemove(ix, s);
+    this.detachLoc(dirClu, s.idx);
+    await this.maybeShrinkDir(dirClu, ix);
+  }
+
+  /** Frees whole clusters at the end of a directory that hold no entries (the first cluster stays). */
+  private async maybeShrinkDir(dirClu: number, ix: DirIndex): Promise<void> {
+    if (dirClu === 0) return;
+    const chain = await this.dirChain(dirClu);
+    const per = this.csize / DIRENT_SIZE;
+    let last = ix.used.length - 1;
+    while (last >= 0 && !ix.used[last]) last--;
+    const need = Math.max(1, Math.ceil((last + 1) / per));
+    if (need >= chain.length) return;
+    // Entries after the last used one in the kept clusters become end marks (all following are free).
+    for (let i = last + 1; i < need * per; i++) {
+      const { bp, off } = await this.entryBlock(dirClu, i);
+      bp.data.fill(0, off, off + DIRENT_SIZE);
+      this.bio.bdwrite(bp);
+    }
+    const gone = chain.splice(need);
+    await this.fat.set(chain[need - 1]!, EOC);
+    for (const c of gone) await this.bio.invalidateRange(this.clusterOffset(c), this.csize);
+    await this.fat.free(gone);
+    ix.used = ix.used.slice(0, need * per);
+    if (ix.firstFree > ix.used.length) ix.firstFree = ix.used.length;
+  }
+
+  /** A directory was removed: drop what is cached about it. */
+  async forgetDir(clu: number): Promise<void> {
+    const chain = this.dirChains.get(clu);
+    if (chain) for (const c of chain) await this.bio.invalidateRange(this.clusterOffset(c), this.csize);
+    this.dirChains.delete(clu);
+    this.dirIndexes.delete(clu);
+  }
+
+  /** Moves an entry to (toDirClu, toName), keeping its key; returns the new index. */
+  async moveEntry(fromDirClu: number, s: Slot, toDirClu: number, toName: string, f: EntryFields, key: VnodeKey, toParentKey: VnodeKey): Promise<void> {
+    const idx = await this.addEntry(toDirClu, toName, f);
+    // The source slots may have moved only if they were the same; they were not (addEntry took free ones).
+    const fix = await this.dirIndex(fromDirClu);
+    for (let i = s.first; i <= s.idx; i++) {
+      const { bp, off } = await this.entryBlock(fromDirClu, i);
+      bp.data[off] = SLOT_FREE;
+      this.bio.bdwrite(bp);
+    }
+    this.indexRemove(fix, s);
+    this.moveKey(key, toDirClu, idx, toParentKey);
+    await this.maybeShrinkDir(fromDirClu, fix);
+  }
+
+  // ---- data ----
+
+  /** Reads `buf.length` bytes at device offset `off`, aligning to sectors with a bounce buffer where needed. */
+  async devRead(buf: Uint8Array, off: number): Promise<void> {
+    const ss = this.geo.bytesPerSector;
+    if (off % ss === 0 && buf.length % ss === 0) return this.dev.read(buf, off);
+    const start = off - (off % ss);
+    const end = Math.ceil((off + buf.length) / ss) * ss;
+    const tmp = new Uint8Array(end - start);
+    await this.dev.read(tmp, start);
+    buf.set(tmp.subarray(off - start, off - start + buf.length));
+  }
+
+  /** Writes `buf` at device offset `off`, reading partial sectors first. */
+  async devWrite(buf: Uint8Array, off: number): Promise<void> {
+    const ss = this.geo.bytesPerSector;
+    if (off % ss === 0 && buf.length % ss === 0) return this.dev.write(buf, off);
+    const start = off - (off % ss);
+    const end = Math.ceil((off + buf.length) / ss) * ss;
+    const headLen = off - start;
+    const alignedStart = headLen === 0 ? off : start + ss;
+    const alignedEnd = Math.max(alignedStart, end - ((off + buf.length) % ss === 0 ? 0 : ss));
+    if (end - start <= 2 * ss || alignedEnd <= alignedStart) {
+      const tmp = new Uint8Array(end - start);
+      await this.dev.read(tmp, start);
+      tmp.set(buf, headLen);
+      return this.dev.write(tmp, start);
+    }
+    if (headLen) {
+      const h = new Uint8Array(ss);
+      await this.dev.read(h, start);
+      h.set(buf.subarray(0, ss - headLen), headLen);
+      await this.dev.write(h, start);
+    }
+    await this.dev.write(buf.subarray(alignedStart - off, alignedEnd - off), alignedStart);
+    if (alignedEnd < end) {
+      const t = new Uint8Array(ss);
+      await this.dev.read(t, alignedEnd);
+      t.set(buf.subarray(alignedEnd - off), 0);
+      await this.dev.write(t, alignedEnd);
+    }
+  }
+
+  /** Reads or writes file bytes [pos, pos+len) of a chain, in runs of contiguous clusters. */
+  async chainIO(chain: readonly number[], buf: Uint8Array, pos: number, write: boolean): Promise<void> {
+    let done = 0;
+    const n = buf.length;
+    while (done < n) {
+      const ci = Math.floor(pos / this.csize);
+      const within = pos % this.csize;
+      if (ci >= chain.length) throw kerr('EIO', `msdosfs: file offset ${pos} beyond its cluster chain`);
+      let run = 1;
+      while (ci + run < chain.length && chain[ci + run] === chain[ci]! + run && run * this.csize - within < n - done) run++;
+      const len = Math.min(run * this.csize - within, n - done);
+      const piece = buf.subarray(done, done + len);
+      const off = this.clusterOffset(chain[ci]!) + within;
+      if (write) await this.devWrite(piece, off);
+      else await this.devRead(piece, off);
+      done += len;
+      pos += len;
+    }
+  }
+
+  /** Writes zeros over file bytes [from, to) of a chain. */
+  async zeroRange(chain: readonly number[], from: number, to: number): Promise<void> {
+    const step = 1024 * 1024;
+    const z = new Uint8Array(Math.min(step, to - from));
+    for (let p = from; p < to; p += step) await this.chainIO(chain, z.subarray(0, Math.min(step, to - p)), p, true);
+  }
+
+  /** Fields for a new entry at time `t`. */
+  newFields(attr: number, cluster: number, t: Timespec): EntryFields {
+    const ft = unixToFat(t.sec, this.opts.tz);
+    return {
+      attr, ntRes: 0, crtTimeTenth: ft.tenth + Math.floor(t.nsec / 10_000_000), crtTime: ft.time, crtDate: ft.date,
+      lstAccDate: ft.date, wrtTime: ft.time, wrtDate: ft.date, cluster, size: 0,
+    };
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Shared helpers for the msdosfs tests: a generated host tree with long, mixed-case, non-ASCII names and
+ * deep directories, images made by mkfs.fat and filled by mcopy -s, and a kernel walk of a mounted tree.
+ */
+
+import { mkdir, readFile, writeFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeFileSync, rmSync } from 'node:fs';
+import { Kernel } from '../../../src/kern/kernel.js';
+import { MemoryHypercalls } from '../../../src/rumpuser/memory.js';
+import { run, tempDir } from '../../../src/testing/tools.js';
+import { msdosfs } from '../../../src/fs/msdosfs/index.js';
+import { O_RDONLY } from '../../../src/vfs/fcntl.js';
+import type { Proc } from '../../../src/vfs/proc.js';
+
+/** A small deterministic PRNG (xorshift32), so every run builds the same tree. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+}
+
+/** mtools configured like Linux and this driver: code page 437, times in UTC. */
+const MTOOLSRC = join(tmpdir(), `msdosfs-mtoolsrc-${process.pid}`);
+writeFileSync(MTOOLSRC, 'default_codepage=437\nmtools_skip_check=1\n');
+process.on('exit', () => rmSync(MTOOLSRC, { force: true }));
+export const MTOOLS_ENV = { TZ: 'UTC', MTOOLS_SKIP_CHECK: '1', MTOOLSRC };
+
+const PARTS = ['Readme', 'data', 'Übersicht', 'résumé', '日本語', 'file', 'A Long Name With Spaces', 'x', 'MiXeD.CaSe', 'naïve', 'Ωmega', 'long-name-number', 'tar.gz', 'UPPER'];
+
+/** Generates a tree of `files` files under `root` (directories of about `perDir` entries, depth up to `depth`). */
+export async function makeTree(root: string, opts: { files: number; perDir?: number; depth?: number; seed?: number; maxSize?: number }): Promise<Map<string, Buffer | null>> {
+  const rnd = prng(opts.seed ?? 1);
+  const perDir = opts.perDir ?? 40;
+  const depth = opts.depth ?? 6;
+  const maxSize = opts.maxSize ?? 20000;
+  const out = new Map<string, Buffer | null>();
+  const dirs: { rel: string; depth: number; used: Set<string> }[] = [{ rel: '', depth: 0, used: new Set() }];
+  let made = 0;
+  let n = 0;
+  const uniqueName = (d: { used: Set<string> }, isDir: boolean): string => {
+    for (;;) {
+      n++;
+      const a = PARTS[Math.floor(rnd() * PARTS.length)]!;
+      const b = PARTS[Math.floor(rnd() * PARTS.length)]!;
+      let name = rnd() < 0.3 ? `${a}${n}` : rnd() < 0.5 ? `${a} ${b} ${n}` : `${a.toLowerCase()}_${n}.${isDir ? 'd' : 'txt'}`;
+      if (rnd() < 0.05) name = `${name}-${'long'.repeat(20)}`.slice(0, 200);
+      if (rnd() < 0.1) name = `F${n}.TXT`;
+      if (rnd() < 0.05) name = `lower${n % 1000}.c`;
+      // mtools stores a non-ASCII name that fits 8.3 as a lossy short name only; keep such names long.
+      if (/[^\x00-\x7f]/.test(name) && name.length <= 12) name = `${name} (long)`;
+      const fold = name.toUpperCase();
+      if (!d.used.has(fold)) {
+        d.used.add(fold);
+        return name;
+      }
+    }
+  };
+  await mkdir(root, { recursive: true });
+  while (made < opts.files) {
+    const d = dirs[Math.floor(rnd() * dirs.length)]!;
+    if (d.used.size >= perDir) continue;
+    if (d.depth < depth && rnd() < 0.08) {
+      const name = uniqueName(d, true);
+      const rel = d.rel ? `${d.rel}/${name}` : name;
+      await mkdir(join(root, rel));
+      out.set(rel, null);
+      dirs.push({ rel, depth: d.depth + 1, used: new Set() });
+      continue;
+    }
+    const name = uniqueName(d, false);
+    const rel = d.rel ? `${d.rel}/${name}` : name;
+    const size = rnd() < 0.1 ? 0 : Math.floor(rnd() * rnd() * maxSize);
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31 + made * 7 + (i >> 8)) & 0xff;
+    await writeFile(join(root, rel), data);
+    out.set(rel, data);
+    made++;
+  }
+  return out;
+}
+
+/** Reads a host tree into a map rel -> contents (null for directories). */
+export async function readHostTree(root: string): Promise<Map<string, Buffer | null>> {
+  const out = new Map<string, Buffer | null>();
+  const stack = [''];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        out.set(r, null);
+        stack.push(r);
+      } else out.set(r, await readFile(join(root, r)));
+    }
+  }
+  return out;
+}
+
+/** An image made by mkfs.fat (-F type, size in KiB) and filled with mcopy -s from `src` (if given). */
+export async function mtoolsImage(fatType: 12 | 16 | 32, sizeKiB: number, src?: string, label?: string): Promise<Uint8Array> {
+  const t = await tempDir('msdosfs-');
+  try {
+    const img = join(t.path, 'fat.img');
+    const args = ['-F', String(fatType), '-C'];
+    if (label) args.push('-n', label);
+    await run('mkfs.fat', [...args, img, String(sizeKiB)]);
+    if (src) {
+      const entries = await readdir(src);
+      if (entries.length) await run('mcopy', ['-s', '-m', '-i', img, ...entries.map((e) => join(src, e)), '::/'], { env: MTOOLS_ENV });
+    }
+    return new Uint8Array(await readFile(img));
+  } finally {
+    await t.cleanup();
+  }
+}
+
+/** A kernel with msdosfs and the image registered at /dev/img0, mounted at /mnt. */
+export async function mountImage(bytes: Uint8Array, opts: { readonly?: boolean; options?: string } = {}): Promise<{ kernel: Kernel; proc: Proc; host: MemoryHypercalls }> {
+  const host = new MemoryHypercalls();
+  const kernel = await Kernel.boot({ components: [msdosfs], host });
+  host.addFile('image', bytes);
+  await kernel.etfs.register('/dev/img0', 'image', { readonly: opts.readonly ?? false });
+  const proc = kernel.newProc();
+  await proc.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: opts.readonly ?? false, ...(opts.options ? { options: opts.options } : {}) });
+  return { kernel, proc, host };
+}
+
+/** Reads a whole file through the system-call API. */
+export async function readAll(proc: Proc, path: string): Promise<Buffer> {
+  const st = await proc.stat(path);
+  const buf = Buffer.alloc(st.size);
+  const fd = await proc.open(path, O_RDONLY);
+  try {
+    let off = 0;
+    while (off < st.size) {
+      const n = await proc.pread(fd, buf.subarray(off), off);
+      if (n === 0) break;
+      off += n;
+    }
+    if (off !== st.size) throw new Error(`${path}: short read ${off}/${st.size}`);
+    return buf;
+  } finally {
+    await proc.close(fd);
+  }
+}
+
+/** Walks a mounted tree into a map rel -> contents (null for directories). */
+export async function readKernelTree(proc: Proc, root: string): Promise<Map<string, Buffer | null>> {
+  const out = new Map<string, Buffer | null>();
+  const stack = [''];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    for (const e of await proc.readdir(rel ? `${root}/${rel}` : root)) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.type === 'dir') {
+        out.set(r, null);
+        stack.push(r);
+      } else out.set(r, await readAll(proc, `${root}/${r}`));
+    }
+  }
+  return out;
+}
+
+/** Asserts two trees are equal, with a readable first difference. */
+export function diffTrees(a: Map<string, Buffer | null>, b: Map<string, Buffer | null>): string | null {
+  for (const [k, v] of a) {
+    if (!b.has(k)) return `missing in second: ${k}`;
+    const w = b.get(k)!;
+    if ((v === null) !== (w === null)) return `type differs: ${k}`;
+    if (v !== null && !v.equals(w!)) return `contents differ: ${k} (${v.length} vs ${w!.length} bytes)`;
+  }
+  for (const k of b.keys()) if (!a.has(k)) return `extra in second: ${k}`;
+  return null;
+}
+
+export { stat };
