@@ -408,6 +408,8 @@ export class RemoteKernelClient implements RemoteKernel {
   constructor(
     readonly isolation: Isolation,
     private readonly c: SysproxyClient,
+    /** The host process id of the server (the client's own for 'worker' and 'trusted'), for diagnostics. */
+    readonly serverPid = 0,
   ) {
     this.control = {
       probe: async (node: string) => (await c.call(undefined, 'probe', [node])).r as ProbeResult | null,

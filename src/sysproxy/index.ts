@@ -30,13 +30,14 @@ export async function startKernel(opts: StartOptions): Promise<RemoteKernel> {
 
 async function connectClient(backend: Backend, isolation: Isolation, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<RemoteKernelClient> {
   const client = new SysproxyClient(backend, timeoutMs);
+  let welcome;
   try {
-    await client.hello();
+    welcome = await client.hello();
   } catch (e) {
     backend.kill();
     throw e;
   }
-  return new RemoteKernelClient(isolation, client);
+  return new RemoteKernelClient(isolation, client, welcome.pid);
 }
 
 type Listen = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -124,5 +125,5 @@ export async function connect(url: string, opts: { timeoutMs?: number } = {}): P
     throw e;
   }
   const iso = (['process', 'worker', 'trusted'] as const).find((i) => i === welcome.isolation) ?? 'process';
-  return new RemoteKernelClient(iso, c);
+  return new RemoteKernelClient(iso, c, welcome.pid);
 }

@@ -207,7 +207,8 @@ async function startProcess(opts: StartOptions, withAccept: boolean): Promise<St
     `--allow-fs-read=${build.code}${sep}`,
     ...images.map((i) => `--allow-fs-read=${i.path}`),
     ...images.filter((i) => !i.readonly).map((i) => `--allow-fs-write=${i.path}`),
-    ...extra.map((m) => `--allow-fs-read=${m}`),
+    // A test component module may import its siblings: its directory is readable.
+    ...extra.map((m) => `--allow-fs-read=${dirname(m)}${sep}`),
     '--disallow-code-generation-from-strings',
     `--max-old-space-size=${memlimit}`,
     '--disable-warning=ExperimentalWarning',
