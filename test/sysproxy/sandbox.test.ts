@@ -136,6 +136,8 @@ test('the network namespace layer alone: a process started in it cannot reach a 
     const outside = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
     assert.equal(outside.stdout.trim(), 'connected', 'the control connection from outside the namespace failed');
     assert.match(inside.stdout.trim(), /^E(NETUNREACH|CONNREFUSED|ADDRNOTAVAIL)$/);
+    // spawnSync held the event loop: let the listener see the control connection, then count.
+    for (let i = 0; i < 50 && connections < 1; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(connections, 1);
   } finally {
     tcp.close();
