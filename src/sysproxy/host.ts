@@ -32,12 +32,22 @@ export async function componentsOf(modulePath: string): Promise<FileSystemType[]
   return Object.values(mod).filter(isComponent);
 }
 
-/** Loads the components (extra modules first, so a test component can shadow nothing but is probed first). */
+/**
+ * The package's components plus the extra modules' (probed first). A
+ * component exported twice (named and default), or one the package already
+ * ships under the same name or alias, is taken once.
+ */
 export async function loadComponents(extra: readonly string[]): Promise<FileSystemType[]> {
   const out: FileSystemType[] = [];
-  for (const m of extra) out.push(...(await componentsOf(m)));
-  const names = new Set(out.map((c) => c.name));
-  for (const c of allComponents) if (!names.has(c.name)) out.push(c);
+  const names = new Set<string>();
+  const add = (c: FileSystemType): void => {
+    const all = [c.name, ...(c.aliases ?? [])];
+    if (all.some((n) => names.has(n))) return;
+    for (const n of all) names.add(n);
+    out.push(c);
+  };
+  for (const m of extra) for (const c of await componentsOf(m)) add(c);
+  for (const c of allComponents) add(c);
   return out;
 }
 
