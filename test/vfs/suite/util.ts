@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import type { FsApplyOptions, FsTestContext } from '../../../src/testing/fsapply.js';
+import type { FsTestProfile } from '../../../src/testing/profile.js';
 import type { SyscallApi, Stat } from '../../../src/vfs/syscalls.js';
 import { O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import type { Timespec } from '../../../src/vfs/types.js';
@@ -22,6 +23,19 @@ export interface Case {
 export interface CaseOptions extends FsApplyOptions {
   /** The body remounts and expects the data back: not applicable to components without a device (tmpfs). */
   persistent?: boolean;
+  /** The body makes no change, so it also runs on read-only components. */
+  readsOnly?: boolean;
+  /** The body reads the fixture tree: made through the system calls where the file system is writable, else it must be in the profile's image. */
+  fixture?: boolean;
+}
+
+/**
+ * A profile whose `makeImage` returns an image already holding the suite's fixture tree (FIXTURE in
+ * suite/fixture.ts) says so with `fixture: true` — the way a read-only component (ISO 9660) joins the
+ * read-only bodies.
+ */
+export function hasFixture(profile: FsTestProfile): boolean {
+  return (profile as FsTestProfile & { fixture?: boolean }).fixture === true;
 }
 
 export function tcase(name: string, body: Body, opts?: CaseOptions): Case {
