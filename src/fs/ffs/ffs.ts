@@ -310,8 +310,16 @@ export class FfsNode implements VnodeImpl {
     return a;
   }
 
+  /** A symlink whose target lives in the inode's block-pointer area (di_shortlink). */
+  private get isShortLink(): boolean {
+    const g = this.g;
+    return this.type === 'lnk' && (this.d.size < g.maxsymlinklen || (g.maxsymlinklen === 0 && this.d.blocks === 0));
+  }
+
   private async save(): Promise<void> {
-    await this.m.writeDinode(this.key, this.d);
+    // A short symlink's target occupies db/ib: those fields are not written over it.
+    const f = this.isShortLink && this.d.mode !== 0 ? ({ ...this.d, db: undefined, ib: undefined } as unknown as DinodeFields) : this.d;
+    await this.m.writeDinode(this.key, f);
   }
 
   /* ---- block map ---- */
@@ -707,7 +715,7 @@ export class FfsNode implements VnodeImpl {
     const size = this.d.size;
     if (size > 65536) throw kerr('EIO', `ffs: inode ${this.key}: symlink of ${size} bytes`);
     const g = this.g;
-    if (size < g.maxsymlinklen || (g.maxsymlinklen === 0 && this.d.blocks === 0)) {
+    if (this.isShortLink) {
       const b = await this.m.readShortlink(this.key, Math.min(size, g.ufs2 ? 120 : 60));
       return utf8.decode(b);
     }
@@ -723,7 +731,7 @@ export class FfsNode implements VnodeImpl {
   async inactive(): Promise<void> {
     if (this.d.nlink > 0 || this.m.ronly) return;
     const isDir = this.type === 'dir';
-    if (!(this.type === 'lnk' && this.d.blocks === 0)) await this.truncate(0);
+    if (!this.isShortLink) await this.truncate(0);
     this.d.size = 0;
     this.d.mode = 0;
     this.d.db.fill(0);

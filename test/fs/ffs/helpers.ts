@@ -204,3 +204,64 @@ export async function ourListing(m: FsMount): Promise<Map<string, number>> {
   }
   return out;
 }
+
+/** Copies a host tree into a mounted file system through the driver's own vnode operations. */
+export async function copyIn(m: FsMount, host: string, chunk = 65536): Promise<void> {
+  const seen = new Map<bigint, number>();
+  const ns = (x: bigint) => ({ sec: Number(x / 1_000_000_000n), nsec: Number(x % 1_000_000_000n) });
+  // Directory times are set last: adding entries changes them.
+  const dirTimes: Array<[number, bigint, bigint]> = [];
+  const stack: Array<[number, string]> = [[m.rootKey, host]];
+  while (stack.length) {
+    const [key, hp] = stack.pop()!;
+    const dir = await m.vget(key);
+    for (const name of (await readdir(hp)).sort()) {
+      const p = join(hp, name);
+      const st = await lstat(p, { bigint: true });
+      const time = { sec: Number(st.ctimeNs / 1_000_000_000n), nsec: Number(st.ctimeNs % 1_000_000_000n) };
+      const node = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), time };
+      let k: number;
+      const prior = seen.get(st.ino);
+      if (prior !== undefined && !st.isDirectory()) {
+        await dir.link(name, await m.vget(prior), time);
+        continue;
+      }
+      if (st.isDirectory()) {
+        k = await dir.mkdir(name, { ...node, type: 'dir' });
+        stack.push([k, p]);
+      } else if (st.isSymbolicLink()) {
+        k = await dir.symlink(name, await readlink(p), { ...node, type: 'lnk' });
+      } else {
+        k = await dir.create(name, { ...node, type: 'reg' });
+        const v = await m.vget(k);
+        const data = await readFile(p);
+        for (let off = 0; off < data.length; off += chunk) {
+          const piece = data.subarray(off, Math.min(data.length, off + chunk));
+          // Holes stay holes: all-zero chunks are skipped, and the size set at the end.
+          if (piece.every((b) => b === 0)) continue;
+          await v.write(piece, off, time);
+        }
+        if (v.getattr().size !== data.length) await v.setattr({ size: data.length });
+      }
+      if (st.nlink > 1n) seen.set(st.ino, k);
+      const v = await m.vget(k);
+      await v.setattr({ mode: node.mode, atime: ns(st.atimeNs), mtime: ns(st.mtimeNs) });
+      if (st.isDirectory()) dirTimes.push([k, st.atimeNs, st.mtimeNs]);
+    }
+  }
+  for (const [k, at, mt] of dirTimes) await (await m.vget(k)).setattr({ atime: ns(at), mtime: ns(mt) });
+}
+
+/** Writes bytes to a temporary file and runs sleuthkit's icat on inode `ino`. */
+export async function icat(bytes: Uint8Array, fstype: string, inos: number[]): Promise<Map<number, Buffer>> {
+  const t = await tempDir('ffs-icat-');
+  try {
+    const img = join(t.path, 'img');
+    await writeFile(img, bytes);
+    const out = new Map<number, Buffer>();
+    for (const ino of inos) out.set(ino, (await run('icat', ['-f', fstype, img, String(ino)])).stdout);
+    return out;
+  } finally {
+    await t.cleanup();
+  }
+}
