@@ -56,6 +56,8 @@ export interface MakeIsoOptions {
   time?: Timespec;
   /** Most nodes accepted from the source (default 1,000,000). */
   maxNodes?: number;
+  /** Largest extent of a multi-extent file, a multiple of 2048 (default and most: 4 GiB - 2 KiB); smaller for tests. */
+  extentSize?: number;
 }
 
 /** The largest extent of a multi-extent file: 4 GiB less one block, so lengths stay block-aligned (§6.5.1). */
@@ -347,16 +349,18 @@ function suRoom(nameLen: number): number {
   return (254 - base) & ~1;
 }
 
-function extentsOf(size: number): number[] {
+function extentsOf(size: number, max: number): number[] {
   if (size === 0) return [0];
   const out: number[] = [];
-  for (let left = size; left > 0; left -= Math.min(left, MAX_EXTENT_BYTES)) out.push(Math.min(left, MAX_EXTENT_BYTES));
+  for (let left = size; left > 0; left -= Math.min(left, max)) out.push(Math.min(left, max));
   return out;
 }
 
 /** Builds the image; returns its size in bytes. */
 export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOptions = {}): Promise<{ size: number }> {
   const maxNodes = opts.maxNodes ?? 1_000_000;
+  const extentMax = opts.extentSize ?? MAX_EXTENT_BYTES;
+  if (extentMax % SECTOR !== 0 || extentMax <= 0 || extentMax > MAX_EXTENT_BYTES) throw kerr('EINVAL', `mkiso: extent size ${extentMax}`);
   // 1. Walk the tree breadth-first (path table order: by level, then parent, then name).
   const rootSt = await src.stat('');
   if (rootSt.type !== 'dir') throw kerr('ENOTDIR', 'mkiso: the source root is not a directory');
@@ -408,6 +412,8 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
       c.su = planSusp(rrEntries(c, nlinkOf(c), true), suRoom(c.isoName.length), ce);
     }
   }
+  // Joliet holds names and data only: symbolic links and special files stay out of it, as xorriso does.
+  const inJoliet = (n: Node): boolean => n.st.type === 'dir' || n.st.type === 'reg';
   const dirBytes = (records: number[]): number => {
     let size = 0;
     for (const len of records) {
@@ -421,10 +427,10 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
     const recs = [recordLength(1, d.dotSu!.inlineSize), recordLength(1, d.dotdotSu!.inlineSize)];
     const jrecs = [recordLength(1, 0), recordLength(1, 0)];
     for (const c of d.children) {
-      const n = c.st.type === 'reg' ? extentsOf(c.st.size).length : 1;
+      const n = c.st.type === 'reg' ? extentsOf(c.st.size, extentMax).length : 1;
       for (let k = 0; k < n; k++) {
         recs.push(recordLength(c.isoName.length, c.su!.inlineSize));
-        jrecs.push(recordLength(c.jolietName.length * 2, 0));
+        if (inJoliet(c)) jrecs.push(recordLength(c.jolietName.length * 2, 0));
       }
     }
     d.isoSize = dirBytes(recs);
@@ -505,7 +511,7 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
     put({ extent: joliet ? d.jolietExtent : d.isoExtent, size, flags: FL_DIRECTORY, time: d.st.mtime, id: DOT, ...(joliet ? {} : { su: d.dotSu! }) });
     put({ extent: joliet ? p.jolietExtent : p.isoExtent, size: joliet ? p.jolietSize : p.isoSize, flags: FL_DIRECTORY, time: p.st.mtime, id: DOTDOT, ...(joliet ? {} : { su: d.dotdotSu! }) });
     const kids = joliet
-      ? [...d.children].sort((a, b) => bytesCompare(utf16beBytes(a.jolietName), utf16beBytes(b.jolietName)))
+      ? d.children.filter(inJoliet).sort((a, b) => bytesCompare(utf16beBytes(a.jolietName), utf16beBytes(b.jolietName)))
       : d.children;
     for (const c of kids) {
       const id = joliet ? utf16beBytes(c.jolietName) : enc.encode(c.isoName);
@@ -513,7 +519,7 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
       if (c.st.type === 'dir') {
         put({ extent: joliet ? c.jolietExtent : c.isoExtent, size: joliet ? c.jolietSize : c.isoSize, flags: FL_DIRECTORY, time: c.st.mtime, id, ...(su ? { su } : {}) });
       } else if (c.st.type === 'reg') {
-        const parts = extentsOf(c.st.size);
+        const parts = extentsOf(c.st.size, extentMax);
         let blk = c.st.size === 0 ? 0 : c.dataBlock;
         parts.forEach((len, k) => {
           put({ extent: blk, size: len, flags: k < parts.length - 1 ? FL_MULTIEXTENT : 0, time: c.st.mtime, id, ...(su ? { su } : {}) });

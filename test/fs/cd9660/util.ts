@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Kernel } from '../../../src/kern/kernel.js';
 import { NodeHypercalls } from '../../../src/rumpuser/node.js';
 import { cd9660 } from '../../../src/fs/cd9660/index.js';
-import type { IsoSourceStat, IsoSourceTree } from '../../../src/fs/cd9660/mkiso.js';
+import { makeIso, type IsoSourceStat, type IsoSourceTree, type MakeIsoOptions } from '../../../src/fs/cd9660/mkiso.js';
 import type { SyscallApi } from '../../../src/vfs/syscalls.js';
 import { O_RDONLY } from '../../../src/vfs/fcntl.js';
 import { run } from '../../../src/testing/tools.js';
@@ -35,8 +35,8 @@ const T0 = 1_600_000_000;
 export function makeSourceTree(dir: string, opts: { deep?: number; noLongLink?: boolean } = {}): void {
   const f = (p: string, data: string | Uint8Array, mode = 0o644, uid = 0, gid = 0, mtime = T0): void => {
     writeFileSync(join(dir, p), data);
+    chownSync(join(dir, p), uid, gid); // before chmod: chown clears setuid
     chmodSync(join(dir, p), mode);
-    chownSync(join(dir, p), uid, gid);
     utimesSync(join(dir, p), mtime, mtime);
   };
   mkdirSync(join(dir, 'docs/sub'), { recursive: true });
@@ -199,6 +199,18 @@ export function hostTree(root: string): IsoSourceTree {
       }
     },
   };
+}
+
+/** Writes an image with mkiso to a host file (what `rump mkfs -t cd9660 --from DIR` does). */
+export async function makeIsoFile(src: IsoSourceTree, out: string, opts: MakeIsoOptions = {}): Promise<number> {
+  const { openSync, writeSync, closeSync } = await import('node:fs');
+  const fd = openSync(out, 'w');
+  try {
+    const { size } = await makeIso(src, { write: async (b, off) => { writeSync(fd, b, 0, b.length, off); } }, opts);
+    return size;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export { run };
