@@ -1,0 +1,513 @@
+/**
+ * Directories: linear blocks of variable-length entries [DL §4.4.1], the
+ * hashed (htree) index over them [DL §4.4.2], and inline directories kept in
+ * the inode [DL §4.4.3 "Inline Directories" / §4.1.5]. Lookup in an indexed
+ * directory follows the index to one leaf block; additions go to the leaf the
+ * index names while it has room — otherwise the index is dropped (the flag
+ * cleared, index blocks turned into empty leaf blocks) and the directory
+ * continues as a valid linear one.
+ */
+
+import { kerr } from '../../kern/error.js';
+import type { VType } from '../../vfs/types.js';
+import { crc32c } from './crc.js';
+import { DX_HASH, dirhash } from './dirhash.js';
+import { initExtentRoot, inlineBytes, writeFile } from './file.js';
+import type { Ext2Fs } from './fs.js';
+import { corrupt } from './fs.js';
+import type { Inode } from './inode.js';
+import { DIRENT, DIRENT_TAIL, DIRENT_TAIL_FT, DX_COUNTLIMIT, DX_ENTRY, DX_ROOT_INFO, IFLAG, INCOMPAT } from './layout.js';
+import { readXattrs, writeXattrs } from './xattr.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export const FT_TO_VTYPE: (VType | undefined)[] = [undefined, 'reg', 'dir', 'chr', 'blk', 'fifo', 'sock', 'lnk'];
+export function vtypeToFt(t: VType): number {
+  return { reg: 1, dir: 2, chr: 3, blk: 4, fifo: 5, sock: 6, lnk: 7 }[t];
+}
+
+export interface RawEntry {
+  off: number;
+  inode: number;
+  recLen: number;
+  nameLen: number;
+  type: number;
+}
+
+function recLenFromDisk(v: number, bs: number): number {
+  if (bs < 65536) return v;
+  if (v === 65535 || v === 0) return bs;
+  return (v & 65532) | ((v & 3) << 16);
+}
+function recLenToDisk(len: number, bs: number): number {
+  if (bs < 65536) return len;
+  if (len === bs) return 65535;
+  return (len & 65532) | ((len >> 16) & 3);
+}
+const entryLen = (nameLen: number): number => (8 + nameLen + 3) & ~3;
+
+/** Whether the block ends with a metadata_csum tail. */
+function hasTail(d: Uint8Array, bs: number): boolean {
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  const t = bs - 12;
+  return dv.getUint32(t, true) === 0 && dv.getUint16(t + 4, true) === 12 && d[t + 6] === 0 && d[t + 7] === DIRENT_TAIL_FT;
+}
+
+/** Parses the entries of [start, end) of a directory buffer, validating every rec_len. */
+export function parseEntries(fs: Ext2Fs, d: Uint8Array, start: number, end: number, what: string): RawEntry[] {
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  const out: RawEntry[] = [];
+  let off = start;
+  while (off < end) {
+    if (off + 8 > end) throw corrupt(fs, `${what}: entry header at ${off} runs past the block`);
+    const inode = dv.getUint32(off, true);
+    const recLen = recLenFromDisk(dv.getUint16(off + 4, true), fs.bs);
+    const nameLen = d[off + 6]!;
+    if (recLen < 8 || recLen % 4 || off + recLen > end || (inode && 8 + nameLen > recLen)) {
+      throw corrupt(fs, `${what}: bad entry at offset ${off} (rec_len ${recLen}, name_len ${nameLen})`);
+    }
+    if (inode > fs.sb.inodesCount) throw corrupt(fs, `${what}: entry at offset ${off} names inode ${inode} out of range`);
+    out.push({ off, inode, recLen, nameLen, type: fs.filetype ? d[off + 7]! & 7 : 0 });
+    off += recLen;
+  }
+  return out;
+}
+
+function nameEq(d: Uint8Array, off: number, name: Uint8Array): boolean {
+  for (let i = 0; i < name.length; i++) if (d[off + 8 + i] !== name[i]) return false;
+  return true;
+}
+
+export function dirBlocks(fs: Ext2Fs, ip: Inode): number {
+  return Math.floor(ip.size / fs.bs);
+}
+
+/** Reads logical directory block `lblk` through the buffer cache, verifying its checksum tail. Held: release it. */
+async function dirBlock(fs: Ext2Fs, ip: Inode, lblk: number) {
+  const m = await fs.map(ip, lblk, 1);
+  if (m.pblk === 0 || m.uninit) return null;
+  const bp = await fs.bread(m.pblk);
+  return { bp, pblk: m.pblk };
+}
+
+function leafEnd(fs: Ext2Fs, d: Uint8Array): number {
+  return fs.csum && hasTail(d, fs.bs) ? fs.bs - 12 : fs.bs;
+}
+
+function verifyLeaf(fs: Ext2Fs, ip: Inode, d: Uint8Array, lblk: number): void {
+  if (!fs.csum || !fs.opts.verify || !hasTail(d, fs.bs)) return;
+  const have = new DataView(d.buffer, d.byteOffset).getUint32(fs.bs - 4, true);
+  const want = crc32c(ip.csumSeed, d, 0, fs.bs - 12);
+  if (have !== want) throw corrupt(fs, `directory inode ${ip.ino} block ${lblk}: checksum 0x${have.toString(16)} != 0x${want.toString(16)}`);
+}
+
+function setLeafCsum(fs: Ext2Fs, ip: Inode, d: Uint8Array): void {
+  if (!fs.csum || !hasTail(d, fs.bs)) return;
+  new DataView(d.buffer, d.byteOffset).setUint32(fs.bs - 4, crc32c(ip.csumSeed, d, 0, fs.bs - 12), true);
+}
+
+function writeTail(fs: Ext2Fs, d: Uint8Array): void {
+  DIRENT_TAIL.encode({ zero1: 0, recLen: 12, zero2: 0, ft: DIRENT_TAIL_FT, checksum: 0 }, new DataView(d.buffer, d.byteOffset, d.length), fs.bs - 12);
+}
+
+// ---------------------------------------------------------------- inline directories
+
+function inlineEntries(fs: Ext2Fs, ip: Inode): { data: Uint8Array; entries: RawEntry[]; parent: number } {
+  const data = inlineBytes(fs, ip);
+  const parent = new DataView(data.buffer).getUint32(0, true);
+  const entries = [
+    ...parseEntries(fs, data, 4, 60, `inline directory ${ip.ino}`),
+    ...(data.length > 60 ? parseEntries(fs, data, 60, data.length, `inline directory ${ip.ino}`) : []),
+  ];
+  return { data, entries, parent };
+}
+
+async function writeInline(fs: Ext2Fs, ip: Inode, data: Uint8Array): Promise<void> {
+  ip.iblock.set(data.subarray(0, 60));
+  if (data.length > 60) {
+    const rest = (await readXattrs(fs, ip)).filter((x) => !(x.index === 7 && x.name === 'data'));
+    await writeXattrs(fs, ip, [{ index: 7, name: 'data', value: data.slice(60) }, ...rest]);
+  }
+  fs.markDirty(ip);
+}
+
+// ---------------------------------------------------------------- htree
+
+interface DxLevel { bp: { data: Uint8Array } | null; countOff: number; count: number; at: number; entries: { hash: number; block: number }[]; }
+
+function dxVersion(fs: Ext2Fs, v: number): number {
+  return v <= DX_HASH.TEA && fs.hashUnsigned ? v + 3 : v;
+}
+
+function verifyDx(fs: Ext2Fs, ip: Inode, d: Uint8Array, countOff: number, limit: number, count: number, what: string): void {
+  if (!fs.csum || !fs.opts.verify) return;
+  const tail = countOff + limit * 8;
+  if (tail + 8 > fs.bs) return;
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  let c = crc32c(ip.csumSeed, d, 0, countOff + count * 8);
+  c = crc32c(c, d, tail, tail + 4);
+  const have = dv.getUint32(tail + 4, true);
+  if (have !== c) throw corrupt(fs, `${what}: htree node checksum 0x${have.toString(16)} != 0x${c.toString(16)}`);
+}
+
+function dxLimit(fs: Ext2Fs, countOff: number): number {
+  return Math.floor((fs.bs - countOff - (fs.csum ? 8 : 0)) / 8);
+}
+
+/**
+ * Walks the index from the root to the leaf for `hash`. Returns the path (per level: entries and chosen index)
+ * or null when the index cannot be used (unknown hash, e.g. siphash) and the caller should scan.
+ */
+async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => number): Promise<{ hash: number; path: DxLevel[]; leaf: number } | null> {
+  const first = await dirBlock(fs, ip, 0);
+  if (!first) throw corrupt(fs, `directory inode ${ip.ino}: htree root block missing`);
+  const root = first.bp.data.slice();
+  fs.bio.brelse(first.bp);
+  const what = `directory inode ${ip.ino}: htree`;
+  const dv = new DataView(root.buffer);
+  const info = DX_ROOT_INFO.decode(dv);
+  const maxLevels = fs.has('incompat', INCOMPAT.LARGEDIR) ? 3 : 2;
+  if (info.infoLength !== 8 || info.indirectLevels >= maxLevels) throw corrupt(fs, `${what}: bad root (info length ${info.infoLength}, levels ${info.indirectLevels})`);
+  const version = dxVersion(fs, info.hashVersion);
+  const hash = nameHash(version);
+  if (hash < 0) return null;
+  const path: DxLevel[] = [];
+  let d = root;
+  let countOff = 0x20;
+  const nblocks = dirBlocks(fs, ip);
+  for (let level = 0; ; level++) {
+    const ddv = new DataView(d.buffer, d.byteOffset, d.length);
+    const cl = DX_COUNTLIMIT.decode(ddv, countOff);
+    const limit = dxLimit(fs, countOff);
+    if (cl.limit !== limit || cl.count < 1 || cl.count > cl.limit) throw corrupt(fs, `${what}: node count ${cl.count}/limit ${cl.limit} (expected limit ${limit})`);
+    verifyDx(fs, ip, d, countOff, cl.limit, cl.count, what);
+    const entries: { hash: number; block: number }[] = [];
+    for (let i = 0; i < cl.count; i++) {
+      const e = DX_ENTRY.decode(ddv, countOff + i * 8);
+      entries.push({ hash: i === 0 ? 0 : e.hash, block: e.block });
+      if (e.block >= nblocks) throw corrupt(fs, `${what}: index names block ${e.block} past the directory end`);
+    }
+    let lo = 1, hi = entries.length - 1, at = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (entries[mid]!.hash <= hash) { at = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    path.push({ bp: { data: d }, countOff, count: cl.count, at, entries });
+    const child = entries[at]!.block;
+    if (level === info.indirectLevels) return { hash, path, leaf: child };
+    const nb = await dirBlock(fs, ip, child);
+    if (!nb) throw corrupt(fs, `${what}: index block ${child} missing`);
+    d = nb.bp.data.slice();
+    fs.bio.brelse(nb.bp);
+    const fake = new DataView(d.buffer);
+    if (fake.getUint32(0, true) !== 0 || recLenFromDisk(fake.getUint16(4, true), fs.bs) !== fs.bs) throw corrupt(fs, `${what}: index block ${child} has no empty header entry`);
+    countOff = 8;
+  }
+}
+
+function hasIndex(fs: Ext2Fs, ip: Inode): boolean {
+  return (ip.flags & IFLAG.INDEX) !== 0 && !(ip.flags & IFLAG.INLINE_DATA) && dirBlocks(fs, ip) > 1;
+}
+
+// ---------------------------------------------------------------- lookup
+
+export interface Found {
+  lblk: number;
+  /** Offset of the entry; -1 for the inline parent slot. */
+  off: number;
+  inode: number;
+  type: number;
+}
+
+async function scanBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array): Promise<Found | null> {
+  const b = await dirBlock(fs, ip, lblk);
+  if (!b) return null;
+  try {
+    const d = b.bp.data;
+    verifyLeaf(fs, ip, d, lblk);
+    for (const e of parseEntries(fs, d, 0, leafEnd(fs, d), `directory inode ${ip.ino} block ${lblk}`)) {
+      if (e.inode && e.nameLen === name.length && nameEq(d, e.off, name)) return { lblk, off: e.off, inode: e.inode, type: e.type };
+    }
+    return null;
+  } finally {
+    fs.bio.brelse(b.bp);
+  }
+}
+
+export async function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise<Found | null> {
+  const name = enc.encode(nameStr);
+  if (ip.flags & IFLAG.INLINE_DATA) {
+    const { data, entries, parent } = inlineEntries(fs, ip);
+    if (nameStr === '..') return { lblk: 0, off: -1, inode: parent, type: 2 };
+    for (const e of entries) if (e.inode && e.nameLen === name.length && nameEq(data, e.off, name)) return { lblk: 0, off: e.off, inode: e.inode, type: e.type };
+    return null;
+  }
+  if (hasIndex(fs, ip) && nameStr !== '..') {
+    const r = await dxPath(fs, ip, (v) => dirhash(name, v, fs.hashSeed));
+    if (r) {
+      const found = await scanBlock(fs, ip, r.leaf, name);
+      if (found) return found;
+      // Hash collisions continue in the next leaf, marked by the low bit of its starting hash.
+      const last = r.path[r.path.length - 1]!;
+      let at = last.at + 1;
+      while (at < last.entries.length && (last.entries[at]!.hash & ~1) >>> 0 === r.hash) {
+        const f = await scanBlock(fs, ip, last.entries[at]!.block, name);
+        if (f) return f;
+        at++;
+      }
+      if (at < last.entries.length || r.path.length === 1) return null;
+      // The collision chain may go on in the next index node: rare; a scan settles it.
+    }
+  }
+  const n = dirBlocks(fs, ip);
+  for (let lblk = 0; lblk < n; lblk++) {
+    const f = await scanBlock(fs, ip, lblk, name);
+    if (f) return f;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- readdir
+
+export interface ReadEntry { name: string; inode: number; type: number; next: number; }
+
+/** Entries from `cookie` (a byte position; for inline directories 0 '.', 1 '..', then offsets from 4). */
+export async function readEntries(fs: Ext2Fs, ip: Inode, cookie: number, max: number): Promise<ReadEntry[]> {
+  const out: ReadEntry[] = [];
+  if (ip.flags & IFLAG.INLINE_DATA) {
+    const { data, entries, parent } = inlineEntries(fs, ip);
+    if (cookie === 0) out.push({ name: '.', inode: ip.ino, type: 2, next: 1 });
+    if (cookie <= 1) out.push({ name: '..', inode: parent, type: 2, next: 4 });
+    for (const e of entries) {
+      if (e.off < cookie || !e.inode) continue;
+      out.push({ name: dec.decode(data.subarray(e.off + 8, e.off + 8 + e.nameLen)), inode: e.inode, type: e.type, next: e.off + e.recLen });
+    }
+    return out;
+  }
+  const bs = fs.bs;
+  const n = dirBlocks(fs, ip);
+  for (let lblk = Math.floor(cookie / bs); lblk < n && out.length < max; lblk++) {
+    const b = await dirBlock(fs, ip, lblk);
+    if (!b) continue;
+    try {
+      const d = b.bp.data;
+      verifyLeaf(fs, ip, d, lblk);
+      for (const e of parseEntries(fs, d, 0, leafEnd(fs, d), `directory inode ${ip.ino} block ${lblk}`)) {
+        const pos = lblk * bs + e.off;
+        if (pos < cookie || !e.inode) continue;
+        out.push({ name: dec.decode(d.subarray(e.off + 8, e.off + 8 + e.nameLen)), inode: e.inode, type: e.type, next: pos + e.recLen });
+      }
+    } finally {
+      fs.bio.brelse(b.bp);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- modification
+
+async function appendDirBlock(fs: Ext2Fs, ip: Inode): Promise<{ lblk: number; data: Uint8Array }> {
+  const lblk = dirBlocks(fs, ip);
+  const data = new Uint8Array(fs.bs);
+  const end = fs.csum ? fs.bs - 12 : fs.bs;
+  const dv = new DataView(data.buffer);
+  dv.setUint32(0, 0, true);
+  dv.setUint16(4, recLenToDisk(end, fs.bs), true);
+  if (fs.csum) writeTail(fs, data);
+  setLeafCsum(fs, ip, data);
+  await writeFile(fs, ip, data, lblk * fs.bs);
+  return { lblk, data };
+}
+
+function putEntry(fs: Ext2Fs, d: Uint8Array, off: number, recLen: number, ino: number, name: Uint8Array, ft: number): void {
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  DIRENT.encode({ inode: ino, recLen: recLenToDisk(recLen, fs.bs), nameLen: name.length, fileType: fs.filetype ? ft : 0 }, dv, off);
+  d.set(name, off + 8);
+}
+
+/** Tries to place an entry in buffer [start, end); returns whether it fit. */
+function insertInto(fs: Ext2Fs, d: Uint8Array, start: number, end: number, name: Uint8Array, ino: number, ft: number, what: string): boolean {
+  const need = entryLen(name.length);
+  for (const e of parseEntries(fs, d, start, end, what)) {
+    if (!e.inode && e.recLen >= need) {
+      putEntry(fs, d, e.off, e.recLen, ino, name, ft);
+      return true;
+    }
+    const used = entryLen(e.nameLen);
+    if (e.inode && e.recLen - used >= need) {
+      new DataView(d.buffer, d.byteOffset).setUint16(e.off + 4, recLenToDisk(used, fs.bs), true);
+      putEntry(fs, d, e.off + used, e.recLen - used, ino, name, ft);
+      return true;
+    }
+  }
+  return false;
+}
+
+async function tryBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array, ino: number, ft: number): Promise<boolean> {
+  const b = await dirBlock(fs, ip, lblk);
+  if (!b) return false;
+  const d = b.bp.data;
+  try {
+    verifyLeaf(fs, ip, d, lblk);
+  } catch (e) {
+    fs.bio.brelse(b.bp);
+    throw e;
+  }
+  const ok = insertInto(fs, d, 0, leafEnd(fs, d), name, ino, ft, `directory inode ${ip.ino} block ${lblk}`);
+  if (ok) {
+    setLeafCsum(fs, ip, d);
+    fs.bio.bdwrite(b.bp);
+  } else fs.bio.brelse(b.bp);
+  return ok;
+}
+
+/** Drops the htree index: the root and index blocks become ordinary (empty) leaf blocks. */
+async function dropIndex(fs: Ext2Fs, ip: Inode): Promise<void> {
+  const n = dirBlocks(fs, ip);
+  for (let lblk = 0; lblk < n; lblk++) {
+    const b = await dirBlock(fs, ip, lblk);
+    if (!b) continue;
+    const d = b.bp.data;
+    const dv = new DataView(d.buffer, d.byteOffset, d.length);
+    const end = fs.csum ? fs.bs - 12 : fs.bs;
+    if (lblk === 0) {
+      // keep '.' (12 bytes) and '..'; '..' spans the rest
+      dv.setUint16(12 + 4, recLenToDisk(end - 12, fs.bs), true);
+      d.fill(0, 24, end);
+    } else if (dv.getUint32(0, true) === 0 && recLenFromDisk(dv.getUint16(4, true), fs.bs) === fs.bs) {
+      dv.setUint16(4, recLenToDisk(end, fs.bs), true);
+      d.fill(0, 8, end);
+    } else {
+      fs.bio.brelse(b.bp);
+      continue;
+    }
+    if (fs.csum) {
+      writeTail(fs, d);
+      setLeafCsum(fs, ip, d);
+    }
+    fs.bio.bdwrite(b.bp);
+  }
+  ip.flags &= ~IFLAG.INDEX;
+  fs.markDirty(ip);
+}
+
+/** Moves an inline directory into a block of its own. */
+async function uninlineDir(fs: Ext2Fs, ip: Inode): Promise<void> {
+  const { data, entries, parent } = inlineEntries(fs, ip);
+  const rest = (await readXattrs(fs, ip)).filter((x) => !(x.index === 7 && x.name === 'data'));
+  ip.flags &= ~IFLAG.INLINE_DATA;
+  ip.iblock.fill(0);
+  if (fs.extents) initExtentRoot(ip);
+  await writeXattrs(fs, ip, rest);
+  ip.size = 0;
+  const blk = newDirBlock(fs, ip, ip.ino, parent);
+  for (const e of entries) {
+    if (!e.inode) continue;
+    const nm = data.slice(e.off + 8, e.off + 8 + e.nameLen);
+    if (!insertInto(fs, blk, 0, fs.csum ? fs.bs - 12 : fs.bs, nm, e.inode, e.type, `directory inode ${ip.ino}`)) {
+      throw corrupt(fs, `inline directory ${ip.ino}: entries do not fit one block`);
+    }
+  }
+  setLeafCsum(fs, ip, blk);
+  await writeFile(fs, ip, blk, 0);
+}
+
+/** The first block of a new directory: '.', '..' and the checksum tail. */
+export function newDirBlock(fs: Ext2Fs, ip: Inode, self: number, parent: number): Uint8Array {
+  const d = new Uint8Array(fs.bs);
+  const end = fs.csum ? fs.bs - 12 : fs.bs;
+  putEntry(fs, d, 0, 12, self, enc.encode('.'), 2);
+  putEntry(fs, d, 12, end - 12, parent, enc.encode('..'), 2);
+  if (fs.csum) writeTail(fs, d);
+  setLeafCsum(fs, ip, d);
+  return d;
+}
+
+export async function addEntry(fs: Ext2Fs, ip: Inode, nameStr: string, ino: number, type: VType): Promise<void> {
+  const name = enc.encode(nameStr);
+  if (name.length === 0 || name.length > 255) throw kerr('ENAMETOOLONG', `ext2fs: name of ${name.length} bytes`);
+  const ft = vtypeToFt(type);
+  if (ip.flags & IFLAG.INLINE_DATA) {
+    const { data } = inlineEntries(fs, ip);
+    if (insertInto(fs, data, 4, 60, name, ino, ft, `inline directory ${ip.ino}`) ||
+        (data.length > 60 && insertInto(fs, data, 60, data.length, name, ino, ft, `inline directory ${ip.ino}`))) {
+      await writeInline(fs, ip, data);
+      return;
+    }
+    await uninlineDir(fs, ip);
+  }
+  if (hasIndex(fs, ip)) {
+    const r = await dxPath(fs, ip, (v) => dirhash(name, v, fs.hashSeed));
+    if (r && (await tryBlock(fs, ip, r.leaf, name, ino, ft))) return;
+    await dropIndex(fs, ip);
+  }
+  const n = dirBlocks(fs, ip);
+  for (let lblk = n - 1; lblk >= 0; lblk--) if (await tryBlock(fs, ip, lblk, name, ino, ft)) return;
+  const { lblk } = await appendDirBlock(fs, ip);
+  if (!(await tryBlock(fs, ip, lblk, name, ino, ft))) throw kerr('EIO', `ext2fs: directory inode ${ip.ino}: new block has no room`);
+}
+
+export async function removeEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise<number> {
+  const f = await findEntry(fs, ip, nameStr);
+  if (!f || f.off < 0) throw kerr('ENOENT', `ext2fs: '${nameStr}' not in directory ${ip.ino}`);
+  if (ip.flags & IFLAG.INLINE_DATA) {
+    const { data } = inlineEntries(fs, ip);
+    removeAt(fs, data, f.off < 60 ? 4 : 60, f.off);
+    await writeInline(fs, ip, data);
+    return f.inode;
+  }
+  const b = (await dirBlock(fs, ip, f.lblk))!;
+  removeAt(fs, b.bp.data, 0, f.off);
+  setLeafCsum(fs, ip, b.bp.data);
+  fs.bio.bdwrite(b.bp);
+  return f.inode;
+}
+
+function removeAt(fs: Ext2Fs, d: Uint8Array, start: number, off: number): void {
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  let prev = -1;
+  let p = start;
+  while (p < off) {
+    prev = p;
+    p += recLenFromDisk(dv.getUint16(p + 4, true), fs.bs);
+  }
+  if (prev >= 0) {
+    const merged = recLenFromDisk(dv.getUint16(prev + 4, true), fs.bs) + recLenFromDisk(dv.getUint16(off + 4, true), fs.bs);
+    dv.setUint16(prev + 4, recLenToDisk(merged, fs.bs), true);
+  } else dv.setUint32(off, 0, true);
+}
+
+/** Points an existing entry at another inode (rename over a target). */
+export async function retarget(fs: Ext2Fs, ip: Inode, nameStr: string, ino: number, type: VType): Promise<void> {
+  const f = await findEntry(fs, ip, nameStr);
+  if (!f) throw kerr('ENOENT', `ext2fs: '${nameStr}' not in directory ${ip.ino}`);
+  const ft = fs.filetype ? vtypeToFt(type) : 0;
+  if (ip.flags & IFLAG.INLINE_DATA) {
+    const { data } = inlineEntries(fs, ip);
+    const dv = new DataView(data.buffer);
+    if (f.off < 0) dv.setUint32(0, ino, true);
+    else {
+      dv.setUint32(f.off, ino, true);
+      data[f.off + 7] = ft;
+    }
+    await writeInline(fs, ip, data);
+    return;
+  }
+  const b = (await dirBlock(fs, ip, f.lblk))!;
+  new DataView(b.bp.data.buffer, b.bp.data.byteOffset).setUint32(f.off, ino, true);
+  b.bp.data[f.off + 7] = ft;
+  setLeafCsum(fs, ip, b.bp.data);
+  fs.bio.bdwrite(b.bp);
+}
+
+export async function isEmptyDir(fs: Ext2Fs, ip: Inode): Promise<boolean> {
+  for (let cookie = 0; ;) {
+    const batch = await readEntries(fs, ip, cookie, 256);
+    if (!batch.length) return true;
+    for (const e of batch) if (e.name !== '.' && e.name !== '..') return false;
+    const next = batch[batch.length - 1]!.next;
+    if (next <= cookie) return true;
+    cookie = next;
+  }
+}
