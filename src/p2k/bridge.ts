@@ -396,11 +396,13 @@ export class Bridge implements RawFileSystem {
   }
 
   async setxattr(c: Caller, name: string, value: Uint8Array, flags: number): Promise<void> {
+    refuseAcl(name);
     // XATTR_CREATE = 1, XATTR_REPLACE = 2 (linux/xattr.h)
     await (await this.proc(c)).setxattr(this.pathOf(c.nodeid), name, value, { nofollow: true, create: (flags & 1) !== 0, replace: (flags & 2) !== 0 });
   }
 
   async getxattr(c: Caller, name: string): Promise<Uint8Array> {
+    refuseAcl(name);
     return (await this.proc(c)).getxattr(this.pathOf(c.nodeid), name, { nofollow: true });
   }
 
@@ -409,6 +411,7 @@ export class Bridge implements RawFileSystem {
   }
 
   async removexattr(c: Caller, name: string): Promise<void> {
+    refuseAcl(name);
     await (await this.proc(c)).removexattr(this.pathOf(c.nodeid), name, { nofollow: true });
   }
 
@@ -487,6 +490,15 @@ export class Bridge implements RawFileSystem {
       await h.proc.close(h.fd).catch(() => {});
     }
   }
+}
+
+/**
+ * POSIX ACLs travel as the xattrs system.posix_acl_access/default. Our drivers do not enforce ACLs, so storing
+ * one would be a lie: tools such as cp -a would then skip chmod, believing the ACL carried the mode. Refusing
+ * them (EOPNOTSUPP) makes those tools fall back to plain modes, as on a file system mounted with noacl.
+ */
+function refuseAcl(name: string): void {
+  if (name === 'system.posix_acl_access' || name === 'system.posix_acl_default') throw kerr('EOPNOTSUPP');
 }
 
 function zeroAttr(): Attr {

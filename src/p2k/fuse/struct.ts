@@ -20,6 +20,8 @@ export interface Struct<R extends readonly Row[]> {
   readonly name: string;
   readonly size: number;
   readonly rows: R;
+  /** Byte offset of each field, by name. */
+  readonly offsets: ReadonlyMap<string, number>;
   /** Decodes from `dv` at `off`. The caller has checked that `size` bytes are there. */
   decode(dv: DataView, off: number): Fields<R>;
   /** Encodes `v` into `dv` at `off` (missing fields are written as 0). */
@@ -41,6 +43,7 @@ export function struct<const R extends readonly Row[]>(name: string, rows: R): S
     name,
     size,
     rows,
+    offsets: new Map(rows.map(([n], i) => [n, offs[i]!])),
     decode(dv, off) {
       const o: Record<string, number | bigint> = {};
       for (let i = 0; i < rows.length; i++) {
