@@ -11,6 +11,7 @@
 
 import { stat as hostStat } from 'node:fs/promises';
 import { KernelError, isKernelError } from '../kern/error.js';
+import { strerror, type Errno } from '../kern/errno.js';
 import { HostDevice, SubDevice, type BlockDevice } from '../dev/blockdev.js';
 import { identifyForeign } from '../dev/identify.js';
 import { isExtendedContainer, partitionTypeName, type PartitionInfo } from '../dev/disklabel.js';
@@ -58,7 +59,6 @@ export interface VolumeInfo {
 const IMAGE_NODE = '/dev/img0';
 const MOUNT_POINT = '/mnt';
 
-const wedgeNode = (index: number) => `/dev/img0p${index}`;
 
 /** A Volume over a disk image, with what was opened and how. */
 export class ImageVolume extends Volume {
@@ -87,7 +87,7 @@ export class ImageVolume extends Volume {
   }
 }
 
-function fail(code: 'ENXIO' | 'EFTYPE' | 'EINVAL' | 'ENODEV', image: string, detail: string): KernelError {
+function fail(code: Errno, image: string, detail: string): KernelError {
   const e = new KernelError(code, detail);
   e.withContext('open', image);
   e.message = `${image}: ${detail}`;
@@ -121,7 +121,8 @@ interface Selected {
   probe: ProbeResult | null;
 }
 
-async function selectPartition(k: RemoteKernel, image: string, opts: OpenOptions): Promise<Selected> {
+async function selectPartition(k: RemoteKernel, image: string, opts: Pick<OpenOptions, 'type' | 'partition'>, IMAGE_NODE: string): Promise<Selected> {
+  const wedgeNode = (index: number) => `${IMAGE_NODE}p${index}`;
   const parts = await k.control.partitions(IMAGE_NODE);
   if (opts.partition !== undefined) {
     if (parts.length === 0) {
@@ -177,34 +178,51 @@ export async function openImage(path: string, opts: OpenOptions = {}): Promise<I
     ...(opts.extraComponentModules ? { extraComponentModules: opts.extraComponentModules } : {}),
   });
   try {
-    const sel = await selectPartition(k, path, opts);
-    let type = opts.type;
-    if (type === undefined) {
-      if (!sel.probe) {
-        const foreign = await identifyForeignOnImage(path, sel.partition);
-        const where = sel.partition ? ` (partition ${sel.partition.index})` : '';
-        if (foreign) throw fail('EFTYPE', path, `${foreign}${where} is not supported: no component can mount it`);
-        throw fail('EFTYPE', path, `no recognised file system${where}`);
-      }
-      type = sel.probe.type;
-    }
     const proc = await k.newProc(opts.cred);
-    try {
-      await proc.mount(type, MOUNT_POINT, { source: sel.node, readonly: ro, ...(opts.options ? { options: opts.options } : {}) });
-    } catch (e) {
-      if (isKernelError(e)) {
-        const where = sel.partition ? ` partition ${sel.partition.index}` : '';
-        const err = fail(e.code === 'EFTYPE' ? 'EFTYPE' : (e.code as 'EINVAL'), path, `cannot mount${where} as ${type}: ${e.detail ?? e.message}`);
-        throw err;
-      }
-      throw e;
-    }
-    const info: VolumeInfo = { image: path, isolation: k.isolation, readonly: ro, partition: sel.partition, type, probe: sel.probe };
+    const { partition, type, probe } = await mountDisk(k, proc, { node: IMAGE_NODE, path, mountPoint: MOUNT_POINT, readonly: ro, ...pick(opts) });
+    const info: VolumeInfo = { image: path, isolation: k.isolation, readonly: ro, partition, type, probe };
     return new ImageVolume(proc, k, info, () => k.halt());
   } catch (e) {
     await k.halt().catch(() => undefined);
     throw e;
   }
+}
+
+function pick(o: OpenOptions): { type?: string; partition?: number; options?: string } {
+  const r: { type?: string; partition?: number; options?: string } = {};
+  if (o.type !== undefined) r.type = o.type;
+  if (o.partition !== undefined) r.partition = o.partition;
+  if (o.options !== undefined) r.options = o.options;
+  return r;
+}
+
+/**
+ * Finds the file system on a registered disk `node` (host image `path`, for messages and the
+ * foreign-format check) and mounts it on `mountPoint` through `proc`.
+ */
+export async function mountDisk(
+  k: RemoteKernel,
+  proc: SyscallApi,
+  d: { node: string; path: string; mountPoint: string; readonly: boolean; type?: string; partition?: number; options?: string },
+): Promise<{ partition: PartitionInfo | null; type: string; probe: ProbeResult | null }> {
+  const sel = await selectPartition(k, d.path, d, d.node);
+  let type = d.type;
+  const where = sel.partition ? ` (partition ${sel.partition.index})` : '';
+  if (type === undefined) {
+    if (!sel.probe) {
+      const foreign = await identifyForeignOnImage(d.path, sel.partition);
+      if (foreign) throw fail('EFTYPE', d.path, `${foreign}${where} is not supported: no component can mount it`);
+      throw fail('EFTYPE', d.path, `no recognised file system${where}`);
+    }
+    type = sel.probe.type;
+  }
+  try {
+    await proc.mount(type, d.mountPoint, { source: sel.node, readonly: d.readonly, ...(d.options ? { options: d.options } : {}) });
+  } catch (e) {
+    if (!isKernelError(e)) throw e;
+    throw fail(e.code, d.path, `cannot mount${where} as ${type}: ${e.detail ?? strerror(e.code)}`);
+  }
+  return { partition: sel.partition, type, probe: sel.probe };
 }
 
 /** What `rump info` shows about one partition (or the whole device). */
@@ -263,6 +281,7 @@ export async function inspectImage(path: string, opts: Pick<OpenOptions, 'isolat
       }
       return r;
     };
+    const wedgeNode = (index: number) => `${IMAGE_NODE}p${index}`;
     if (parts.length === 0) entries.push(await one(IMAGE_NODE, null, '/info0'));
     for (const p of parts) {
       if (!isExtendedContainer(p)) await k.control.addWedge(IMAGE_NODE, p.index, wedgeNode(p.index));

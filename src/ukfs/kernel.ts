@@ -41,25 +41,29 @@ export function loadSysproxy(): Promise<SysproxyModule | null> {
 
 const COMPONENT_MODULES = ['ext2fs', 'msdosfs', 'cd9660', 'ffs', 'tmpfs'];
 
-/** Every file-system component of this build: src/fs/all.ts when present, else each component's index. */
+/**
+ * Every file-system component of this build: src/fs/all.ts, plus any component whose index module
+ * exists but all.ts does not list yet (each component once, all.ts's order first).
+ */
 export async function loadComponents(): Promise<FileSystemType[]> {
+  const out: FileSystemType[] = [];
+  const add = (v: unknown) => {
+    if (v && typeof v === 'object' && typeof (v as FileSystemType).mount === 'function' && typeof (v as FileSystemType).name === 'string' && 'needsDevice' in v) {
+      if (!out.some((c) => c.name === (v as FileSystemType).name)) out.push(v as FileSystemType);
+    }
+  };
   try {
     const spec = '../fs/all.js';
     const m = (await import(spec)) as { allComponents?: FileSystemType[] };
-    if (Array.isArray(m.allComponents)) return m.allComponents;
+    for (const c of m.allComponents ?? []) add(c);
   } catch {
     // Fall through to the components one by one.
   }
-  const out: FileSystemType[] = [];
   for (const name of COMPONENT_MODULES) {
     try {
       const spec = `../fs/${name}/index.js`;
       const m = (await import(spec)) as Record<string, unknown>;
-      for (const v of Object.values(m)) {
-        if (v && typeof v === 'object' && typeof (v as FileSystemType).mount === 'function' && typeof (v as FileSystemType).name === 'string' && 'needsDevice' in v) {
-          if (!out.some((c) => c.name === (v as FileSystemType).name)) out.push(v as FileSystemType);
-        }
-      }
+      for (const v of Object.values(m)) add(v);
     } catch {
       // Not built yet.
     }

@@ -1,0 +1,48 @@
+/**
+ * A progress bar on stderr for long copies, tar and mkfs, shown only when
+ * stderr is a terminal (never in pipes, logs or tests), built on cli-progress.
+ */
+
+import cliProgress from 'cli-progress';
+import type { Writable } from 'node:stream';
+import { humanSize } from './format.js';
+
+export class Progress {
+  readonly enabled: boolean;
+  private bar: cliProgress.SingleBar | undefined;
+  private value = 0;
+  private total = 0;
+
+  constructor(private readonly stream: Writable & { isTTY?: boolean }) {
+    this.enabled = stream.isTTY === true;
+  }
+
+  /** Starts (or restarts with a larger total) a bar for `total` bytes. */
+  start(total: number): void {
+    if (!this.enabled) return;
+    this.total += total;
+    if (!this.bar) {
+      this.bar = new cliProgress.SingleBar(
+        {
+          stream: this.stream as NodeJS.WritableStream,
+          format: ' {bar} {percentage}% | {done} of {all} | {eta_formatted}',
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 10,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(this.total, this.value, { done: humanSize(this.value), all: humanSize(this.total) });
+    } else this.bar.setTotal(this.total);
+  }
+
+  add(n: number): void {
+    this.value += n;
+    this.bar?.update(this.value, { done: humanSize(this.value), all: humanSize(this.total) });
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
