@@ -422,6 +422,7 @@ export class Cd9660Mount implements FsMount {
     return {
       bsize: SECTOR, frsize: SECTOR, blocks: this.vol.pvd.volumeSpaceSize, bfree: 0, bavail: 0,
       files: 0, ffree: 0, favail: 0, fsid: this.vol.pvd.volumeSpaceSize ^ this.rootKey, namemax: NAME_MAX,
+      flag: 1, // ST_RDONLY: always
     };
   }
 
