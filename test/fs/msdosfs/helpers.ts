@@ -11,7 +11,7 @@ import { Kernel } from '../../../src/kern/kernel.js';
 import { MemoryHypercalls } from '../../../src/rumpuser/memory.js';
 import { run, tempDir } from '../../../src/testing/tools.js';
 import { msdosfs } from '../../../src/fs/msdosfs/index.js';
-import { O_RDONLY } from '../../../src/vfs/fcntl.js';
+import { O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import type { Proc } from '../../../src/vfs/proc.js';
 
 /** A small deterministic PRNG (xorshift32), so every run builds the same tree. */
@@ -182,3 +182,87 @@ export function diffTrees(a: Map<string, Buffer | null>, b: Map<string, Buffer |
 }
 
 export { stat };
+
+/** Writes a tree (rel -> contents, null for directories) under `root` through the system-call API. */
+export async function writeKernelTree(proc: Proc, tree: Map<string, Buffer | null>, root: string): Promise<void> {
+  const rels = [...tree.keys()].sort((a, b) => a.split('/').length - b.split('/').length);
+  for (const rel of rels) {
+    const data = tree.get(rel)!;
+    const p = `${root}/${rel}`;
+    if (data === null) {
+      await proc.mkdir(p, 0o755);
+      continue;
+    }
+    const fd = await proc.open(p, O_WRONLY | O_CREAT | O_TRUNC, 0o644);
+    try {
+      let off = 0;
+      while (off < data.length) off += await proc.write(fd, data.subarray(off, Math.min(data.length, off + 65536)));
+    } finally {
+      await proc.close(fd);
+    }
+  }
+}
+
+/** fsck.fat -n on an image; resolves with its output, rejects (with the output) on a non-zero exit. */
+export async function fsckFat(bytes: Uint8Array): Promise<string> {
+  const t = await tempDir('msdosfs-fsck-');
+  try {
+    const img = join(t.path, 'fat.img');
+    await writeFile(img, bytes);
+    const r = await run('fsck.fat', ['-n', img], { allowFail: true });
+    const out = `${r.stdout.toString('utf8')}${r.stderr}`;
+    if (r.code !== 0) throw new Error(`fsck.fat -n exited ${r.code}:\n${out}`);
+    return out;
+  } finally {
+    await t.cleanup();
+  }
+}
+
+/** Extracts an image with mcopy -s into a fresh host directory and reads that tree. */
+export async function mtoolsExtract(bytes: Uint8Array): Promise<Map<string, Buffer | null>> {
+  const t = await tempDir('msdosfs-mcopy-');
+  try {
+    const img = join(t.path, 'fat.img');
+    await writeFile(img, bytes);
+    const dst = join(t.path, 'out');
+    await mkdir(dst);
+    await run('mcopy', ['-s', '-n', '-i', img, '::/*', dst], { env: MTOOLS_ENV, okCodes: [1] });
+    return await readHostTree(dst);
+  } finally {
+    await t.cleanup();
+  }
+}
+
+/** A device that keeps only the chunks written to it (for newfs on large sizes without large memory). */
+export class SparseDevice {
+  readonly sectorSize = 512;
+  readonly readonly = false;
+  readonly name = 'sparse';
+  private readonly chunks = new Map<number, Uint8Array>();
+  private static readonly CHUNK = 65536;
+  constructor(readonly size: number) {}
+  async read(buf: Uint8Array, off: number): Promise<void> {
+    for (let i = 0; i < buf.length; ) {
+      const c = Math.floor((off + i) / SparseDevice.CHUNK);
+      const w = (off + i) % SparseDevice.CHUNK;
+      const n = Math.min(SparseDevice.CHUNK - w, buf.length - i);
+      const ch = this.chunks.get(c);
+      if (ch) buf.set(ch.subarray(w, w + n), i);
+      else buf.fill(0, i, i + n);
+      i += n;
+    }
+  }
+  async write(buf: Uint8Array, off: number): Promise<void> {
+    for (let i = 0; i < buf.length; ) {
+      const c = Math.floor((off + i) / SparseDevice.CHUNK);
+      const w = (off + i) % SparseDevice.CHUNK;
+      const n = Math.min(SparseDevice.CHUNK - w, buf.length - i);
+      let ch = this.chunks.get(c);
+      if (!ch) this.chunks.set(c, (ch = new Uint8Array(SparseDevice.CHUNK)));
+      ch.set(buf.subarray(i, i + n), w);
+      i += n;
+    }
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,20 @@
+import { test } from 'node:test';
+import { join } from 'node:path';
+import { tempDir } from '../../../src/testing/tools.js';
+import { diffTrees, fsckFat, makeTree, mountImage, mtoolsExtract, mtoolsImage, readHostTree, readKernelTree, writeKernelTree } from './helpers.js';
+test('prof', async () => {
+  const t = await tempDir('msdosfs-w-');
+  const src = join(t.path, 'src');
+  let t0 = Date.now(); const lap = (s: string) => { console.log(s, Date.now() - t0); t0 = Date.now(); };
+  await makeTree(src, { files: 400, seed: 32 }); lap('maketree');
+  const tree = await readHostTree(src);
+  const img = await mtoolsImage(32, 66000); lap('mkfs');
+  const { kernel, proc, host } = await mountImage(img); lap('mount');
+  await writeKernelTree(proc, tree, '/mnt'); lap('write');
+  await readKernelTree(proc, '/mnt'); lap('read');
+  await kernel.halt(); lap('halt');
+  const out = host.fileBytes('image')!;
+  await fsckFat(out); lap('fsck');
+  await mtoolsExtract(out); lap('extract');
+  await t.cleanup();
+});
