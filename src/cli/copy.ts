@@ -12,6 +12,7 @@ import { posix } from 'node:path';
 import { KernelError, isKernelError } from '../kern/error.js';
 import type { Timespec, VType } from '../vfs/types.js';
 import { VTYPE_TO_IFMT } from '../vfs/types.js';
+import { CliError } from './context.js';
 import { IO_CHUNK, WALK_MAX_DEPTH, modeType, type Volume } from '../ukfs/index.js';
 
 export interface FStat {
@@ -106,8 +107,9 @@ export class HostFs implements CopyFs {
   symlink(target: string, p: string): Promise<void> { return fsp.symlink(target, p); }
   readlink(p: string): Promise<string> { return fsp.readlink(p); }
   link(existing: string, p: string): Promise<void> { return fsp.link(existing, p); }
-  async mknod(p: string): Promise<void> {
-    throw Object.assign(new Error(`cannot create special file ${p} on the host`), { code: 'EPERM' });
+  async mknod(p: string, mode: number): Promise<void> {
+    const what = (mode & 0o170000) === 0o010000 ? 'fifo' : (mode & 0o170000) === 0o140000 ? 'socket' : 'device node';
+    throw new CliError(`${what} not copied to ${p}: the host side cannot create special files`);
   }
   chmod(p: string, mode: number): Promise<void> { return fsp.chmod(p, mode); }
   lchown(p: string, uid: number, gid: number): Promise<void> { return fsp.lchown(p, uid, gid); }
