@@ -85,7 +85,12 @@ export async function serve(opts: StartOptions & { listen: string }): Promise<{ 
     else server.listen(where.port, where.host, () => res());
   });
   if (where.kind === 'unix') chmodSync(where.path, 0o600);
-  kernel.onDeath(() => server.close());
+  // Once the kernel has stopped (halted by a client, or dead), stop accepting and drop connections
+  // still being handed over, so no client waits on a server that is gone.
+  started.backend.channel.onClose(() => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  });
   return {
     kernel,
     close: async () => {
@@ -93,7 +98,10 @@ export async function serve(opts: StartOptions & { listen: string }): Promise<{ 
         server.close(() => res());
         for (const s of sockets) s.destroy();
       });
-      if (!kernel.dead) await kernel.halt();
+      if (!kernel.dead) await kernel.halt().catch((e: unknown) => {
+        // A client halted it first: that is a stop, not a failure.
+        if (!kernel.dead) throw e;
+      });
     },
   };
 }

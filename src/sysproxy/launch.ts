@@ -89,7 +89,30 @@ export function serverBuild(): ServerBuild {
     }
   }
   const final = join(tmpdir(), `anykernel-build-${h.digest('hex').slice(0, 16)}`);
-  if (!existsSync(join(final, '.complete'))) {
+  if (!existsSync(join(final, '.complete'))) buildInto(project, final);
+  buildCache = { root: final, code: join(final, 'src'), sourceRoot: project };
+  return buildCache;
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Compiles the project into `final`. One builder at a time (a lock directory);
+ * the others wait for its result, and build themselves only if it never comes.
+ */
+function buildInto(project: string, final: string): void {
+  const lock = `${final}.lock`;
+  let locked = false;
+  try {
+    mkdirSync(lock);
+    locked = true;
+  } catch {
+    for (let waited = 0; waited < 120_000 && !existsSync(join(final, '.complete')); waited += 100) sleepSync(100);
+    if (existsSync(join(final, '.complete'))) return;
+  }
+  try {
     const work = `${final}.${process.pid}.${Date.now()}`;
     mkdirSync(work, { recursive: true });
     const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -106,9 +129,9 @@ export function serverBuild(): ServerBuild {
     } catch {
       rmSync(work, { recursive: true, force: true });
     }
+  } finally {
+    if (locked) rmSync(lock, { recursive: true, force: true });
   }
-  buildCache = { root: final, code: join(final, 'src'), sourceRoot: project };
-  return buildCache;
 }
 
 /** A module path as the compiled server must load it: a .ts file of the project maps to its compiled .js. */
@@ -259,7 +282,9 @@ async function startProcess(opts: StartOptions, withAccept: boolean): Promise<St
         socket.destroy();
         return;
       }
-      child.send('connection', socket);
+      // keepOpen, then close our copy once the descriptor is on its way: otherwise Node holds it until the
+      // child acknowledges, and a child that exits first (halted) leaves the client waiting forever.
+      child.send('connection', socket, { keepOpen: true }, () => socket.destroy());
     },
     sandbox,
   };
