@@ -262,6 +262,11 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
     return;
   }
   session.onError = log;
+  const traceFile = process.env['P2K_TRACE'];
+  if (traceFile) {
+    const { appendFileSync } = await import('node:fs');
+    session.trace = (line) => appendFileSync(traceFile, `${performance.now().toFixed(2)} ${line}\n`);
+  }
   served.onDeath((reason) => {
     log(`rump mount: kernel server died (${reason}); the mount answers EIO until unmounted`);
     session.failAll('EIO');

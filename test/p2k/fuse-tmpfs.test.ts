@@ -5,15 +5,29 @@
  * cp -a, tar and rsync move a tree in and out and diff compares.
  */
 
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tempDir } from '../../src/testing/tools.js';
-import { withMount, mustSh, sh } from './helpers.js';
+import { withMount, openMount, mustSh, sh, type TestMount } from './helpers.js';
 
 const RW = { type: 'tmpfs', options: { rw: true } } as const;
+
+/** One mount serves the tests that leave it usable; each works in a directory of its own. */
+let shared: TestMount;
+before(async () => {
+  shared = await openMount(RW);
+});
+after(async () => {
+  await shared?.close();
+});
+async function area(name: string): Promise<string> {
+  const d = join(shared.mnt, name);
+  await fs.mkdir(d);
+  return d;
+}
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -86,31 +100,33 @@ test('host system calls on the mount behave as on a host directory', async () =>
   const oracle = await tempDir('p2k-oracle-');
   try {
     const want = await scenario(oracle.path);
-    const got = await withMount(RW, (mnt) => scenario(mnt));
+    const got = await scenario(await area('scenario'));
     assert.deepEqual(got, want);
   } finally {
     await oracle.cleanup();
   }
 });
 
-test('large files: 48 MiB written in one stream and read back, random access, statfs', async () => {
-  await withMount(RW, async (mnt) => {
-    const data = randomBytes(48 * 1024 * 1024 + 12345);
+test('large files: 12 MiB written in one stream and read back, random access, statfs', async () => {
+  {
+    const mnt = await area('large');
+    const data = randomBytes(12 * 1024 * 1024 + 12345);
     await fs.writeFile(join(mnt, 'big'), data);
     const back = await fs.readFile(join(mnt, 'big'));
     assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'));
     const h = await fs.open(join(mnt, 'big'), 'r');
     const b = Buffer.alloc(100);
-    await h.read(b, 0, 100, 33_333_333);
+    await h.read(b, 0, 100, 9_333_333);
     await h.close();
-    assert.deepEqual(b, data.subarray(33_333_333, 33_333_433));
+    assert.deepEqual(b, data.subarray(9_333_333, 9_333_433));
     // dd through the page cache with O_DIRECT off, and cmp as the oracle for the bytes
     await fs.writeFile(join(mnt, 'copy-src'), data.subarray(0, 5_000_000));
     await mustSh('dd', [`if=${join(mnt, 'copy-src')}`, `of=${join(mnt, 'copy-dst')}`, 'bs=1M', 'status=none']);
     await mustSh('cmp', [join(mnt, 'copy-src'), join(mnt, 'copy-dst')]);
     const df = await mustSh('stat', ['-f', '-c', '%T %S %b', mnt]);
     assert.match(df, /^fuseblk|^fuse/);
-  });
+    await fs.rm(mnt, { recursive: true });
+  }
 });
 
 /** A host tree with nested directories, modes, symlinks, a hard link, an empty file and odd names. */
@@ -135,8 +151,9 @@ test('cp -a, tar and rsync move a tree in and out unchanged', async () => {
   const src = await tempDir('p2k-src-');
   const out = await tempDir('p2k-out-');
   try {
-    await makeTree(src.path, 600);
-    await withMount(RW, async (mnt) => {
+    await makeTree(src.path, 250);
+    {
+      const mnt = await area('trees');
       await mustSh('cp', ['-a', src.path + '/.', join(mnt, 'cp')]);
       await mustSh('diff', ['-r', '--no-dereference', src.path, join(mnt, 'cp')]);
       // metadata: modes, sizes, link targets, mtimes and hard links as find prints them
@@ -162,24 +179,26 @@ test('cp -a, tar and rsync move a tree in and out unchanged', async () => {
       assert.equal(await du(join(mnt, 'cp')), await du(src.path), 'du');
       await mustSh('rm', ['-rf', join(mnt, 'cp'), join(mnt, 'tarred'), join(mnt, 'rsynced')]);
       assert.deepEqual(await fs.readdir(mnt), []);
-    });
+    }
   } finally {
     await src.cleanup();
     await out.cleanup();
   }
 });
 
-test('a directory of 3000 entries lists completely, with and without attributes', async () => {
-  await withMount(RW, async (mnt) => {
+test('a directory of 2000 entries lists completely, with and without attributes', async () => {
+  {
+    const mnt = await area('wide');
     const names = new Set<string>();
-    for (let i = 0; i < 3000; i++) names.add(`entry-${i}-${'x'.repeat(i % 200)}`);
+    for (let i = 0; i < 2000; i++) names.add(`entry-${i}-${'x'.repeat(i % 200)}`);
     for (const n of names) await fs.writeFile(join(mnt, n), '');
     assert.deepEqual(new Set(await fs.readdir(mnt)), names);
     const ls = await mustSh('ls', ['-la', mnt]);
-    assert.equal(ls.trim().split('\n').length, 3000 + 3); // total, '.', '..'
+    assert.equal(ls.trim().split('\n').length, 2000 + 3); // total, '.', '..'
     const find = await mustSh('find', [mnt, '-type', 'f']);
-    assert.equal(find.trim().split('\n').length, 3000);
-  });
+    assert.equal(find.trim().split('\n').length, 2000);
+    await mustSh('rm', ['-rf', mnt]);
+  }
 });
 
 test('the kernel server killed: calls answer EIO, never hang, and umount still works', async () => {

@@ -36,14 +36,18 @@ export async function mustSh(cmd: string, args: string[], opts: { cwd?: string }
   return r.out;
 }
 
-/** Mounts with rumpMount on a fresh directory, runs `body`, and always unmounts. */
-export async function withMount<T>(opts: Omit<RumpMountOptions, 'mountpoint'>, body: (mnt: string, pid: number) => Promise<T>): Promise<T> {
+export interface TestMount {
+  mnt: string;
+  pid: number;
+  /** rump umount; umount -l if that fails; kills the daemon if it is still there. Never throws. */
+  close(): Promise<void>;
+}
+
+/** Mounts with rumpMount on a fresh directory; the caller must call close() in a finally or an after hook. */
+export async function openMount(opts: Omit<RumpMountOptions, 'mountpoint'>): Promise<TestMount> {
   const mnt = await mkdtemp(join(tmpdir(), 'p2k-mnt-'));
   let pid = 0;
-  try {
-    pid = (await rumpMount({ ...opts, mountpoint: mnt })).pid;
-    return await body(mnt, pid);
-  } finally {
+  const close = async (): Promise<void> => {
     try {
       if (await isMounted(mnt)) await rumpUmount(mnt, { timeoutMs: 30_000 });
     } catch {
@@ -54,5 +58,22 @@ export async function withMount<T>(opts: Omit<RumpMountOptions, 'mountpoint'>, b
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     await rm(mnt, { recursive: true, force: true });
+  };
+  try {
+    pid = (await rumpMount({ ...opts, mountpoint: mnt })).pid;
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { mnt, pid, close };
+}
+
+/** Mounts with rumpMount on a fresh directory, runs `body`, and always unmounts. */
+export async function withMount<T>(opts: Omit<RumpMountOptions, 'mountpoint'>, body: (mnt: string, pid: number) => Promise<T>): Promise<T> {
+  const m = await openMount(opts);
+  try {
+    return await body(m.mnt, m.pid);
+  } finally {
+    await m.close();
   }
 }

@@ -233,6 +233,8 @@ export class FuseSession {
   /** Counts by opcode name, for diagnostics and tests. */
   readonly stats = new Map<string, number>();
   onError: (msg: string) => void = () => {};
+  /** When set, called with one line per answered request (opcode, node, time taken). */
+  trace: ((line: string) => void) | null = null;
 
   private constructor(readonly fd: number, readonly spec: MountSpec) {}
 
@@ -368,6 +370,7 @@ export class FuseSession {
       st.replied = true;
       this.send(h.unique, error, ...payload);
     };
+    const t0 = this.trace ? performance.now() : 0;
     try {
       if (this.failWith !== null && h.opcode !== Op.DESTROY) {
         reply(-this.failWith);
@@ -378,6 +381,7 @@ export class FuseSession {
       reply(-errnoOf(e));
     } finally {
       this.inflight.delete(h.unique);
+      if (this.trace) this.trace(`${name} node=${h.nodeid} ${(performance.now() - t0).toFixed(2)}ms`);
     }
   }
 
