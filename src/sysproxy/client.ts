@@ -57,7 +57,9 @@ export class SysproxyClient {
         this.deathReason = 'halted';
         return;
       }
-      void backend.explain(reason).then((why) => this.die(why, false));
+      // A server that broke the protocol is alive and cannot be trusted: kill it. Otherwise it is gone; say why.
+      if (reason.startsWith('protocol violation')) this.die(reason, true);
+      else void backend.explain(reason).then((why) => this.die(why, true));
     });
   }
 

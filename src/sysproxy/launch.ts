@@ -77,7 +77,8 @@ export function serverBuild(): ServerBuild {
   }
   const project = resolve(dirname(here), '..', '..');
   const files: string[] = [];
-  for (const d of ['src', 'test', 'bench']) walkTs(join(project, d), files);
+  // What the server can load: the package's sources and sysproxy's test components.
+  for (const d of ['src', join('test', 'sysproxy')]) walkTs(join(project, d), files);
   files.sort();
   const h = createHash('sha256');
   for (const f of [join(project, 'tsconfig.json'), ...files]) {
