@@ -704,9 +704,14 @@ export class FfsNode implements VnodeImpl {
       d.mtime = attr.mtime.sec;
       d.mtimensec = attr.mtime.nsec;
     }
-    const c = attr.ctime ?? this.m.k.now();
-    d.ctime = c.sec;
-    d.ctimensec = c.nsec;
+    // ctime moves with any change but a bare access-time update (the VFS marking a read).
+    const onlyAtime = attr.atime !== undefined && attr.mtime === undefined && attr.mode === undefined && attr.uid === undefined &&
+      attr.gid === undefined && attr.size === undefined;
+    if (attr.ctime || !onlyAtime) {
+      const c = attr.ctime ?? this.m.k.now();
+      d.ctime = c.sec;
+      d.ctimensec = c.nsec;
+    }
     await this.save();
   }
 
@@ -848,6 +853,7 @@ export class FfsNode implements VnodeImpl {
     const map = await this.loadDir();
     const nb = utf8enc.encode(name);
     if (nb.length > UFS_MAXNAMLEN) throw kerr('ENAMETOOLONG');
+    if (map.has(name)) throw kerr('EEXIST');
     const need = directSize(nb.length);
     let data = this.dirData!;
     const dt = DT_OF[type];
@@ -1046,6 +1052,10 @@ export class FfsNode implements VnodeImpl {
     const td = toDir as FfsNode;
     const t = to as FfsNode | null;
     if (t === f) return;
+    // The names must still be as the caller saw them: nothing is changed unless both are.
+    if ((await this.loadDir()).get(fromName)?.ino !== f.key) throw kerr('ENOENT', `ffs: rename: '${fromName}' changed meanwhile`);
+    const cur = (await td.loadDir()).get(toName);
+    if (t ? cur?.ino !== t.key : cur !== undefined) throw kerr(t ? 'ENOENT' : 'EEXIST', `ffs: rename: '${toName}' changed meanwhile`);
     const isDir = f.type === 'dir';
     if (t) {
       if (t.type === 'dir') {

@@ -205,6 +205,8 @@ export async function ourListing(m: FsMount): Promise<Map<string, number>> {
   return out;
 }
 
+const ZERO = Buffer.alloc(1 << 20);
+
 /** Copies a host tree into a mounted file system through the driver's own vnode operations. */
 export async function copyIn(m: FsMount, host: string, chunk = 65536): Promise<void> {
   const seen = new Map<bigint, number>();
@@ -238,7 +240,7 @@ export async function copyIn(m: FsMount, host: string, chunk = 65536): Promise<v
         for (let off = 0; off < data.length; off += chunk) {
           const piece = data.subarray(off, Math.min(data.length, off + chunk));
           // Holes stay holes: all-zero chunks are skipped, and the size set at the end.
-          if (piece.every((b) => b === 0)) continue;
+          if (Buffer.from(piece.buffer, piece.byteOffset, piece.length).equals(ZERO.subarray(0, piece.length))) continue;
           await v.write(piece, off, time);
         }
         if (v.getattr().size !== data.length) await v.setattr({ size: data.length });
