@@ -37,6 +37,8 @@ export interface RumpMountOptions {
     isolation?: 'process' | 'worker' | 'trusted';
     /** Watchdog of the server, ms. */
     timeoutMs?: number;
+    /** Module paths of extra FileSystemType components to load into the server (tests, components not yet shipped). */
+    componentModules?: string[];
   };
   /** Stay in this call until unmounted (otherwise return once the mount is ready, leaving a daemon). */
   foreground?: boolean;
@@ -57,6 +59,7 @@ export interface DaemonConfig {
   fsOptions?: string;
   isolation: 'process' | 'worker' | 'trusted';
   timeoutMs?: number;
+  componentModules?: string[];
 }
 
 /** Concurrent blocking reads of /dev/fuse; the daemon's libuv pool gets this many threads more than its default. */
@@ -102,6 +105,7 @@ export function toDaemonConfig(o: RumpMountOptions): DaemonConfig {
   if (op.negative_timeout !== undefined) cfg.negativeTimeout = op.negative_timeout;
   if (op.fsOptions) cfg.fsOptions = op.fsOptions;
   if (op.timeoutMs !== undefined) cfg.timeoutMs = op.timeoutMs;
+  if (op.componentModules?.length) cfg.componentModules = op.componentModules.map((m) => resolve(m));
   return cfg;
 }
 
@@ -198,7 +202,11 @@ interface Served {
 async function startServed(cfg: DaemonConfig): Promise<Served> {
   const { startKernel } = await import('../sysproxy/index.js');
   const images = cfg.image !== undefined ? [{ node: '/dev/img0', path: cfg.image, readonly: !cfg.rw }] : [];
-  const rk = await startKernel({ images, isolation: cfg.isolation, ...(cfg.timeoutMs !== undefined ? { timeoutMs: cfg.timeoutMs } : {}) });
+  const rk = await startKernel({
+    images, isolation: cfg.isolation,
+    ...(cfg.timeoutMs !== undefined ? { timeoutMs: cfg.timeoutMs } : {}),
+    ...(cfg.componentModules ? { extraComponentModules: cfg.componentModules } : {}),
+  });
   try {
     let source: string | undefined = cfg.image !== undefined ? '/dev/img0' : undefined;
     if (source && cfg.partition !== undefined) {
