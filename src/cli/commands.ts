@@ -12,7 +12,7 @@ import tar from 'tar-stream';
 import { KernelError, isKernelError } from '../kern/error.js';
 import { inspectImage, joinPath, normalize, type Volume, type VolumeStats, type WalkEntry } from '../ukfs/index.js';
 import { partitionTypeName } from '../dev/disklabel.js';
-import { CliError, type Context, type Target } from './context.js';
+import { CliError, splitImageArg, type Context, type Target } from './context.js';
 import { columns, dfJson, humanSize, modeString, octal, shortTime, statJson, statText } from './format.js';
 import { copyTree, HostFs, isENOENT, measure, VolumeFs, type CopyFs } from './copy.js';
 import { Progress } from './progress.js';
@@ -401,10 +401,10 @@ export async function cmdLn(ctx: Context, args: string[], o: { symbolic?: boolea
     if (o.force) await vol.unlink(where).catch(() => undefined);
     if (o.symbolic) await vol.symlink(targetArg, where);
     else {
-      const t = ctx.target(targetArg, false, false);
-      const existing = t.kind === 'image' || t.kind === 'remote' ? t.path : targetArg;
-      if (t.kind === 'image' && lt.kind === 'image' && t.image !== lt.image) throw new CliError(`${targetArg} and ${linkArg} are on different file systems`);
-      await vol.link(existing, where);
+      // TARGET is IMAGE:PATH, or a path in the link's own image.
+      const split = splitImageArg(targetArg);
+      if (split && lt.kind === 'image' && split.image !== lt.image) throw new CliError(`${targetArg} and ${linkArg} are on different file systems`);
+      await vol.link(split ? split.path : targetArg, where);
     }
   } catch (e) {
     await ctx.report(e instanceof CliError ? '' : ctx.labelFor(lt, e), e);

@@ -65,9 +65,25 @@ export function splitImageArg(arg: string): { image: string; path: string } | nu
   return null;
 }
 
+/** The C library's wording (what coreutils print) where it differs from the kernel's table. */
+const GLIBC = new Map<string, string>([
+  ['EIO', 'Input/output error'], ['EISDIR', 'Is a directory'], ['EEXIST', 'File exists'], ['EBUSY', 'Device or resource busy'],
+  ['EXDEV', 'Invalid cross-device link'], ['EMFILE', 'Too many open files'], ['ENFILE', 'Too many open files in system'],
+  ['ENOTEMPTY', 'Directory not empty'], ['ELOOP', 'Too many levels of symbolic links'], ['ENOSPC', 'No space left on device'],
+  ['ENAMETOOLONG', 'File name too long'], ['EMLINK', 'Too many links'], ['ENXIO', 'No such device or address'],
+  ['ENOMEM', 'Cannot allocate memory'], ['EFBIG', 'File too large'], ['ENOSYS', 'Function not implemented'],
+  ['EOPNOTSUPP', 'Operation not supported'], ['EFTYPE', 'Inappropriate file type or format'], ['EUCLEAN', 'Structure needs cleaning'],
+  ['ETIMEDOUT', 'Connection timed out'], ['EINVAL', 'Invalid argument'], ['EACCES', 'Permission denied'], ['EPERM', 'Operation not permitted'],
+  ['EROFS', 'Read-only file system'], ['ENOTDIR', 'Not a directory'], ['ENOENT', 'No such file or directory'],
+]);
+
+export function errnoText(code: Errno): string {
+  return GLIBC.get(code) ?? strerror(code);
+}
+
 export function humanError(e: unknown): string {
   if (isKernelError(e)) {
-    const base = e.code === 'EIO' ? 'Input/output error' : strerror(e.code);
+    const base = errnoText(e.code);
     // Corrupt-metadata errors carry the structure that was wrong: worth a user's eyes.
     if (e.detail && (e.code === 'EIO' || e.code === 'EFTYPE' || e.code === 'EUCLEAN' || e.code === 'ELOOP')) return `${base} (${e.detail})`;
     return base;
@@ -76,7 +92,7 @@ export function humanError(e: unknown): string {
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
     try {
-      return strerror(code as Errno);
+      return errnoText(code as Errno);
     } catch {
       return code;
     }
@@ -144,16 +160,18 @@ export class Context {
     return n;
   }
 
-  /** Classifies an argument: IMAGE:PATH, a RUMP_SERVER path, or (when `hostAllowed`) a host path. */
-  target(arg: string, hostAllowed: boolean, imageOnly = false): Target {
+  /**
+   * Classifies an argument: IMAGE:PATH; with RUMP_SERVER set, a path in that kernel; where host paths
+   * are allowed (cp's sources and destination), a host path; otherwise a whole image (its root).
+   */
+  target(arg: string, hostAllowed: boolean): Target {
     // ':PATH' names a path in the RUMP_SERVER kernel where a plain path would be a host path (cp).
     if (arg.startsWith(':') && this.io.env['RUMP_SERVER']) return { kind: 'remote', path: arg.slice(1) || '/', label: arg.slice(1) };
     const split = splitImageArg(arg);
     if (split) return { kind: 'image', image: split.image, path: split.path, label: arg };
     if (this.io.env['RUMP_SERVER'] && !hostAllowed) return { kind: 'remote', path: arg, label: arg };
     if (hostAllowed) return { kind: 'host', path: arg, label: arg };
-    if (imageOnly || isHostFile(arg)) return { kind: 'image', image: arg, path: '/', label: arg };
-    throw new CliError(`${arg}: expected IMAGE:PATH`);
+    return { kind: 'image', image: arg, path: '/', label: arg };
   }
 
   /** The volume of an image, opened once per command; read-write when `write`. */
@@ -248,8 +266,8 @@ export class Context {
 export function imageError(e: unknown): string {
   if (e instanceof KernelError) {
     if (e.syscall === 'open' && e.detail && (e.code === 'EFTYPE' || e.code === 'ENXIO' || e.code === 'ENODEV' || e.code === 'EINVAL')) return e.detail;
-    if (e.syscall === 'open' && e.detail && e.code !== 'ENOENT' && e.code !== 'EACCES') return `${strerror(e.code)} (${e.detail})`;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EROFS') return strerror(e.code);
+    if (e.syscall === 'open' && e.detail && e.code !== 'ENOENT' && e.code !== 'EACCES') return `${errnoText(e.code)} (${e.detail})`;
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EROFS') return errnoText(e.code);
   }
   return humanError(e);
 }
