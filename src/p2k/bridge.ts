@@ -34,6 +34,8 @@ export interface BridgeOptions {
   ownerGid?: number;
   /** How many per-caller processes to keep (default 64). */
   maxProcs?: number;
+  /** Apply Linux's fs.protected_hardlinks rule to callers (the daemon follows the host's sysctl). */
+  protectedHardlinks?: boolean;
 }
 
 const DT: Record<VType, number> = { fifo: 1, chr: 2, dir: 4, blk: 6, reg: 8, lnk: 10, sock: 12 };
@@ -300,8 +302,30 @@ export class Bridge implements RawFileSystem {
     const oldPath = this.pathOf(oldnodeid);
     const { parent, path } = this.childPath(c.nodeid, newname);
     const proc = await this.proc(c);
+    if (this.opts.protectedHardlinks && !this.opts.defaultPermissions && c.uid !== 0) await this.mayLink(c, proc, oldPath);
     await proc.link(oldPath, path);
     return this.entryFor(proc, parent, newname, path);
+  }
+
+  /**
+   * Linux's fs.protected_hardlinks (may_linkat): only the owner, or someone who may read and write a plain
+   * file, may link it. With default_permissions the host kernel applies it; without, its permission check
+   * defers to us, so we apply it the way the host would.
+   */
+  private async mayLink(c: Caller, proc: SyscallApi, oldPath: string): Promise<void> {
+    const st = await proc.lstat(oldPath);
+    if (st.uid === c.uid) return;
+    const fmt = st.mode & S_IFMT;
+    const safe = fmt === S_IFREG && !(st.mode & 0o4000) && !((st.mode & 0o2000) && (st.mode & 0o010));
+    if (safe) {
+      try {
+        await proc.access(oldPath, 6);
+        return;
+      } catch {
+        // fall through to EPERM, as the host kernel answers
+      }
+    }
+    throw kerr('EPERM');
   }
 
   private addHandle(proc: SyscallApi, fd: number, node: Node, dir?: DirState): number {

@@ -240,6 +240,14 @@ async function startServed(cfg: DaemonConfig): Promise<Served> {
   }
 }
 
+function hostProtectedHardlinks(): boolean {
+  try {
+    return readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 /** The daemon's main: mount, report readiness to the parent, serve until unmounted, then halt the kernel. */
 export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, log: (line: string) => void): Promise<void> {
   let served: Served;
@@ -256,6 +264,7 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
       root: '/mnt',
       newProc: (cred) => served.newProc(cred),
       defaultPermissions: cfg.defaultPermissions,
+      protectedHardlinks: hostProtectedHardlinks(),
       ...(cfg.entryTimeout !== undefined ? { entryTimeout: cfg.entryTimeout } : {}),
       ...(cfg.attrTimeout !== undefined ? { attrTimeout: cfg.attrTimeout } : {}),
       ...(cfg.negativeTimeout !== undefined ? { negativeTimeout: cfg.negativeTimeout } : {}),
