@@ -85,7 +85,15 @@ function canonical(mountpoint: string): string {
 function daemonEntry(): { script: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
   const ts = here.endsWith('.ts');
-  return { script: join(dirname(here), ts ? 'daemon.ts' : 'daemon.js'), execArgv: ts ? ['--import', 'tsx'] : [] };
+  if (!ts) return { script: join(dirname(here), 'daemon.js'), execArgv: [] };
+  // Under tsx the daemon needs it too, found from here rather than from whatever the cwd is.
+  let tsx = 'tsx';
+  try {
+    tsx = import.meta.resolve('tsx');
+  } catch {
+    // leave it to the cwd
+  }
+  return { script: join(dirname(here), 'daemon.ts'), execArgv: ['--import', tsx] };
 }
 
 export function toDaemonConfig(o: RumpMountOptions): DaemonConfig {
@@ -272,6 +280,8 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
     session = await FuseSession.mount({
       mountpoint: cfg.mountpoint, fsname: cfg.image ?? 'tmpfs', subtype: 'rump', readonly: !cfg.rw,
       allowOther: cfg.allowOther, defaultPermissions: cfg.defaultPermissions,
+      // Another node for the FUSE device (c 10 229), for hosts where /dev/fuse is not accessible to the user.
+      ...(process.env['RUMP_FUSE_DEVICE'] ? { device: process.env['RUMP_FUSE_DEVICE'] } : {}),
     });
   } catch (e) {
     await served.halt().catch(() => {});
@@ -288,8 +298,13 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
     log(`rump mount: kernel server died (${reason}); the mount answers EIO until unmounted`);
     session.failAll('EIO');
   });
-  mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
-  writeFileSync(statePath(cfg.mountpoint), JSON.stringify({ pid: process.pid, image: cfg.image ?? null }));
+  try {
+    mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
+    writeFileSync(statePath(cfg.mountpoint), JSON.stringify({ pid: process.pid, image: cfg.image ?? null }));
+  } catch (e) {
+    // Without it rumpUmount cannot wait for the final sync; the mount itself is fine.
+    log(`rump mount: cannot record the daemon (${(e as Error).message}); rump umount will not wait for it`);
+  }
   const serving = session.serve(bridge, READERS);
   notify({ ready: true });
   const stop = (): void => { void runCommand('umount', [cfg.mountpoint]); };

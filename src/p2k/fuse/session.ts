@@ -187,6 +187,8 @@ export interface MountSpec {
   readonly?: boolean;
   allowOther?: boolean;
   defaultPermissions?: boolean;
+  /** The FUSE device node (default /dev/fuse). */
+  device?: string;
   /** Owner of the connection (user_id/group_id): who may use the mount without allow_other. */
   uid?: number;
   gid?: number;
@@ -238,9 +240,13 @@ export class FuseSession {
 
   private constructor(readonly fd: number, readonly spec: MountSpec) {}
 
-  /** Opens /dev/fuse and mounts it at spec.mountpoint with mount(8) (`-i`: no helper). Needs CAP_SYS_ADMIN. */
+  /**
+   * Opens the FUSE device and mounts it at spec.mountpoint with mount(8) (`-i`: no helper). Needs CAP_SYS_ADMIN
+   * in the mount's user namespace, and a device opened in that namespace (the kernel compares the opener's
+   * user namespace with the mount's): root, or anyone inside `unshare -Urm` when the device is readable.
+   */
   static async mount(spec: MountSpec): Promise<FuseSession> {
-    const fd = openSync('/dev/fuse', 'r+');
+    const fd = openSync(spec.device ?? '/dev/fuse', 'r+');
     const opts = [
       'fd=3', 'rootmode=40000', `user_id=${spec.uid ?? process.getuid?.() ?? 0}`, `group_id=${spec.gid ?? process.getgid?.() ?? 0}`,
       'nosuid', 'nodev',
