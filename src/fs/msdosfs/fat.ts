@@ -78,8 +78,28 @@ export class Fat {
     return pending;
   }
 
+  /** The raw entry of cluster `c` when its page is in memory, else undefined (the fast path of scans). */
+  private rawSync(c: number): number | undefined {
+    if (this.geo.type === 12) {
+      const pg = this.pages.get(0);
+      if (pg === undefined) return undefined;
+      const off = c + (c >> 1);
+      const v = pg[off]! | (pg[off + 1]! << 8);
+      return c & 1 ? v >> 4 : v & 0xfff;
+    }
+    const width = this.geo.type / 8;
+    const byte = c * width;
+    const pg = this.pages.get(Math.floor(byte / this.pageSize));
+    if (pg === undefined) return undefined;
+    const o = byte % this.pageSize;
+    if (width === 2) return pg[o]! | (pg[o + 1]! << 8);
+    return (pg[o]! | (pg[o + 1]! << 8) | (pg[o + 2]! << 16) | (pg[o + 3]! << 24)) & 0x0fffffff;
+  }
+
   /** The raw entry of cluster `c` (0..maxCluster), FAT32 high bits masked off. */
   async getRaw(c: number): Promise<number> {
+    const v = this.rawSync(c);
+    if (v !== undefined) return v;
     if (this.geo.type === 12) {
       const pg = await this.page(0);
       const off = c + (c >> 1);
@@ -96,7 +116,10 @@ export class Fat {
 
   /** The entry of cluster `c` with end and bad marks normalised to EOC and BAD. */
   async get(c: number): Promise<number> {
-    const v = await this.getRaw(c);
+    return this.norm(this.rawSync(c) ?? (await this.getRaw(c)));
+  }
+
+  private norm(v: number): number {
     const t = this.geo.type;
     const eocMin = t === 12 ? 0xff8 : t === 16 ? 0xfff8 : 0x0ffffff8;
     if (v >= eocMin) return EOC;
@@ -155,7 +178,7 @@ export class Fat {
         throw kerr('EIO', `msdosfs: ${what}: cluster chain longer than ${maxLen} clusters${exactLen !== undefined ? ' the size needs' : ''} (a loop or a chain longer than the size)`);
       }
       out.push(c);
-      const next = await this.get(c);
+      const next = this.norm(this.rawSync(c) ?? (await this.getRaw(c)));
       if (next === EOC) break;
       if (next === BAD) throw kerr('EIO', `msdosfs: ${what}: cluster chain runs into bad cluster mark at cluster ${c}`);
       if (next === 0) throw kerr('EIO', `msdosfs: ${what}: cluster chain runs into free cluster after cluster ${c}`);
@@ -171,7 +194,10 @@ export class Fat {
   async countFree(): Promise<number> {
     if (this.freeCount !== undefined) return this.freeCount;
     let n = 0;
-    for (let c = 2; c <= this.maxCluster; c++) if ((await this.getRaw(c)) === 0) n++;
+    for (let c = 2; c <= this.maxCluster; c++) {
+      const v = this.rawSync(c) ?? (await this.getRaw(c));
+      if (v === 0) n++;
+    }
     this.freeCount = n;
     return n;
   }
@@ -188,7 +214,7 @@ export class Fat {
     let c = this.validCluster(near + 1) ? near + 1 : this.validCluster(this.nextFree) ? this.nextFree : 2;
     const total = this.maxCluster - 1;
     for (let scanned = 0; got.length < n && scanned < total; scanned++) {
-      if ((await this.getRaw(c)) === 0) got.push(c);
+      if ((this.rawSync(c) ?? (await this.getRaw(c))) === 0) got.push(c);
       c = c >= this.maxCluster ? 2 : c + 1;
     }
     if (got.length < n) throw kerr('ENOSPC');

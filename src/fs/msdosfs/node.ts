@@ -14,7 +14,7 @@ import { EOC } from './fat.js';
 import {
   ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READ_ONLY, MAX_FILE_SIZE, exactShortName, fatToUnix, unixToFat,
 } from './format.js';
-import { ROOT_KEY, type EntryFields, type MsdosMount } from './vfsops.js';
+import { ROOT_KEY, type DirIndex, type EntryFields, type MsdosMount } from './vfsops.js';
 
 /** 1980-01-01, the earliest FAT date, shown for the root directory which has no entry. */
 const FAT_EPOCH = 315532800;
@@ -24,6 +24,10 @@ export class FatNode implements VnodeImpl {
   private chain: number[] | null = null;
   /** 0 once the entry was removed (the file lives on while open). */
   nlink = 1;
+  /** A directory's index, pinned while this vnode lives (for the link count). */
+  ix: DirIndex | null = null;
+  /** The root directory has no entry: its times live in memory only (FAT keeps none for it). */
+  private rootTimes = { mtime: FAT_EPOCH, atime: FAT_EPOCH };
 
   constructor(
     readonly mp: MsdosMount,
@@ -71,7 +75,9 @@ export class FatNode implements VnodeImpl {
     const mode = this.isDir ? o.dirmask : f!.attr & ATTR_READ_ONLY ? o.mask & ~0o222 : o.mask;
     let mtime: Timespec, atime: Timespec, birth: Timespec;
     if (f === null) {
-      mtime = atime = birth = this.ts(FAT_EPOCH);
+      mtime = this.ts(this.rootTimes.mtime);
+      atime = this.ts(this.rootTimes.atime);
+      birth = this.ts(FAT_EPOCH);
     } else {
       mtime = this.ts(fatToUnix(f.wrtDate, f.wrtTime, o.tz));
       atime = this.ts(fatToUnix(f.lstAccDate, 0, o.tz));
@@ -81,7 +87,7 @@ export class FatNode implements VnodeImpl {
     return {
       type: this.isDir ? 'dir' : 'reg',
       mode,
-      nlink: this.isDir ? (this.nlink === 0 ? 0 : 2) : this.nlink,
+      nlink: this.isDir ? (this.nlink === 0 ? 0 : 2 + (this.ix?.subdirs ?? 0)) : this.nlink,
       uid: o.uid,
       gid: o.gid,
       size,
@@ -112,7 +118,10 @@ export class FatNode implements VnodeImpl {
 
   /** A directory changed: its modification time follows (the root has none). */
   private async touch(t: Timespec): Promise<void> {
-    if (this.f === null) return;
+    if (this.f === null) {
+      this.rootTimes.mtime = t.sec;
+      return;
+    }
     this.setMtime(t);
     await this.save();
   }
@@ -126,7 +135,11 @@ export class FatNode implements VnodeImpl {
       await this.truncate(a.size);
     }
     const f = this.f;
-    if (f === null) return;
+    if (f === null) {
+      if (a.mtime !== undefined) this.rootTimes.mtime = a.mtime.sec - (a.mtime.sec % 2);
+      if (a.atime !== undefined) this.rootTimes.atime = a.atime.sec;
+      return;
+    }
     if (a.mode !== undefined && !this.isDir) {
       f.attr = a.mode & 0o200 ? f.attr & ~ATTR_READ_ONLY : f.attr | ATTR_READ_ONLY;
     }
@@ -136,6 +149,7 @@ export class FatNode implements VnodeImpl {
   }
 
   async lookup(name: string): Promise<VnodeKey | null> {
+    if (this.nlink === 0) throw kerr('ENOENT');
     if (name === '..') return this.isRoot ? ROOT_KEY : this.parentKey;
     const clu = this.dirClu();
     const s = await this.mp.lookupSlot(clu, name);
@@ -344,6 +358,8 @@ export class FatNode implements VnodeImpl {
   }
 
   async reclaim(): Promise<void> {
+    if (this.ix !== null && this.f !== null && this.nlink !== 0 && this.mp.fat.validCluster(this.f.cluster)) this.mp.unpinDir(this.f.cluster);
+    this.ix = null;
     this.mp.forgetKey(this.key);
   }
 }

@@ -53,6 +53,8 @@ export class DirIndex {
   /** Lowest index that may be free. */
   firstFree = 0;
   count = 0;
+  /** Entries that are directories: a directory's link count is 2 + this. */
+  subdirs = 0;
   constructor(capacity: number) {
     this.used = new Uint8Array(capacity);
   }
@@ -116,6 +118,8 @@ export class MsdosMount implements FsMount {
   private readonly locKeys = new Map<number, VnodeKey>();
   private readonly dirChains = new Map<number, number[]>();
   private readonly dirIndexes = new Map<number, DirIndex>();
+  /** Indexes of directories that have a vnode: kept out of the LRU so their link counts stay known. */
+  private readonly pinned = new Map<number, { ix: DirIndex; refs: number }>();
   private rootChunk: number;
   root!: FatNode;
   /** Label from the root directory's volume entry, else the boot sector's. */
@@ -172,9 +176,11 @@ export class MsdosMount implements FsMount {
     const fat0 = await mp.fat.getRaw(0);
     if ((fat0 & 0xff) < 0xf0) throw kerr('EFTYPE', `msdosfs: FAT[0] 0x${fat0.toString(16)} has no media descriptor`);
     mp.root = new FatNode(mp, ROOT_KEY, null, ROOT_KEY);
-    if (found.geo.type === 32) await mp.dirChain(found.geo.rootCluster).catch((e: unknown) => {
+    try {
+      mp.root.ix = await mp.pinDir(mp.rootDirClu);
+    } catch (e) {
       throw kerr('EFTYPE', `msdosfs: root directory: ${(e as { detail?: string }).detail ?? String(e)}`);
-    });
+    }
     if (!ro) {
       await mp.readFsInfo();
       await mp.setDirty(true);
@@ -243,7 +249,8 @@ export class MsdosMount implements FsMount {
   async vget(key: VnodeKey): Promise<VnodeImpl> {
     if (key === ROOT_KEY) return this.root;
     const rec = this.keys.get(key);
-    if (rec === undefined || rec.detached) throw kerr('ESTALE');
+    if (rec === undefined) throw kerr('ESTALE');
+    if (rec.detached) throw kerr('ENOENT');
     const { bp, off } = await this.entryBlock(rec.dirClu, rec.idx);
     try {
       const d = bp.data;
@@ -259,7 +266,9 @@ export class MsdosMount implements FsMount {
         cluster: this.geo.type === 32 ? ((e.fstClusHI << 16) | e.fstClusLO) >>> 0 : e.fstClusLO,
         size: e.fileSize,
       };
-      return new FatNode(this, key, fields, rec.parentKey);
+      const node = new FatNode(this, key, fields, rec.parentKey);
+      if (node.isDir) node.ix = await this.pinDir(node.dirClu());
+      return node;
     } finally {
       this.bio.brelse(bp);
     }
@@ -475,6 +484,8 @@ export class MsdosMount implements FsMount {
 
   /** The index of a directory (built by one scan, then kept up to date). */
   async dirIndex(dirClu: number): Promise<DirIndex> {
+    const pinned = this.pinned.get(dirClu);
+    if (pinned !== undefined) return pinned.ix;
     let ix = this.dirIndexes.get(dirClu);
     if (ix !== undefined) {
       this.dirIndexes.delete(dirClu);
@@ -507,6 +518,7 @@ export class MsdosMount implements FsMount {
     const f = foldName(s.name);
     if (!ix.byName.has(f)) ix.byName.set(f, s);
     ix.shorts.add(s.short);
+    if (s.attr & ATTR_DIRECTORY) ix.subdirs++;
     const sf = this.shortFold(s);
     if (!ix.byName.has(sf)) ix.byName.set(sf, s);
     ix.count++;
@@ -524,6 +536,7 @@ export class MsdosMount implements FsMount {
     for (let i = s.first; i <= s.idx; i++) ix.used[i] = 0;
     if (s.first < ix.firstFree) ix.firstFree = s.first;
     ix.count--;
+    if (s.attr & ATTR_DIRECTORY) ix.subdirs--;
   }
 
   /** Looks a name up: the slot, or undefined. */
@@ -572,7 +585,8 @@ export class MsdosMount implements FsMount {
     const exact = exactShortName(name);
     if (exact) {
       const s = String.fromCharCode(...exact.raw);
-      if (!ix.shorts.has(s)) return { raw: exact.raw, ntRes: 0, lfn: exact.ntRes !== 0 };
+      // An all-lower-case base or extension is kept in the NT case flags, as Windows NT does, sparing a long-name slot.
+      if (!ix.shorts.has(s)) return { raw: exact.raw, ntRes: exact.ntRes, lfn: false };
     }
     const basis = shortNameBasis(name);
     const bkey = String.fromCharCode(...basis.base, 0x2e, ...basis.ext);
@@ -681,8 +695,35 @@ export class MsdosMount implements FsMount {
     if (ix.firstFree > ix.used.length) ix.firstFree = ix.used.length;
   }
 
+  /** A directory vnode exists: keep its index (and so its subdirectory count) in memory. */
+  async pinDir(clu: number): Promise<DirIndex> {
+    const p = this.pinned.get(clu);
+    if (p) {
+      p.refs++;
+      return p.ix;
+    }
+    const ix = await this.dirIndex(clu);
+    const again = this.pinned.get(clu);
+    if (again) {
+      again.refs++;
+      return again.ix;
+    }
+    this.pinned.set(clu, { ix, refs: 1 });
+    this.dirIndexes.delete(clu);
+    return ix;
+  }
+
+  unpinDir(clu: number): void {
+    const p = this.pinned.get(clu);
+    if (p && --p.refs <= 0) {
+      this.pinned.delete(clu);
+      this.dirIndexes.set(clu, p.ix);
+    }
+  }
+
   /** A directory was removed: drop what is cached about it. */
   async forgetDir(clu: number): Promise<void> {
+    this.pinned.delete(clu);
     const chain = this.dirChains.get(clu);
     if (chain) for (const c of chain) await this.bio.invalidateRange(this.clusterOffset(c), this.csize);
     this.dirChains.delete(clu);
