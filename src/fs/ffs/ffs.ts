@@ -275,6 +275,8 @@ export class FfsNode implements VnodeImpl {
   /** Parsed directory: name -> slot (only for directories, loaded on first use). */
   private dirMap: Map<string, DirSlot> | null = null;
   private dirData: Uint8Array | null = null;
+  /** Largest free space in each 512-byte chunk, so adding a name looks at one chunk, not the whole directory. */
+  private dirSlack: number[] = [];
 
   constructor(
     readonly m: FfsMount,
@@ -772,10 +774,25 @@ export class FfsNode implements VnodeImpl {
     }
     this.dirData = data;
     this.dirMap = map;
+    this.dirSlack = [];
+    for (let c = 0; c < size; c += DIRBLKSIZ) this.dirSlack.push(this.chunkSlack(c));
     return map;
   }
 
-  private parseEntry(data: Uint8Array, off: number, chunk: number): { ino: number; reclen: number; type: number; namlen: number; name: string } {
+  /** The largest entry that fits in chunk `c` (parsed before, so well-formed). */
+  private chunkSlack(c: number): number {
+    const data = this.dirData!;
+    let best = 0;
+    for (let off = c; off < c + DIRBLKSIZ; ) {
+      const e = this.parseEntry(data, off, c, false);
+      const free = e.ino === 0 ? e.reclen : e.reclen - directSize(e.namlen);
+      if (free > best) best = free;
+      off += e.reclen;
+    }
+    return best;
+  }
+
+  private parseEntry(data: Uint8Array, off: number, chunk: number, withName = true): { ino: number; reclen: number; type: number; namlen: number; name: string } {
     const e = DIRECT.decode(data, off, this.g.le);
     let namlen = e.namlen;
     let type = e.type;
@@ -789,7 +806,7 @@ export class FfsNode implements VnodeImpl {
       throw kerr('EIO', `ffs: directory ${this.key}: bad entry at ${off} (reclen ${e.reclen}, namlen ${namlen})`);
     }
     if (e.ino !== 0 && (e.ino >= this.g.maxino || namlen === 0)) throw kerr('EIO', `ffs: directory ${this.key}: bad entry at ${off} (inode ${e.ino})`);
-    const name = e.ino === 0 ? '' : utf8.decode(data.subarray(off + 8, off + 8 + namlen));
+    const name = e.ino === 0 || !withName ? '' : utf8.decode(data.subarray(off + 8, off + 8 + namlen));
     return { ino: e.ino, reclen: e.reclen, type, namlen, name };
   }
 
@@ -858,9 +875,10 @@ export class FfsNode implements VnodeImpl {
     let data = this.dirData!;
     const dt = DT_OF[type];
     for (let c = 0; c < data.length; c += DIRBLKSIZ) {
+      if (this.dirSlack[c / DIRBLKSIZ]! < need) continue;
       let off = c;
       while (off < c + DIRBLKSIZ) {
-        const e = this.parseEntry(data, off, c);
+        const e = this.parseEntry(data, off, c, false);
         const used = e.ino === 0 ? 0 : directSize(e.namlen);
         if (e.reclen - used >= need) {
           let at: number;
@@ -873,6 +891,7 @@ export class FfsNode implements VnodeImpl {
             this.encodeEntry(at, ino, e.reclen - used, dt, nb);
           }
           map.set(name, { ino, type: dt, off: at });
+          this.dirSlack[c / DIRBLKSIZ] = this.chunkSlack(c);
           await this.flushDir(off, at + need);
           return;
         }
@@ -887,6 +906,7 @@ export class FfsNode implements VnodeImpl {
     this.dirData = data = grown;
     this.encodeEntry(at, ino, DIRBLKSIZ, dt, nb);
     map.set(name, { ino, type: dt, off: at });
+    this.dirSlack.push(this.chunkSlack(at));
     await this.flushDir(at, at + DIRBLKSIZ);
   }
 
@@ -903,7 +923,7 @@ export class FfsNode implements VnodeImpl {
       let off = c;
       let prev = -1;
       while (off < s.off) {
-        const e = this.parseEntry(data, off, c);
+        const e = this.parseEntry(data, off, c, false);
         prev = off;
         off += e.reclen;
       }
@@ -913,6 +933,7 @@ export class FfsNode implements VnodeImpl {
       DIRECT.encode(data, prev, this.g.le, { reclen: pe.reclen + me.reclen });
     }
     map.delete(name);
+    this.dirSlack[c / DIRBLKSIZ] = this.chunkSlack(c);
     await this.flushDir(c, c + DIRBLKSIZ);
   }
 
@@ -977,7 +998,6 @@ export class FfsNode implements VnodeImpl {
     const n = await this.newInode({ ...node, type: 'dir' }, true);
     n.d.nlink = 2;
     // The first chunk: '.' and '..' (ufs_mkdir's template).
-    n.dirData = new Uint8Array(0);
     n.dirMap = new Map();
     const blk = new Uint8Array(DIRBLKSIZ);
     n.dirData = blk;
@@ -985,6 +1005,7 @@ export class FfsNode implements VnodeImpl {
     n.encodeEntry(12, this.key, DIRBLKSIZ - 12, DT_DIR, utf8enc.encode('..'));
     n.dirMap.set('.', { ino: n.key, type: DT_DIR, off: 0 });
     n.dirMap.set('..', { ino: this.key, type: DT_DIR, off: 12 });
+    n.dirSlack = [DIRBLKSIZ - 12 - directSize(2)];
     await n.writeData(blk, 0);
     await n.save();
     await this.addEntry(name, n.key, 'dir');

@@ -1,4 +1,5 @@
 // The cross-file-system suite (test/vfs/suite) on ffs only: UFS1 and UFS2 from our newfs, checked after every body.
+// Not part of the regular run (about 2.5 minutes): `node --import tsx --test test/fs/ffs/suite-run.ts`.
 import { registerProfiles } from '../../../src/testing/fsapply.js';
 import { profiles } from '../../../src/fs/ffs/profile.js';
 import { registerCases } from '../../vfs/suite/register.js';
