@@ -140,13 +140,21 @@ function dxVersion(fs: Ext2Fs, v: number): number {
   return v <= DX_HASH.TEA && fs.hashUnsigned ? v + 3 : v;
 }
 
+/** dx_tail checksum: the live part of the node, then the tail with its checksum field as zero. */
+function dxChecksum(ip: Inode, d: Uint8Array, countOff: number, limit: number, count: number): number {
+  const tail = countOff + limit * 8;
+  let c = crc32c(ip.csumSeed, d, 0, countOff + count * 8);
+  c = crc32c(c, d, tail, tail + 4);
+  return crc32c(c, ZERO4);
+}
+const ZERO4 = new Uint8Array(4);
+
 function verifyDx(fs: Ext2Fs, ip: Inode, d: Uint8Array, countOff: number, limit: number, count: number, what: string): void {
   if (!fs.csum || !fs.opts.verify) return;
   const tail = countOff + limit * 8;
   if (tail + 8 > fs.bs) return;
   const dv = new DataView(d.buffer, d.byteOffset, d.length);
-  let c = crc32c(ip.csumSeed, d, 0, countOff + count * 8);
-  c = crc32c(c, d, tail, tail + 4);
+  const c = dxChecksum(ip, d, countOff, limit, count);
   const have = dv.getUint32(tail + 4, true);
   if (have !== c) throw corrupt(fs, `${what}: htree node checksum 0x${have.toString(16)} != 0x${c.toString(16)}`);
 }

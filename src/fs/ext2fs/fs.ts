@@ -183,7 +183,8 @@ export class Ext2Fs {
         const dv = new DataView(bp.data.buffer, bp.data.byteOffset, bp.data.length);
         for (let i = 0; i < perBlock && d * perBlock + i < this.groupCount; i++) {
           const g = d * perBlock + i;
-          const gd = GD.decode(dv, i * this.descSize);
+          // Descriptors shorter than the declaration are decoded from a zero-padded copy.
+          const gd = this.descSize >= 64 ? GD.decode(dv, i * this.descSize) : GD.decode(padded(bp.data, i * this.descSize, this.descSize));
           if (this.descSize < 64) {
             gd.blockBitmapHi = gd.inodeBitmapHi = gd.inodeTableHi = 0;
             gd.freeBlocksHi = gd.freeInodesHi = gd.usedDirsHi = gd.itableUnusedHi = 0;
@@ -1070,6 +1071,12 @@ export class Ext2Fs {
     new DataView(data.buffer, data.byteOffset).setUint32(16, save, true);
     return c;
   }
+}
+
+function padded(d: Uint8Array, off: number, n: number): DataView {
+  const b = new Uint8Array(64);
+  b.set(d.subarray(off, off + n));
+  return new DataView(b.buffer);
 }
 
 /** First clear bit in [from, to) of a bitmap, or -1. Skips full bytes. */
