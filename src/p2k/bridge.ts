@@ -43,6 +43,7 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFIFO = 0o010000;
 const S_IFSOCK = 0o140000;
+const CAPS = 'security.capability';
 /** Entries fetched per getdents call while filling a READDIR reply. */
 const DIRENT_BATCH = 512;
 /** Cap on entries a directory handle buffers (a hostile image could claim millions). */
@@ -421,13 +422,25 @@ export class Bridge implements RawFileSystem {
 
   async setxattr(c: Caller, name: string, value: Uint8Array, flags: number): Promise<void> {
     refuseAcl(name);
+    if (name === CAPS) delete this.node(c.nodeid).noCaps;
     // XATTR_CREATE = 1, XATTR_REPLACE = 2 (linux/xattr.h)
     await (await this.proc(c)).setxattr(this.pathOf(c.nodeid), name, value, { nofollow: true, create: (flags & 1) !== 0, replace: (flags & 2) !== 0 });
   }
 
   async getxattr(c: Caller, name: string): Promise<Uint8Array> {
     refuseAcl(name);
-    return (await this.proc(c)).getxattr(this.pathOf(c.nodeid), name, { nofollow: true });
+    const node = this.node(c.nodeid);
+    // The host kernel asks for security.capability before every write(2); most files have none, and as the
+    // only writer we know when that changes, so the absence is remembered per node.
+    const caps = name === CAPS;
+    if (caps && node.noCaps) throw kerr(node.noCaps);
+    try {
+      return await (await this.proc(c)).getxattr(this.pathOf(c.nodeid), name, { nofollow: true });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (caps && (code === 'ENODATA' || code === 'EOPNOTSUPP')) node.noCaps = code;
+      throw e;
+    }
   }
 
   async listxattr(c: Caller): Promise<string[]> {
@@ -436,6 +449,7 @@ export class Bridge implements RawFileSystem {
 
   async removexattr(c: Caller, name: string): Promise<void> {
     refuseAcl(name);
+    if (name === CAPS) delete this.node(c.nodeid).noCaps;
     await (await this.proc(c)).removexattr(this.pathOf(c.nodeid), name, { nofollow: true });
   }
 

@@ -20,6 +20,8 @@ export interface Node {
   links: { parent: Node; name: string }[];
   nlookup: number;
   childRefs: number;
+  /** The file is known to have no security.capability attribute (the answer to give: ENODATA or EOPNOTSUPP). */
+  noCaps?: 'ENODATA' | 'EOPNOTSUPP';
 }
 
 /** Depth cap for path reconstruction: deeper than any path the kernel could send (PATH_MAX is 4096). */

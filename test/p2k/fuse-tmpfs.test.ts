@@ -53,6 +53,9 @@ async function scenario(root: string): Promise<unknown[]> {
   r.push(await code(fs.open(p('d/f'), 'wx')));
   r.push(await code(fs.readFile(p('d'))));
   r.push(await code(fs.unlink(p('d/e'))));
+  r.push(await code(fs.writeFile(p('n'.repeat(255)), '')), await code(fs.writeFile(p('n'.repeat(256)), '')));
+  r.push(await code(fs.mkdir(p('m'.repeat(256)))), await code(fs.rename(p('n'.repeat(255)), p('o'.repeat(256)))));
+  await fs.unlink(p('n'.repeat(255)));
   await fs.symlink('f', p('d/sym'));
   r.push(await fs.readlink(p('d/sym')), await fs.readFile(p('d/sym'), 'utf8'));
   await fs.link(p('d/f'), p('d/hard'));
@@ -102,6 +105,48 @@ test('host system calls on the mount behave as on a host directory', async () =>
     const want = await scenario(oracle.path);
     const got = await scenario(await area('scenario'));
     assert.deepEqual(got, want);
+  } finally {
+    await oracle.cleanup();
+  }
+});
+
+/** Extended attributes through the xattr system calls (python's os.*xattr), outcomes compared with the host. */
+const XATTR_SCRIPT = `
+import os, sys, errno
+d = sys.argv[1]
+f = os.path.join(d, 'xf')
+open(f, 'w').close()
+out = []
+def t(name, fn):
+    try:
+        r = fn()
+        out.append(f'{name} ok {r!r}')
+    except OSError as e:
+        out.append(f'{name} {errno.errorcode[e.errno]}')
+t('get-missing', lambda: os.getxattr(f, 'user.a'))
+t('set', lambda: os.setxattr(f, 'user.a', b'value-1'))
+t('get', lambda: os.getxattr(f, 'user.a'))
+t('set-create-existing', lambda: os.setxattr(f, 'user.a', b'x', os.XATTR_CREATE))
+t('set-replace-missing', lambda: os.setxattr(f, 'user.b', b'x', os.XATTR_REPLACE))
+t('set-big', lambda: os.setxattr(f, 'user.big', bytes(range(256)) * 8))
+t('get-big', lambda: len(os.getxattr(f, 'user.big')))
+t('list', lambda: sorted(os.listxattr(f)))
+t('remove', lambda: os.removexattr(f, 'user.a'))
+t('remove-missing', lambda: os.removexattr(f, 'user.a'))
+t('list-after', lambda: sorted(os.listxattr(f)))
+with open(f, 'w') as h:
+    h.write('data after a capability check')
+t('read', lambda: open(f).read())
+print('\\n'.join(out))
+`;
+
+test('extended attributes behave as on the host', async () => {
+  const oracle = await tempDir('p2k-xattr-');
+  try {
+    const want = await mustSh('python3', ['-c', XATTR_SCRIPT, oracle.path]);
+    const got = await mustSh('python3', ['-c', XATTR_SCRIPT, await area('xattr')]);
+    assert.equal(got, want);
+    assert.match(want, /get ok b'value-1'/);
   } finally {
     await oracle.cleanup();
   }

@@ -387,7 +387,7 @@ export class FuseSession {
       reply(-errnoOf(e));
     } finally {
       this.inflight.delete(h.unique);
-      if (this.trace) this.trace(`${name} node=${h.nodeid} ${(performance.now() - t0).toFixed(2)}ms`);
+      if (this.trace) this.trace(`${name} node=${h.nodeid} len=${h.len} ${(performance.now() - t0).toFixed(2)}ms`);
     }
   }
 
@@ -411,6 +411,7 @@ export class FuseSession {
     const maxWrite = flags & P.Init.MAX_PAGES ? MAX_WRITE : 128 * 1024;
     const minor = Math.min(i.minor, P.FUSE_KERNEL_MINOR_VERSION);
     this.conn = { major: 7, minor, flags, maxWrite, maxReadahead: i.max_readahead };
+    this.trace?.(`INIT kernel 7.${i.minor} flags=0x${i.flags.toString(16)} max_readahead=${i.max_readahead}; answer 7.${minor} flags=0x${flags.toString(16)} max_write=${maxWrite}`);
     fs.init?.(this.conn);
     const out = new Uint8Array(P.initOut.size);
     P.initOut.encode(new DataView(out.buffer), 0, {
