@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tempDir } from '../../../src/testing/tools.js';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
+import { fsckFfs } from '../../../src/fs/ffs/fsck.js';
 import { makeTree, makefsImage, mountBytes, compareTree, flsListing, ourListing } from './helpers.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
@@ -32,6 +33,8 @@ for (const version of [1, 2] as const) {
       const p = await ffs.probe!(new MemoryDevice(img));
       assert.equal(p?.type, 'ffs');
       assert.equal(p?.variant, `UFS${version}${be ? ' (big-endian)' : ''}`);
+      // makefs is the control for the checker: its images are clean.
+      assert.deepEqual(await fsckFfs(img), []);
       const m = await mountBytes(img, true);
       // Debian's makefs records whole seconds only (its inodes carry zero nanoseconds).
       const n = await compareTree(m, tree, { ns: false, owners: true });
