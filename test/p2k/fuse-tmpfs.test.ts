@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../src/testing/tools.js';
 import { withMount, openMount, mustSh, sh, type TestMount } from './helpers.js';
 
@@ -262,5 +263,15 @@ test('the kernel server killed: calls answer EIO, never hang, and umount still w
     assert.equal(await code(fs.readFile(join(mnt, 'new-name'))), 'EIO');
     assert.equal(await code(fs.writeFile(join(mnt, 'g'), 'x')), 'EIO');
     assert.equal(await code(fs.readdir(join(mnt))), 'EIO');
+  });
+});
+
+test('a driver spinning on a hostile structure: the watchdog kills the server and the caller gets EIO', async () => {
+  const loopfs = fileURLToPath(new URL('./fixtures/loopfs.ts', import.meta.url));
+  await withMount({ type: 'loopfs', options: { rw: true, timeoutMs: 1500, componentModules: [loopfs] } }, async (mnt) => {
+    await fs.writeFile(join(mnt, 'fine'), 'ok');
+    assert.equal(await code(fs.stat(join(mnt, 'loop'))), 'EIO');
+    assert.equal(await code(fs.readFile(join(mnt, 'other'))), 'EIO');
+    assert.equal(await code(fs.mkdir(join(mnt, 'dir'))), 'EIO');
   });
 });
