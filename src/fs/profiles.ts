@@ -5,5 +5,6 @@
 
 import type { FsTestProfile } from '../testing/profile.js';
 import { profiles as tmpfsProfiles } from './tmpfs/profile.js';
+import { profiles as toyfsProfiles } from './toyfs/profile.js';
 
-export const allProfiles: FsTestProfile[] = [...tmpfsProfiles];
+export const allProfiles: FsTestProfile[] = [...tmpfsProfiles, ...toyfsProfiles];

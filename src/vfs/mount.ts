@@ -15,6 +15,9 @@ import type { BlockDevice } from '../dev/blockdev.js';
 import type { FileSystemType, FsMount, KernelServices, OptionMap } from './types.js';
 import { Vnode } from './vnode.js';
 
+/** Thrown by the system-call layer under a mount lock when a name it looked up changed meanwhile: the call starts over. */
+export class Restart extends Error {}
+
 export type AtimePolicy = 'relatime' | 'strictatime' | 'noatime';
 
 let nextMountId = 1;
@@ -73,6 +76,7 @@ export class Mount {
 
   translate(what: string, e: unknown): KernelError {
     if (e instanceof KernelError) return e;
+    if (e instanceof Restart) throw e;
     const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     this.services.log(`panic: ${this.type.name} on ${this.path}: ${what}: ${msg}; mount is now read-only`);
     this.panicked = true;

@@ -111,6 +111,8 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
       const dattr = dvp.getattr();
       if (dattr.type !== 'dir') throw new KernelError('ENOTDIR');
       if (!canAccess(ctx.cred, dattr, ACC_EXEC)) throw new KernelError('EACCES');
+      // A removed directory has no entries, not even '..' (only '.' still names it).
+      if (dattr.nlink === 0 && name !== '.') throw new KernelError('ENOENT');
 
       let found: Vnode | null;
       if (name === '.') {

@@ -13,7 +13,7 @@ import {
   RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_CUR, SEEK_END, SEEK_SET, W_OK, X_OK,
 } from './fcntl.js';
 import { FdTable, OpenFile } from './file.js';
-import { vref, vrele, vreleLocked, type Mount } from './mount.js';
+import { Restart, vref, vrele, vreleLocked, type Mount } from './mount.js';
 import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
@@ -24,6 +24,7 @@ import type { Vnode } from './vnode.js';
 import type { Kernel } from '../kern/kernel.js';
 
 const ST_RDONLY = 1;
+
 const ST_NOSUID = 2;
 
 function tsLE(a: Timespec, b: Timespec): boolean {
@@ -421,7 +422,11 @@ export class Proc implements SyscallApi {
   }
 
   rmdir(path: string): Promise<void> {
-    return this.sys('rmdir', path, async () => {
+    return this.sys('rmdir', path, () => Proc.restarting(() => this.rmdirOnce(path)));
+  }
+
+  private async rmdirOnce(path: string): Promise<void> {
+    {
       const r = await this.lookupParent(path);
       try {
         if (r.name === '.') throw new KernelError('EINVAL');
@@ -434,17 +439,44 @@ export class Proc implements SyscallApi {
         this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
         this.checkSticky(dvp, vp);
         if (vp === this.root) throw new KernelError('EBUSY');
-        await Proc.locked(dvp.mount, true, 'rmdir', () => dvp.impl.rmdir(r.name, vp.impl, this.now()));
+        await Proc.locked(dvp.mount, true, 'rmdir', async () => {
+          await Proc.stillNames(dvp, r.name, vp);
+          await dvp.impl.rmdir(r.name, vp.impl, this.now());
+        });
         dvp.forgetName(r.name);
         vp.purgeNames();
       } finally {
         await releaseResult(r);
       }
-    });
+    }
   }
 
   unlink(path: string): Promise<void> {
-    return this.sys('unlink', path, async () => {
+    return this.sys('unlink', path, () => Proc.restarting(() => this.unlinkOnce(path)));
+  }
+
+  /**
+   * Runs a name-changing call again when, once it holds the mount lock, the names it looked up no longer
+   * lead where they did (another call renamed or removed them in between).
+   */
+  private static async restarting<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!(e instanceof Restart) || attempt >= 64) throw e instanceof Restart ? new KernelError('EAGAIN') : e;
+      }
+    }
+  }
+
+  /** Under the mount lock: does `name` in `dvp` still name `vp` (or nothing, for null)? */
+  private static async stillNames(dvp: Vnode, name: string, vp: Vnode | null): Promise<void> {
+    const key = await dvp.impl.lookup(name);
+    if (key !== (vp ? vp.key : null)) throw new Restart();
+  }
+
+  private async unlinkOnce(path: string): Promise<void> {
+    {
       const r = await this.lookupParent(path);
       try {
         if (r.dvp === null || r.name === '' || r.name === '.' || r.name === '..') throw new KernelError(r.name === '' ? 'EISDIR' : 'EISDIR');
@@ -454,19 +486,24 @@ export class Proc implements SyscallApi {
         if (vp.mount !== dvp.mount) throw new KernelError('EBUSY');
         this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
         this.checkSticky(dvp, vp);
-        await Proc.locked(dvp.mount, true, 'remove', () => dvp.impl.remove(r.name, vp.impl, this.now()));
+        await Proc.locked(dvp.mount, true, 'remove', async () => {
+          await Proc.stillNames(dvp, r.name, vp);
+          await dvp.impl.remove(r.name, vp.impl, this.now());
+        });
         dvp.forgetName(r.name);
       } finally {
         await releaseResult(r);
       }
-    });
+    }
   }
 
   rename(from: string, to: string, flags = 0): Promise<void> {
-    return this.sys(
-      'rename',
-      from,
-      async () => {
+    return this.sys('rename', from, () => Proc.restarting(() => this.renameOnce(from, to, flags)), to);
+  }
+
+  private async renameOnce(from: string, to: string, flags: number): Promise<void> {
+    {
+      {
         if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new KernelError('EINVAL');
         if (flags & RENAME_EXCHANGE) throw new KernelError('EINVAL', 'rename: RENAME_EXCHANGE is not supported');
         const fr = await this.lookupParent(from);
@@ -504,6 +541,8 @@ export class Proc implements SyscallApi {
             if (mp.readonly) throw new KernelError('EROFS');
             if (fdir && fdvp !== tdvp) await this.checkNotAncestor(fvp, tdvp);
             if (fdvp.getattr().nlink === 0 || tdvp.getattr().nlink === 0) throw new KernelError('ENOENT');
+            await mp.call('lookup', () => Proc.stillNames(fdvp, fr.name, fvp));
+            await mp.call('lookup', () => Proc.stillNames(tdvp, tr!.name, tvp));
             await mp.call('rename', () => fdvp.impl.rename(fr.name, fvp.impl, tdvp.impl, tr!.name, tvp ? tvp.impl : null, this.now()));
           } finally {
             mp.lock.exitWrite();
@@ -515,9 +554,8 @@ export class Proc implements SyscallApi {
           if (tr) await releaseResult(tr);
           await releaseResult(fr);
         }
-      },
-      to,
-    );
+      }
+    }
   }
 
   /** EINVAL when `dir` is `vp` or below it (a directory moved into its own subtree). Caller holds the mount lock. */
