@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { O_APPEND, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET } from '../../../src/vfs/fcntl.js';
 import type { SyscallApi } from '../../../src/vfs/syscalls.js';
-import { dec, enc, fails, pattern, readFd, readFile, sameBytes, tcase, writeFile, type Case } from './util.js';
+import { capSize, dec, enc, fails, pattern, readFd, readFile, sameBytes, tcase, writeFile, type Case } from './util.js';
 
 /** A file's expected contents, grown and cut like the real one. */
 class Model {
@@ -70,13 +70,15 @@ export const cases: Case[] = [
     await proc.close(fd);
   }),
 
-  tcase('io: sparse files take less space than their size', async ({ proc }) => {
+  tcase('io: sparse files take less space than their size', async (ctx) => {
+    const { proc } = ctx;
+    const off = capSize(ctx, 8 * 1024 * 1024);
     const fd = await proc.open('s', O_RDWR | O_CREAT, 0o644);
-    await pwriteAll(proc, fd, enc('x'), 8 * 1024 * 1024);
+    await pwriteAll(proc, fd, enc('x'), off);
     const st = await proc.fstat(fd);
     await proc.close(fd);
-    assert.equal(st.size, 8 * 1024 * 1024 + 1);
-    assert.ok(st.blocks * 512 < 1024 * 1024, `blocks ${st.blocks} for one written byte`);
+    assert.equal(st.size, off + 1);
+    assert.ok(st.blocks * 512 < off / 2, `blocks ${st.blocks} for one written byte at ${off}`);
   }, { requires: ['sparse'] }),
 
   tcase('io: extending a file by writes past the end (extendfile)', async ({ proc }) => {
@@ -141,11 +143,14 @@ export const cases: Case[] = [
     assert.equal(dec(await readFile(proc, 'f')), 'short');
   }),
 
-  tcase('io: shrinking then growing reads zeros where old data was (shrinkfile)', async ({ proc }) => {
+  tcase('io: shrinking then growing reads zeros where old data was (shrinkfile)', async (ctx) => {
+    const { proc } = ctx;
     const m = new Model();
     await writeFile(proc, 'f', pattern(200_000, 3));
     m.write(pattern(200_000, 3), 0);
-    for (const size of [150_000, 65_537, 65_536, 4097, 513, 1, 0, 70_000, 1_000_000, 3]) {
+    // Growing right after a cut into the middle of a block must not bring the cut bytes back.
+    for (const want of [150_000, 65_537, 100_000, 65_536, 4097, 9000, 513, 1, 700, 0, 70_000, 1_000_000, 3, 5000]) {
+      const size = capSize(ctx, want);
       await proc.truncate('f', size);
       m.truncate(size);
       assert.equal((await proc.stat('f')).size, size);
@@ -248,8 +253,9 @@ export const cases: Case[] = [
     assert.equal(dec(await readFile(proc, 'f')), 'x');
   }),
 
-  tcase('io: a 4 MiB file in large and odd-sized transfers', async ({ proc }) => {
-    const data = pattern(4 * 1024 * 1024 + 333, 5);
+  tcase('io: a 4 MiB file in large and odd-sized transfers', async (ctx) => {
+    const { proc } = ctx;
+    const data = pattern(capSize(ctx, 4 * 1024 * 1024 + 333), 5);
     const fd = await proc.open('big', O_RDWR | O_CREAT, 0o644);
     let off = 0;
     const sizes = [1, 4096, 65536, 1048576, 12345, 511];
@@ -261,8 +267,10 @@ export const cases: Case[] = [
     assert.equal((await proc.fstat(fd)).size, data.length);
     sameBytes(await readFd(proc, fd), data, 'big file');
     const mid = new Uint8Array(100_000);
-    assert.equal(await proc.pread(fd, mid, 2_000_001), 100_000);
-    sameBytes(mid, data.subarray(2_000_001, 2_100_001), 'middle');
+    const at = data.length >> 1;
+    const n = await proc.pread(fd, mid, at);
+    assert.equal(n, Math.min(100_000, data.length - at));
+    sameBytes(mid.subarray(0, n), data.subarray(at, at + n), 'middle');
     await proc.close(fd);
   }),
 

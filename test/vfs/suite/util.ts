@@ -179,3 +179,9 @@ export async function tick(ctx: FsTestContext): Promise<void> {
   }
   assert.fail('the kernel clock does not move');
 }
+
+/** `want` bytes, or less where the profile's largest file is smaller (with room for a little more). */
+export function capSize(ctx: FsTestContext, want: number): number {
+  const max = ctx.caps.maxFileSize;
+  return max === undefined ? want : Math.min(want, Math.floor(max * 0.9));
+}
