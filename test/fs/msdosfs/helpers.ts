@@ -33,6 +33,9 @@ writeFileSync(MTOOLSRC, 'default_codepage=437\nmtools_skip_check=1\n');
 process.on('exit', () => rmSync(MTOOLSRC, { force: true }));
 export const MTOOLS_ENV = { TZ: 'UTC', MTOOLS_SKIP_CHECK: '1', MTOOLSRC };
 
+/** Pseudo-random bytes file contents are cut from. */
+let PATTERN = Buffer.alloc(0);
+
 const PARTS = ['Readme', 'data', 'Übersicht', 'résumé', '日本語', 'file', 'A Long Name With Spaces', 'x', 'MiXeD.CaSe', 'naïve', 'Ωmega', 'long-name-number', 'tar.gz', 'UPPER'];
 
 /** Generates a tree of `files` files under `root` (directories of about `perDir` entries, depth up to `depth`). */
@@ -42,6 +45,10 @@ export async function makeTree(root: string, opts: { files: number; perDir?: num
   const depth = opts.depth ?? 6;
   const maxSize = opts.maxSize ?? 20000;
   const out = new Map<string, Buffer | null>();
+  if (PATTERN.length < maxSize * 2) {
+    PATTERN = Buffer.alloc(maxSize * 2);
+    for (let i = 0; i < PATTERN.length; i++) PATTERN[i] = (rnd() * 256) | 0;
+  }
   const dirs: { rel: string; depth: number; used: Set<string> }[] = [{ rel: '', depth: 0, used: new Set() }];
   let made = 0;
   let n = 0;
@@ -78,8 +85,8 @@ export async function makeTree(root: string, opts: { files: number; perDir?: num
     const name = uniqueName(d, false);
     const rel = d.rel ? `${d.rel}/${name}` : name;
     const size = rnd() < 0.1 ? 0 : Math.floor(rnd() * rnd() * maxSize);
-    const data = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) data[i] = (i * 31 + made * 7 + (i >> 8)) & 0xff;
+    const start = Math.floor(rnd() * (PATTERN.length - size));
+    const data = Buffer.from(PATTERN.subarray(start, start + size));
     await writeFile(join(root, rel), data);
     out.set(rel, data);
     made++;
