@@ -81,6 +81,10 @@ function parseRecord(b: Uint8Array, off: number, where: string): RawRecord {
   return { rec, name: b.subarray(off + 33, off + nameEnd), su: b.subarray(off + Math.min(suStart, len), off + len) };
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
 /** "." and ".." are identifiers 0x00 and 0x01 (§6.8.2.2). */
 function specialName(name: Uint8Array): 0 | 1 | -1 {
   if (name.length !== 1) return -1;
@@ -224,40 +228,63 @@ export class Cd9660Mount implements FsMount {
     let group: { key: number; raw: RawRecord } | null = null;
     let lastName: string | null = null;
     let skipped = 0;
+    let damaged = 0;
+    let firstDamage: string | undefined;
     for (let i = 0; i < blocks; i++) {
       const b = await this.block(extent + i, where);
       let pos = 0;
       while (pos < SECTOR && i * SECTOR + pos < size) {
         if (b[pos] === 0) break; // records never span blocks (§6.8.1.1): the rest of this block is padding
         const off = (extent + i) * SECTOR + pos;
-        const raw = parseRecord(b, pos, where);
-        pos += raw.rec.length;
-        const special = specialName(raw.name);
-        if (special === 0) continue;
-        if (special === 1) {
-          parentExtent = raw.rec.extent;
-          if (this.ns === 'rr') {
-            const rr = await this.rockRidge(raw.su, `${where} ".." record`);
-            if (rr.parentLink !== undefined) parentExtent = rr.parentLink;
+        const len = b[pos]!;
+        try {
+          const raw = parseRecord(b, pos, where);
+          const special = specialName(raw.name);
+          if (special === 0) continue;
+          if (special === 1) {
+            parentExtent = raw.rec.extent;
+            if (this.ns === 'rr') {
+              const rr = await this.rockRidge(raw.su, `${where} ".." record`);
+              if (rr.parentLink !== undefined) parentExtent = rr.parentLink;
+            }
+            continue;
           }
-          continue;
+          // A multi-extent file (§6.5.1) is several records with one name; all but the last carry the flag.
+          if (group !== null && !sameBytes(group.raw.name, raw.name)) {
+            damaged++;
+            firstDamage ??= `cd9660: ${where}: multi-extent file at ${group.key} continues with another name`;
+            group = null;
+          }
+          if (group === null) group = { key: off, raw };
+          if (raw.rec.flags & FL_MULTIEXTENT) continue;
+          const head = group;
+          group = null;
+          const e = await this.entryOf(head.raw, head.key, where);
+          if (e === null) { skipped++; continue; }
+          if (!this.opts.gens && e.name === lastName) continue; // an older version (§9.3: higher versions sort first)
+          lastName = e.name;
+          if (byName.has(e.name)) { skipped++; continue; }
+          byName.set(e.name, entries.length);
+          entries.push(e);
+        } catch (err) {
+          // One damaged record hides one entry, not the directory; the console says which.
+          if (!(err instanceof KernelError) || err.code !== 'EIO') throw err;
+          group = null;
+          damaged++;
+          firstDamage ??= err.detail ?? err.message;
+          if (len < DirectoryRecord.size + 1 || pos + len > SECTOR) break; // the rest of this block cannot be walked
+        } finally {
+          pos += len;
         }
-        // A multi-extent file (§6.5.1) is several records with one name; all but the last carry the flag.
-        if (group === null) group = { key: off, raw };
-        if (raw.rec.flags & FL_MULTIEXTENT) continue;
-        const head = group;
-        group = null;
-        const e = await this.entryOf(head.raw, head.key, where);
-        if (e === null) { skipped++; continue; }
-        if (!this.opts.gens && e.name === lastName) continue; // an older version (§9.3: higher versions sort first)
-        lastName = e.name;
-        if (byName.has(e.name)) { skipped++; continue; }
-        byName.set(e.name, entries.length);
-        entries.push(e);
       }
+    }
+    if (group !== null) {
+      damaged++;
+      firstDamage ??= `cd9660: ${where}: multi-extent file at ${group.key} runs past the directory's end`;
     }
     if (parentExtent < 0) throw kerr('EIO', `cd9660: ${where}: no ".." record`);
     if (skipped > 0) this.k.log(`cd9660: ${where}: ${skipped} entries with unusable or duplicate names hidden`);
+    if (damaged > 0) this.k.log(`${firstDamage}${damaged > 1 ? ` (and ${damaged - 1} more damaged records hidden)` : ' (entry hidden)'}`);
     const l: Listing = { extent, parentExtent, entries, byName };
     this.listings.set(extent, l);
     this.listingEntries += entries.length + 1;
@@ -383,7 +410,7 @@ export class Cd9660Mount implements FsMount {
         b = await this.block(blk, where);
       }
       raw = parseRecord(b, pos, where);
-      if (raw.name.length !== first.name.length || raw.name.some((c, i) => c !== first.name[i])) {
+      if (!sameBytes(raw.name, first.name)) {
         throw kerr('EIO', `cd9660: ${where}: multi-extent file continues with another name`);
       }
     }
