@@ -36,10 +36,20 @@ export class Allocator {
   ) {}
 
   /** Loads the summary area; totals come from the superblock. */
-  loadSummary(area: Uint8Array): void {
+  loadSummary(area: Uint8Array, totalsFromArea = false): void {
     for (let c = 0; c < this.g.ncg; c++) {
       const s = CSUM.decode(area, c * 16, this.g.le);
       this.cs.push({ ndir: s.ndir, nbfree: s.nbfree, nifree: s.nifree, nffree: s.nffree });
+    }
+    if (totalsFromArea) {
+      // A superblock copy's totals are stale; the summary area is current.
+      for (const s of this.cs) {
+        this.total.ndir += s.ndir;
+        this.total.nbfree += s.nbfree;
+        this.total.nifree += s.nifree;
+        this.total.nffree += s.nffree;
+      }
+      return;
     }
     const sb = this.g.sb;
     if (this.g.ufs2) Object.assign(this.total, { ndir: sb.cs_ndir, nbfree: sb.cs_nbfree, nifree: sb.cs_nifree, nffree: sb.cs_nffree });

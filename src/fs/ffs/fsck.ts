@@ -9,7 +9,7 @@
  * found. Returns the problems, one line each; an empty list means clean.
  */
 
-import { findSuperblock, type FsGeom } from './geom.js';
+import { findSuperblock, findAlternateSuperblock, type FsGeom } from './geom.js';
 import { decodeDinode, type DinodeFields } from './ffs.js';
 import {
   CG, CG_MAGIC, CSUM, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT,
@@ -36,13 +36,20 @@ export async function fsckFfs(bytes: Uint8Array, opts: FsckOptions = {}): Promis
     if (problems.length < MAX_PROBLEMS) problems.push(s);
     else more++;
   };
-  const found = await findSuperblock(async (off, len) => (off + len <= bytes.length ? bytes.subarray(off, off + len) : null), bytes.length);
+  const read = async (off: number, len: number) => (off + len <= bytes.length ? bytes.subarray(off, off + len) : null);
+  let found = await findSuperblock(read, bytes.length);
+  let usingCopy = false;
   if ('reasons' in found) {
-    return [`no usable superblock${found.reasons.length ? ': ' + found.reasons.join('; ') : ''}`];
+    const reasons = found.reasons;
+    const alt = await findAlternateSuperblock(read, bytes.length);
+    if (!alt) return [`no usable superblock${reasons.length ? ': ' + reasons.join('; ') : ''}`];
+    usingCopy = true;
+    report(`primary superblock unusable${reasons.length ? ` (${reasons.join('; ')})` : ''}; checked with the copy at byte ${alt.at}`);
+    found = alt;
   }
   const g = found.geom;
   try {
-    check(bytes, g, report, opts);
+    check(bytes, g, report, opts, usingCopy);
   } catch (e) {
     report(`checker stopped: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -50,7 +57,7 @@ export async function fsckFfs(bytes: Uint8Array, opts: FsckOptions = {}): Promis
   return problems;
 }
 
-function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: FsckOptions): void {
+function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: FsckOptions, usingCopy: boolean): void {
   const le = g.le;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if ((opts.requireClean ?? true) && g.sb.clean !== FS_ISCLEAN) report(`superblock: clean flag is ${g.sb.clean}, not set`);
@@ -399,7 +406,8 @@ function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: 
     tot.nifree += nifree;
     tot.nffree += nffree;
   }
-  if (cgs.every((x) => x !== null)) {
+  // A copy's totals date from newfs: only the primary's are kept current.
+  if (!usingCopy && cgs.every((x) => x !== null)) {
     const sb = g.sb;
     const have = g.ufs2
       ? { ndir: sb.cs_ndir, nbfree: sb.cs_nbfree, nifree: sb.cs_nifree, nffree: sb.cs_nffree }

@@ -211,6 +211,46 @@ export async function findSuperblock(
   return { reasons };
 }
 
+/** Bytes scanned for superblock copies when none of the standard locations holds a usable one. */
+const ALT_SCAN_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Finds a copy of the superblock (one sits at cgsblock of every cylinder
+ * group; fsck_ffs -b uses them) when the standard locations fail: scans the
+ * device at 512-byte steps for the magic, in either byte order, and returns
+ * the first copy that passes the checks. Bounded to the first 256 MiB.
+ */
+export async function findAlternateSuperblock(
+  read: (offset: number, len: number) => Promise<Uint8Array | null>,
+  devSize: number,
+): Promise<(FoundSuperblock & { at: number }) | null> {
+  const CH = 1 << 20;
+  const limit = Math.min(devSize, ALT_SCAN_BYTES);
+  for (let base = 0; base < limit; base += CH) {
+    const len = Math.min(CH + SBLOCKSIZE, devSize - base);
+    if (len < 1376) break;
+    const buf = await read(base, len - (len % 512));
+    if (!buf) break;
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (let off = 0; off < CH && off + 1376 <= buf.length; off += 512) {
+      for (const le of [true, false]) {
+        const magic = dv.getInt32(off + 1372, le);
+        if (magic !== FS_UFS1_MAGIC && magic !== FS_UFS2_MAGIC) continue;
+        const sb = SUPERBLOCK.decode(buf, off, le);
+        const at = base + off;
+        if (STANDARD.has(at)) continue; // the standard slots were already refused
+        // A copy names the primary's location (UFS2), not its own.
+        const primary = sb.magic === FS_UFS2_MAGIC ? sb.sblockloc : 8192;
+        if (checkSuperblock(sb, devSize, primary) !== null) continue;
+        return { geom: new FsGeom(sb, le, primary), raw: buf.slice(off, off + sb.sbsize), at };
+      }
+    }
+  }
+  return null;
+}
+
+const STANDARD = new Set<number>(SBLOCKSEARCH);
+
 export function variantName(g: FsGeom): string {
   return `${g.ufs2 ? 'UFS2' : 'UFS1'}${g.le ? '' : ' (big-endian)'}`;
 }

@@ -8,22 +8,22 @@
 import { kerr } from '../../kern/error.js';
 import type { BlockDevice, FileSystemType, FsMount, KernelServices, MountOptions, NewfsOptions, ProbeResult } from '../../vfs/types.js';
 import { FfsMount } from './ffs.js';
-import { findSuperblock, variantName, type FsGeom } from './geom.js';
+import { findSuperblock, findAlternateSuperblock, variantName, type FsGeom } from './geom.js';
 import { SUPERBLOCK, FS_ISCLEAN, FS_DOWAPBL, SBLOCKSEARCH, SB_VOLNAME_OFF, MAXVOLLEN } from './layout.js';
 import { newfs } from './newfs.js';
 import { readWapbl } from './wapbl.js';
 
-async function locate(dev: BlockDevice, extra: readonly number[] = []) {
-  return findSuperblock(
-    async (off, len) => {
-      if (off + len > dev.size) return null;
-      const b = new Uint8Array(len);
-      await dev.read(b, off);
-      return b;
-    },
-    dev.size,
-    [...SBLOCKSEARCH, ...extra],
-  );
+function reader(dev: BlockDevice) {
+  return async (off: number, len: number): Promise<Uint8Array | null> => {
+    if (off + len > dev.size) return null;
+    const b = new Uint8Array(len);
+    await dev.read(b, off);
+    return b;
+  };
+}
+
+async function locate(dev: BlockDevice) {
+  return findSuperblock(reader(dev), dev.size, SBLOCKSEARCH);
 }
 
 function volname(raw: Uint8Array): string {
@@ -34,12 +34,20 @@ function volname(raw: Uint8Array): string {
 
 async function mount(dev: BlockDevice | null, opts: MountOptions, k: KernelServices): Promise<FsMount> {
   if (!dev) throw kerr('ENOTBLK', 'ffs: needs a block device');
-  const found = await locate(dev);
+  let found = await locate(dev);
+  let usingCopy = false;
+  const ronly = opts.readonly || dev.readonly;
   if ('reasons' in found) {
-    throw kerr('EFTYPE', `ffs: no usable superblock on ${dev.name}${found.reasons.length ? ': ' + found.reasons.join('; ') : ''}`);
+    const reasons = found.reasons;
+    // A damaged primary: a copy from a cylinder group serves a read-only mount.
+    const alt = await findAlternateSuperblock(reader(dev), dev.size);
+    if (!alt) throw kerr('EFTYPE', `ffs: no usable superblock on ${dev.name}${reasons.length ? ': ' + reasons.join('; ') : ''}`);
+    if (!ronly) throw kerr('EROFS', `ffs: ${dev.name}: the primary superblock is damaged (${reasons.join('; ')}); mount read-only to use the copy at ${alt.at}, or repair it`);
+    k.log(`ffs: ${dev.name}: primary superblock damaged, using the copy at byte ${alt.at}`);
+    found = alt;
+    usingCopy = true;
   }
   const { geom, raw } = found;
-  let ronly = opts.readonly || dev.readonly;
   const g: FsGeom = geom;
   const m0 = { replay: null as Map<number, Uint8Array> | null };
   if (g.sb.flags & FS_DOWAPBL) {
@@ -59,7 +67,7 @@ async function mount(dev: BlockDevice | null, opts: MountOptions, k: KernelServi
   m.replay = m0.replay;
   const area = new Uint8Array(g.csbytes);
   await m.devRead(area, g.csaddr * g.fsize);
-  m.alloc.loadSummary(area);
+  m.alloc.loadSummary(area, usingCopy);
   if (!ronly) {
     // Mounted read-write: the file system is not clean until unmount (fs_clean cleared on disk).
     await m.writeSuper(false);

@@ -167,3 +167,20 @@ for (const [name, damage, want] of damages) {
     }
   });
 }
+
+test('a damaged primary superblock: the checker and a read-only mount use a copy; read-write is refused', async () => {
+  for (const [v, b] of bases) {
+    const img = b.bytes.slice();
+    SUPERBLOCK.encode(img, b.g.sbloc, b.g.le, { magic: 0 });
+    const problems = await fsckFfs(img);
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /primary superblock unusable; checked with the copy at byte \d+/);
+    await assert.rejects(mountBytes(img, false), { code: 'EROFS' });
+    const m = await mountBytes(img, true);
+    const root = await m.vget(m.rootKey);
+    const e = await m.vget((await (await m.vget((await root.lookup('d'))!)).lookup('e'))!);
+    const buf = new Uint8Array(100);
+    assert.equal(await e.read(buf, 0), 100);
+    assert.deepEqual(buf, pattern(100, 3), `UFS${v}`);
+  }
+});
