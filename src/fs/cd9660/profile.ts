@@ -33,7 +33,7 @@ export function fixturePattern(len: number, seed = 1): Uint8Array {
   return out;
 }
 
-const MANY = 300;
+const MANY = 120;
 
 export const READONLY_FIXTURE: readonly FixtureEntry[] = [
   { path: 'README.txt', kind: 'file', size: 57, seed: 1 },
