@@ -761,6 +761,8 @@ export class FfsNode implements VnodeImpl {
     const size = this.d.size;
     if (size > MAX_DIR_BYTES) throw kerr('EIO', `ffs: directory ${this.key} of ${size} bytes`);
     if (size % DIRBLKSIZ !== 0) throw kerr('EIO', `ffs: directory ${this.key}: size ${size} is not a multiple of ${DIRBLKSIZ}`);
+    // A directory has no holes: its size cannot exceed the storage it holds (a cap before allocating).
+    if (size > this.d.blocks * 512) throw kerr('EIO', `ffs: directory ${this.key}: size ${size} beyond its ${this.d.blocks} sectors`);
     const data = new Uint8Array(size);
     await this.readData(data, 0);
     const map = new Map<string, DirSlot>();
