@@ -8,12 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { run, tempDir, requireTool } from '../../src/testing/tools.js';
-import { withMount, mustSh } from './helpers.js';
+import { withMount, mustSh, modulePath } from './helpers.js';
 
-const EXT2FS = fileURLToPath(new URL('../../src/fs/ext2fs/index.ts', import.meta.url));
+const EXT2FS = modulePath('../../src/fs/ext2fs/index');
 
 async function makeTree(root: string): Promise<void> {
   for (let i = 0; i < 120; i++) {

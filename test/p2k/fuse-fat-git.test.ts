@@ -8,11 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { run, tempDir, requireTool } from '../../src/testing/tools.js';
-import { withMount, mustSh } from './helpers.js';
+import { withMount, mustSh, modulePath } from './helpers.js';
 
-const MSDOSFS = fileURLToPath(new URL('../../src/fs/msdosfs/index.ts', import.meta.url));
+const MSDOSFS = modulePath('../../src/fs/msdosfs/index');
 
 test('git clone into the mount, then fsck, log and a commit', async () => {
   requireTool('git');

@@ -10,9 +10,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../src/testing/tools.js';
-import { withMount, openMount, mustSh, sh, type TestMount } from './helpers.js';
+import { withMount, openMount, mustSh, sh, modulePath, type TestMount } from './helpers.js';
 
 const RW = { type: 'tmpfs', options: { rw: true } } as const;
 
@@ -267,7 +266,7 @@ test('the kernel server killed: calls answer EIO, never hang, and umount still w
 });
 
 test('a driver spinning on a hostile structure: the watchdog kills the server and the caller gets EIO', async () => {
-  const loopfs = fileURLToPath(new URL('./fixtures/loopfs.ts', import.meta.url));
+  const loopfs = modulePath('./fixtures/loopfs');
   await withMount({ type: 'loopfs', options: { rw: true, timeoutMs: 1500, componentModules: [loopfs] } }, async (mnt) => {
     await fs.writeFile(join(mnt, 'fine'), 'ok');
     assert.equal(await code(fs.stat(join(mnt, 'loop'))), 'EIO');

@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../src/testing/tools.js';
 import { parseRumpOptions } from '../../src/p2k/options.js';
-import { isMounted, mustSh, sh } from './helpers.js';
+import { isMounted, mustSh, sh, modulePath, nodeArgs } from './helpers.js';
 
 test('parseRumpOptions splits FUSE, mount(8) and driver options', () => {
   assert.deepEqual(parseRumpOptions('ro,type=ext4,allow_other,defaults,noauto,uid=1000,x-systemd.automount,nocsum,attr_timeout=2.5,partition=2'), {
@@ -35,9 +34,9 @@ async function installHelper(): Promise<boolean> {
     const text = await fs.readFile(HELPER, 'utf8').catch(() => '');
     if (!text.includes(MARK)) return false; // a real installation: use it
   }
-  const script = fileURLToPath(new URL('../../src/p2k/mount-helper.ts', import.meta.url));
-  const tsx = fileURLToPath(import.meta.resolve('tsx'));
-  await fs.writeFile(HELPER, `#!/bin/sh\n${MARK}\nexec '${process.execPath}' --import '${tsx}' '${script}' "$@"\n`, { mode: 0o755 });
+  const script = modulePath('../../src/p2k/mount-helper');
+  const args = [...nodeArgs(), script].map((a) => `'${a}'`).join(' ');
+  await fs.writeFile(HELPER, `#!/bin/sh\n${MARK}\nexec '${process.execPath}' ${args} "$@"\n`, { mode: 0o755 });
   return true;
 }
 

@@ -7,7 +7,21 @@ import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { rumpMount, rumpUmount, type RumpMountOptions } from '../../src/p2k/mount.js';
+
+/** Whether the tests run from sources under tsx (else compiled, from dist/). */
+export const FROM_SOURCES = import.meta.url.endsWith('.ts');
+
+/** The absolute path of a module given relative to test/p2k without its extension, as sources or compiled. */
+export function modulePath(rel: string): string {
+  return fileURLToPath(new URL(rel + (FROM_SOURCES ? '.ts' : '.js'), import.meta.url));
+}
+
+/** How to start node on a module of this tree: with tsx when running from sources. */
+export function nodeArgs(): string[] {
+  return FROM_SOURCES ? ['--import', fileURLToPath(import.meta.resolve('tsx'))] : [];
+}
 
 export async function isMounted(mountpoint: string): Promise<boolean> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');

@@ -9,9 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir, requireTool } from '../../src/testing/tools.js';
-import { sh } from './helpers.js';
+import { sh, modulePath, nodeArgs } from './helpers.js';
 
 test('nobody in a user namespace mounts, writes, lists and unmounts', async () => {
   requireTool('unshare');
@@ -25,7 +24,7 @@ test('nobody in a user namespace mounts, writes, lists and unmounts', async () =
     const mnt = join(dir.path, 'm');
     await fs.mkdir(mnt);
     await fs.chmod(mnt, 0o777);
-    const mountTs = fileURLToPath(new URL('../../src/p2k/mount.ts', import.meta.url));
+    const mountTs = modulePath('../../src/p2k/mount');
     const script = join(dir.path, 't.mjs');
     await fs.writeFile(script, `
       const { rumpMount, rumpUmount } = await import(${JSON.stringify(mountTs)});
@@ -40,9 +39,8 @@ test('nobody in a user namespace mounts, writes, lists and unmounts', async () =
         await rumpUmount(mnt);
       }
     `, { mode: 0o644 });
-    const tsx = fileURLToPath(import.meta.resolve('tsx'));
     const r = await sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${dir.path}`, `RUMP_FUSE_DEVICE=${dev}`,
-      'unshare', '-Urm', process.execPath, '--import', tsx, script], { cwd: dir.path, timeoutMs: 60_000 });
+      'unshare', '-Urm', process.execPath, ...nodeArgs(), script], { cwd: dir.path, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.out);
     const last = r.out.trim().split('\n').pop()!;
     assert.deepEqual(JSON.parse(last), { list: ['hello'], text: 'from a user namespace' });
