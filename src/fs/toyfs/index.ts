@@ -285,13 +285,23 @@ export class ToyMount implements FsMount {
     return this.bc.bread(which * BLOCK, BLOCK);
   }
 
+  /** Where the last search for a free block / inode ended: the next search starts there (a rotor). */
+  private readonly rotor = [0, 0, 0];
+
   private async allocBit(which: 1 | 2, from: number, to: number): Promise<number> {
     const bp = await this.bitmap(which);
     try {
-      for (let i = from; i < to; i++) {
+      const start = Math.min(Math.max(this.rotor[which]!, from), to - 1);
+      for (let n = 0; n < to - from; n++) {
+        const i = start + n < to ? start + n : from + (start + n - to);
+        if (bp.data[i >> 3] === 0xff && (i & 7) === 0 && i + 8 <= to) {
+          n += 7;
+          continue;
+        }
         if ((bp.data[i >> 3]! & (1 << (i & 7))) === 0) {
           bp.data[i >> 3]! |= 1 << (i & 7);
           this.bc.bdwrite(bp);
+          this.rotor[which] = i + 1;
           return i;
         }
       }
