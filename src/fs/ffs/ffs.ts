@@ -113,14 +113,21 @@ export class FfsMount implements FsMount {
     if (this.replay) this.applyReplay(buf, off);
   }
 
+  /** Overlays replayed 512-byte sectors (keyed by byte address) on what was read at `off`. */
   private applyReplay(buf: Uint8Array, off: number): void {
-    for (const [addr, data] of this.replay!) {
-      const s = addr;
-      const e = s + data.length;
-      if (e <= off || s >= off + buf.length) continue;
+    const r = this.replay!;
+    const put = (s: number, data: Uint8Array) => {
       const from = Math.max(s, off);
-      const to = Math.min(e, off + buf.length);
-      buf.set(data.subarray(from - s, to - s), from - off);
+      const to = Math.min(s + data.length, off + buf.length);
+      if (to > from) buf.set(data.subarray(from - s, to - s), from - off);
+    };
+    if (r.size < buf.length / 512) {
+      for (const [s, data] of r) put(s, data);
+    } else {
+      for (let s = Math.floor(off / 512) * 512; s < off + buf.length; s += 512) {
+        const data = r.get(s);
+        if (data) put(s, data);
+      }
     }
   }
 

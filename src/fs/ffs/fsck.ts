@@ -11,8 +11,10 @@
 
 import { findSuperblock, findAlternateSuperblock, type FsGeom } from './geom.js';
 import { decodeDinode, type DinodeFields } from './ffs.js';
+import { readWapbl } from './wapbl.js';
+import { MemoryDevice } from '../../dev/blockdev.js';
 import {
-  CG, CG_MAGIC, CSUM, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT,
+  CG, CG_MAGIC, CSUM, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT, FS_DOWAPBL,
   directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK,
 } from './layout.js';
 
@@ -48,6 +50,14 @@ export async function fsckFfs(bytes: Uint8Array, opts: FsckOptions = {}): Promis
     found = alt;
   }
   const g = found.geom;
+  if (g.sb.flags & FS_DOWAPBL) {
+    try {
+      const log = await readWapbl(new MemoryDevice(bytes, { readonly: true }), g);
+      if (log.pending) report(`WAPBL journal holds ${log.blocks.size} logged sectors not yet replayed`);
+    } catch (e) {
+      report(`WAPBL journal unreadable: ${(e as { detail?: string }).detail ?? String(e)}`);
+    }
+  }
   try {
     check(bytes, g, report, opts, usingCopy);
   } catch (e) {

@@ -133,6 +133,7 @@ export const FS_DOWAPBL = 0x100;
 export const UFS_WAPBL_JOURNALLOC_NONE = 0;
 export const UFS_WAPBL_JOURNALLOC_END_PARTITION = 1;
 export const UFS_WAPBL_JOURNALLOC_IN_FILESYSTEM = 2;
+export const UFS_WAPBL_VERSION = 1;
 
 /** d_type values (dir.h). */
 export const DT_UNKNOWN = 0;

@@ -11,7 +11,7 @@ import { kerr } from '../../kern/error.js';
 import type { FsGeom } from './geom.js';
 import {
   WAPBL_WC_HEADER, WAPBL_WC_HEADER_TYPE, WAPBL_WC_BLOCKS, WAPBL_WC_REVOCATIONS, WAPBL_WC_INODES, WAPBL_WC_BLOCKLIST,
-  UFS_WAPBL_JOURNALLOC_END_PARTITION, UFS_WAPBL_JOURNALLOC_IN_FILESYSTEM, DEV_BSIZE,
+  UFS_WAPBL_JOURNALLOC_END_PARTITION, UFS_WAPBL_JOURNALLOC_IN_FILESYSTEM, UFS_WAPBL_VERSION, DEV_BSIZE,
 } from './layout.js';
 
 /** Caps on what a hostile log may make us hold. */
@@ -30,10 +30,12 @@ export async function readWapbl(dev: BlockDevice, g: FsGeom): Promise<WapblState
   if (loc !== UFS_WAPBL_JOURNALLOC_END_PARTITION && loc !== UFS_WAPBL_JOURNALLOC_IN_FILESYSTEM) {
     return { pending: false, blocks: new Map() };
   }
-  // journallocs: [0] address in DEV_BSIZE units, [1] count of log blocks, [2] log block size (ufs_wapbl.h).
-  const addr = sb.journallocs[0]! * DEV_BSIZE;
+  if (sb.journal_version !== UFS_WAPBL_VERSION) throw kerr('EFTYPE', `ffs: unknown WAPBL journal version ${sb.journal_version}`);
+  // journallocs: [0] address in log blocks, [1] count of log blocks, [2] log block size (ufs_wapbl.h;
+  // wapbl_replay_start scales the address by the log block size).
   const blksz = sb.journallocs[2]!;
   const count = sb.journallocs[1]!;
+  const addr = sb.journallocs[0]! * blksz;
   if (!(blksz >= DEV_BSIZE && blksz <= 65536 && (blksz & (blksz - 1)) === 0)) throw kerr('EFTYPE', `ffs: WAPBL log block size ${blksz}`);
   const logBytes = count * blksz;
   if (!Number.isSafeInteger(addr) || addr < 0 || logBytes <= 0 || logBytes > MAX_LOG_BYTES || addr + logBytes > dev.size) {
@@ -50,10 +52,8 @@ export async function readWapbl(dev: BlockDevice, g: FsGeom): Promise<WapblState
     if (!hdr || h.generation > hdr.generation) hdr = h;
   }
   if (!hdr) throw kerr('EFTYPE', 'ffs: WAPBL log has no commit header');
-  if (hdr.head === hdr.tail && hdr.head === 0) return { pending: false, blocks: new Map() };
-  if (hdr.head === hdr.tail) {
-    // Equal and non-zero means a full log; still pending.
-  }
+  // Replay walks from tail to head (wapbl_replay_process): equal means nothing to replay.
+  if (hdr.head === hdr.tail) return { pending: false, blocks: new Map() };
   const bsh = hdr.log_dev_bshift;
   const fsh = hdr.fs_dev_bshift;
   if (bsh < 9 || bsh > 16 || fsh < 9 || fsh > 16) throw kerr('EFTYPE', 'ffs: WAPBL header block shifts');
@@ -82,6 +82,7 @@ export async function readWapbl(dev: BlockDevice, g: FsGeom): Promise<WapblState
   let records = 0;
   let consumed = 0;
   const total = hdr.head > hdr.tail ? hdr.head - hdr.tail : circSize - (hdr.tail - hdr.head);
+  if (total % lb !== 0) throw kerr('EFTYPE', 'ffs: WAPBL head and tail not on log-block boundaries');
   while (consumed < total) {
     if (++records > MAX_RECORDS) throw kerr('EFTYPE', 'ffs: WAPBL log has too many records');
     const { data: rec0, next: afterHdr } = circRead(off, lb);
@@ -95,7 +96,7 @@ export async function readWapbl(dev: BlockDevice, g: FsGeom): Promise<WapblState
       for (let i = 0; i < cnt; i++) {
         const daddr = Number(dv.getBigInt64(16 + i * 16, g.le));
         const dlen = dv.getInt32(16 + i * 16 + 12, g.le);
-        if (dlen < 0 || dlen > 65536 || dlen % DEV_BSIZE !== 0) throw kerr('EFTYPE', `ffs: WAPBL block length ${dlen}`);
+        if (dlen < 0 || dlen > 65536 || dlen % (1 << fsh) !== 0 || dlen % DEV_BSIZE !== 0) throw kerr('EFTYPE', `ffs: WAPBL block length ${dlen}`);
         const byteAddr = daddr * DEV_BSIZE;
         if (!Number.isSafeInteger(byteAddr) || byteAddr < 0 || byteAddr + dlen > g.size * g.fsize) {
           throw kerr('EFTYPE', `ffs: WAPBL block address ${daddr} outside the file system`);
