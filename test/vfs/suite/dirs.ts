@@ -144,4 +144,46 @@ export const cases: Case[] = [
     await touch(proc, 'e/f', 0o666);
     assert.equal((await proc.stat('e/f')).mode & 0o777, 0o666);
   }, { requires: ['permissions'] }),
+
+  tcase('dirs: racing mkdir and rmdir of one name leave either nothing or an empty directory (rmdirrace)', async ({ proc, kernel, caps }) => {
+    const other = kernel.newProc();
+    await other.chdir('/mnt');
+    const base = (await proc.stat('.')).nlink;
+    const ops: Promise<unknown>[] = [];
+    const ignore = (codes: string[]) => (e: { code?: string }) => {
+      if (!codes.includes(String(e.code))) throw e;
+    };
+    for (let i = 0; i < 60; i++) {
+      ops.push(proc.mkdir('race').catch(ignore(['EEXIST'])));
+      ops.push(other.rmdir('race').catch(ignore(['ENOENT'])));
+    }
+    await Promise.all(ops);
+    await other.exit();
+    const present = (await names(proc, '.')).includes('race');
+    if (caps.hardlinks !== false) assert.equal((await proc.stat('.')).nlink, base + (present ? 1 : 0), 'parent link count');
+    if (present) {
+      assert.deepEqual(await names(proc, 'race'), []);
+      await proc.rmdir('race');
+    }
+    assert.deepEqual(await names(proc, '.'), []);
+  }),
+
+  tcase('dirs: of two racing exclusive creates exactly one wins', async ({ proc, kernel }) => {
+    const other = kernel.newProc();
+    await other.chdir('/mnt');
+    for (let round = 0; round < 20; round++) {
+      const results = await Promise.allSettled([
+        proc.open(`f${round}`, O_WRONLY | O_CREAT | O_EXCL, 0o644),
+        other.open(`f${round}`, O_WRONLY | O_CREAT | O_EXCL, 0o644),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(won.length, 1, `round ${round}`);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.equal((lost.reason as { code?: string }).code, 'EEXIST');
+      if (results[0]!.status === 'fulfilled') await proc.close(results[0].value);
+      else await other.close((results[1] as PromiseFulfilledResult<number>).value);
+    }
+    await other.exit();
+    assert.equal((await names(proc, '.')).length, 20);
+  }),
 ];
