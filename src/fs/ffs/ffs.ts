@@ -21,7 +21,7 @@ import { FsGeom } from './geom.js';
 import {
   DINODE1, DINODE2, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, SUPERBLOCK, FS_ISCLEAN, FS_44INODEFMT,
   SHORTLINK_OFF_UFS1, SHORTLINK_OFF_UFS2, directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK, DT_UNKNOWN,
-  UFS_MAXNAMLEN,
+  UFS_MAXNAMLEN, NXADDR, EXTATTR, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
 } from './layout.js';
 
 /** Largest directory loaded whole into memory. */
@@ -738,6 +738,49 @@ export class FfsNode implements VnodeImpl {
     return utf8.decode(b);
   }
 
+  /* ---- extended attributes (UFS2 extattr area, read only) ---- */
+
+  /** The attributes of the extattr area, by "user.name"/"system.name". */
+  private async readExtattrs(): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const g = this.g;
+    const size = this.d.extsize;
+    if (!g.ufs2 || size <= 0) return out;
+    if (size > NXADDR * g.bsize) throw kerr('EIO', `ffs: inode ${this.key}: extended-attribute area of ${size} bytes`);
+    const area = new Uint8Array(size);
+    for (let i = 0; i * g.bsize < size; i++) {
+      const a = this.d.extb[i]!;
+      const n = Math.min(g.bsize, size - i * g.bsize);
+      if (a === 0) continue;
+      this.m.checkAddr(a, g.numfrags(n), () => `inode ${this.key} extattr block ${i}`);
+      const chunk = new Uint8Array(g.fragroundup(n));
+      await this.m.devRead(chunk, a * g.fsize);
+      area.set(chunk.subarray(0, n), i * g.bsize);
+    }
+    for (let off = 0; off + EXTATTR.size <= size; ) {
+      const e = EXTATTR.decode(area, off, g.le);
+      const base = Math.ceil((EXTATTR.size + e.namelength) / 8) * 8;
+      if (e.length < base + e.contentpadlen || e.length % 8 !== 0 || off + e.length > size) {
+        throw kerr('EIO', `ffs: inode ${this.key}: bad extended attribute at ${off} (length ${e.length})`);
+      }
+      const ns = e.namespace === EXTATTR_NAMESPACE_USER ? 'user' : e.namespace === EXTATTR_NAMESPACE_SYSTEM ? 'system' : null;
+      if (ns && e.namelength > 0) {
+        const name = `${ns}.${utf8.decode(area.subarray(off + EXTATTR.size, off + EXTATTR.size + e.namelength))}`;
+        out.set(name, area.slice(off + base, off + e.length - e.contentpadlen));
+      }
+      off += e.length;
+    }
+    return out;
+  }
+
+  async getxattr(name: string): Promise<Uint8Array | null> {
+    return (await this.readExtattrs()).get(name) ?? null;
+  }
+
+  async listxattr(): Promise<string[]> {
+    return [...(await this.readExtattrs()).keys()];
+  }
+
   async fsync(): Promise<void> {
     await this.m.bio.flush();
   }
@@ -746,6 +789,19 @@ export class FfsNode implements VnodeImpl {
     if (this.d.nlink > 0 || this.m.ronly) return;
     const isDir = this.type === 'dir';
     if (!this.isShortLink) await this.truncate(0);
+    // The extended-attribute area goes with the inode.
+    if (this.g.ufs2 && this.d.extsize > 0) {
+      for (let i = 0; i < NXADDR; i++) {
+        const a = this.d.extb[i]!;
+        const n = Math.min(this.g.bsize, this.d.extsize - i * this.g.bsize);
+        if (a !== 0 && n > 0) {
+          await this.m.alloc.free(a, this.g.numfrags(n));
+          this.addBlocks(-this.g.numfrags(n));
+        }
+      }
+      this.d.extb = [0, 0];
+      this.d.extsize = 0;
+    }
     this.d.size = 0;
     this.d.mode = 0;
     this.d.db.fill(0);

@@ -372,3 +372,17 @@ export const WAPBL_WC_BLOCKLIST = defineStruct(16, [
   [4, 'i32', 'len'],
   [8, 'i32', 'blkcount'],
 ]);
+
+/**
+ * struct extattr, one attribute in a UFS2 inode's extended-attribute area
+ * (sys/ufs/ufs/extattr.h): the name follows at 7, the value at the header and
+ * name rounded up to 8 bytes, and `contentpadlen` bytes of padding end it.
+ */
+export const EXTATTR = defineStruct(7, [
+  [0, 'u32', 'length'], // bytes of this attribute, header to padding
+  [4, 'u8', 'namespace'], // 1 user, 2 system (EXTATTR_NAMESPACE_*)
+  [5, 'u8', 'contentpadlen'],
+  [6, 'u8', 'namelength'],
+]);
+export const EXTATTR_NAMESPACE_USER = 1;
+export const EXTATTR_NAMESPACE_SYSTEM = 2;
