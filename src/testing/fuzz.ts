@@ -5,7 +5,8 @@
  * read-only, walks the tree and reads every file, then — for components
  * that write — mounts read-write and creates, writes, renames and removes.
  *
- * Invariants: only KernelError escapes a system call; every call ends within
+ * Invariants: only KernelError escapes a system call, and no driver panics
+ * (the kernel logs a panic when it turns a driver's stray exception into EIO); every call ends within
  * a time bound; heap growth stays within a bound; a read-only mount never
  * writes to the device. A violating case is shrunk (mutations dropped while
  * it still fails) and can be saved as a reproducer.
@@ -140,10 +141,16 @@ export async function runImage(target: FuzzTarget, img: Uint8Array, opts: RunOpt
       await k.etfs.register('/dev/img0', dev as BlockDevice);
       const p = k.newProc();
       const mounted = await call('mount', p.mount(target.component.name, '/mnt', { source: '/dev/img0', readonly }).then(() => true));
-      if (!mounted) return null;
+      if (!mounted) {
+        const panic = k.consoleLines.find((l) => l.startsWith('panic:'));
+        return panic ? { kind: 'non-kernel-error', message: panic } : null;
+      }
       await walk(p, call);
       if (!readonly) await mutate(p, call);
       await call('halt', k.halt());
+      // The kernel turns an exception escaping a driver into EIO and logs a panic: for the fuzzer that is the bug.
+      const panic = k.consoleLines.find((l) => l.startsWith('panic:'));
+      if (panic) return { kind: 'non-kernel-error', message: panic };
       if (readonly && dev.writes > 0) return { kind: 'ro-write', message: `read-only mount wrote ${dev.writes} times` };
       if (process.memoryUsage().heapUsed - heap0 > heapBound) return { kind: 'memory', message: 'heap grew beyond the bound' };
       return null;
