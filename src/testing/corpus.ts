@@ -5,7 +5,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Mutation, Violation } from './fuzz.js';
@@ -37,6 +37,7 @@ export function loadReproducers(dir: string): { note: Reproducer; image: Uint8Ar
   const out: { note: Reproducer; image: Uint8Array; path: string }[] = [];
   for (const fs of readdirSync(dir).sort()) {
     const fsDir = join(dir, fs);
+    if (!statSync(fsDir).isDirectory()) continue;
     for (const f of readdirSync(fsDir).sort()) {
       if (!f.endsWith('.json')) continue;
       const note = JSON.parse(readFileSync(join(fsDir, f), 'utf8')) as Reproducer;
