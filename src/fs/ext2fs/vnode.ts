@@ -64,7 +64,11 @@ export class Ext2Vnode implements VnodeImpl {
     if (attr.gid !== undefined) ip.gid = attr.gid;
     if (attr.atime) ip.atime = attr.atime;
     if (attr.mtime) ip.mtime = attr.mtime;
-    ip.ctime = attr.ctime ?? this.fs.k.now();
+    // An atime-only update (from read) leaves ctime alone.
+    const onlyAtime = attr.atime && attr.mode === undefined && attr.uid === undefined && attr.gid === undefined &&
+      attr.size === undefined && !attr.mtime;
+    if (attr.ctime) ip.ctime = attr.ctime;
+    else if (!onlyAtime) ip.ctime = this.fs.k.now();
     this.dirty();
   }
 

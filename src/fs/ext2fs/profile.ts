@@ -1,0 +1,49 @@
+/**
+ * How ext2fs joins the cross-file-system suite: an ext2 and an ext4 image
+ * made by the real mke2fs (lost+found removed, as the suite wants an empty
+ * root), checked after every test body by `e2fsck -fn`.
+ */
+
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FsTestProfile } from '../../testing/profile.js';
+import { run, tempDir } from '../../testing/tools.js';
+import { ext2fs } from './index.js';
+
+async function mke2fs(type: 'ext2' | 'ext4', size: number): Promise<Uint8Array> {
+  const t = await tempDir('ext2fs-profile-');
+  try {
+    const img = join(t.path, 'img');
+    await run('mke2fs', ['-q', '-F', '-t', type, '-b', '4096', img, `${Math.floor(size / 1024)}k`]);
+    // The suite expects an empty root; e2fsck is clean without lost+found (it makes one only when needed).
+    await run('debugfs', ['-w', '-R', 'rmdir lost+found', img]);
+    return new Uint8Array(await readFile(img));
+  } finally {
+    await t.cleanup();
+  }
+}
+
+/** Runs e2fsck -fn on the image; throws with its report unless it exits 0. */
+export async function e2fsckImage(image: Uint8Array): Promise<void> {
+  const t = await tempDir('ext2fs-check-');
+  try {
+    const img = join(t.path, 'img');
+    await writeFile(img, image);
+    const r = await run('e2fsck', ['-fn', img], { allowFail: true });
+    if (r.code !== 0) throw new Error(`e2fsck -fn exited ${r.code}:\n${r.stdout.toString('utf8')}${r.stderr}`);
+  } finally {
+    await t.cleanup();
+  }
+}
+
+function profile(type: 'ext2' | 'ext4'): FsTestProfile {
+  return {
+    name: type,
+    component: ext2fs,
+    capabilities: { ...ext2fs.capabilities },
+    makeImage: (size) => mke2fs(type, size),
+    check: e2fsckImage,
+  };
+}
+
+export const profiles: FsTestProfile[] = [profile('ext2'), profile('ext4')];
