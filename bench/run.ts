@@ -5,6 +5,7 @@
  */
 
 import { kernelBenchmarks } from './kernel.js';
+import { watchBenchmarks } from './watch.js';
 import { report, type Result } from './lib.js';
 
 const args = process.argv.slice(2);
@@ -14,6 +15,7 @@ const only = onlyIdx >= 0 ? args[onlyIdx + 1] : undefined;
 
 const groups: Record<string, () => Promise<Result[]>> = {
   kernel: kernelBenchmarks,
+  watch: () => watchBenchmarks('toyfs'),
 };
 
 const results: Result[] = [];

@@ -1,0 +1,72 @@
+/**
+ * Large benchmark fixtures, made once and kept under .bench-cache/ (or
+ * $BENCH_CACHE): the Linux source tree from Debian's linux-source-6.1 and
+ * images of it made by the real tools.
+ */
+
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { run, requireTool } from '../src/testing/tools.js';
+
+export const CACHE = resolve(process.env['BENCH_CACHE'] ?? '.bench-cache');
+const LINUX_TARBALL_DIR = '/usr/src';
+
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+/** The extracted Linux source tree (78,579 files, about 1.3 GB). */
+export async function linuxTree(): Promise<string> {
+  const dir = join(CACHE, 'linux-source-6.1');
+  if (existsSync(join(dir, 'Makefile'))) return dir;
+  const tarball = existsSync(LINUX_TARBALL_DIR)
+    ? readdirSync(LINUX_TARBALL_DIR).find((f) => /^linux-source-6\.1\.tar\.(xz|bz2)$/.test(f))
+    : undefined;
+  if (!tarball) throw new Error('the Linux source tarball is missing: apt-get install linux-source-6.1');
+  mkdirSync(CACHE, { recursive: true });
+  log(`extracting ${tarball} into ${CACHE} ...`);
+  await run('tar', ['-xf', join(LINUX_TARBALL_DIR, tarball), '-C', CACHE]);
+  return dir;
+}
+
+/** An ext4 image of the Linux tree made by mke2fs -d. */
+export async function linuxExt4(): Promise<string> {
+  const img = join(CACHE, 'linux.ext4');
+  if (existsSync(img) && statSync(img).size > 0) return img;
+  const tree = await linuxTree();
+  requireTool('mke2fs');
+  log('making the ext4 image with mke2fs -d ...');
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, img, '3G']);
+  return img;
+}
+
+/** A UFS2 image of the Linux tree made by makefs. */
+export async function linuxUfs2(): Promise<string> {
+  const img = join(CACHE, 'linux.ufs2');
+  if (existsSync(img) && statSync(img).size > 0) return img;
+  const tree = await linuxTree();
+  log('making the UFS2 image with makefs ...');
+  await run('makefs', ['-t', 'ffs', '-o', 'version=2', '-s', '3g', img, tree]);
+  return img;
+}
+
+/** An ISO 9660 image (Rock Ridge + Joliet) of the Linux tree made by xorriso. */
+export async function linuxIso(): Promise<string> {
+  const img = join(CACHE, 'linux.iso');
+  if (existsSync(img) && statSync(img).size > 0) return img;
+  const tree = await linuxTree();
+  log('making the ISO with xorriso ...');
+  await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-joliet-long', '-quiet', '-o', img, tree]);
+  return img;
+}
+
+/** A FAT32 image of the Linux tree (mkfs.fat + mcopy -s, slow: done once). */
+export async function linuxFat32(): Promise<string> {
+  const img = join(CACHE, 'linux.fat32');
+  if (existsSync(img) && statSync(img).size > 0) return img;
+  const tree = await linuxTree();
+  log('making the FAT32 image with mkfs.fat + mcopy -s (takes minutes) ...');
+  await run('mkfs.fat', ['-F', '32', '-C', img, String(3 * 1024 * 1024)]);
+  await run('mcopy', ['-s', '-Q', '-i', img, ...readdirSync(tree).map((n) => join(tree, n)), '::/']);
+  return img;
+}
