@@ -11,7 +11,7 @@
  */
 
 import type { SyscallApi, Stat } from '../vfs/syscalls.js';
-import { O_ACCMODE, O_CREAT, O_EXCL, O_WRONLY, O_DIRECTORY, O_RDONLY, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE } from '../vfs/fcntl.js';
+import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, O_DIRECTORY, O_RDONLY, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE } from '../vfs/fcntl.js';
 import type { VType } from '../vfs/types.js';
 import { kerr } from '../kern/error.js';
 import type { Attr, AttrOut, Caller, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
@@ -348,7 +348,7 @@ export class Bridge implements RawFileSystem {
   async create(c: Caller, name: string, flags: number, mode: number): Promise<{ entry: EntryOut; open: OpenOut }> {
     const { parent, path } = this.childPath(c.nodeid, name);
     const proc = await this.proc(c);
-    const fd = await proc.open(path, (flags & (O_ACCMODE | O_EXCL)) | O_CREAT, mode & 0o7777);
+    const fd = await proc.open(path, (flags & (O_ACCMODE | O_EXCL | O_TRUNC)) | O_CREAT, mode & 0o7777);
     try {
       await this.giveToCaller(c, path);
       const st = await proc.fstat(fd);
@@ -402,9 +402,8 @@ export class Bridge implements RawFileSystem {
     return this.release(c, fh);
   }
 
-  async flush(): Promise<void> {
-    // Writes go straight through to the served kernel; close(2) has nothing more to push.
-  }
+  // No flush(): writes go straight through to the served kernel and locks stay in the host kernel, so close(2)
+  // has nothing to push; the ENOSYS answer makes the host kernel stop sending FLUSH at all.
 
   async fsync(_c: Caller, fh: number): Promise<void> {
     const h = this.handle(fh);
