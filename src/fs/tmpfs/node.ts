@@ -5,9 +5,12 @@
  * creation until its last link and last reference are gone (inactive()).
  *
  * Data is sparse: a regular file keeps only the pages that were written, in a
- * Map from page index to a PAGE_SIZE array, so a hole (or a 1 TiB file that
- * was only truncated up) costs nothing. Every page is charged to the mount's
- * size limit when it is allocated and credited back when it is freed.
+ * Map from page index to an array of at most PAGE_SIZE bytes, so a hole (or
+ * a 1 TiB file that was only truncated up) costs nothing. A page's array
+ * starts short and doubles as writes reach further into it, so small files
+ * take little memory; bytes past its end read as zeros. Every page is charged
+ * to the mount's size limit in full when it is allocated and credited back
+ * when it is freed.
  *
  * Times follow POSIX: a new node takes NewNode.time for all its times and
  * its directory's mtime/ctime; link/unlink/rename set the parent(s)' mtime
@@ -29,6 +32,8 @@ export const SYMLINK_MAX = 1023;
 export const XATTR_NAME_MAX = 255;
 export const XATTR_SIZE_MAX = 65536;
 export const XATTR_TOTAL_MAX = 256 * 1024;
+/** Smallest storage for a page: a page is kept short until written further (PAGE_SIZE is a multiple). */
+const MIN_PAGE_STORE = 256;
 /** What stat reports as a directory's size per entry (NetBSD's tmpfs reports sizeof(struct tmpfs_dirent) each). */
 const DIRENT_SIZE = 32;
 
@@ -295,8 +300,10 @@ export class TmpNode implements VnodeImpl {
       const within = pos - idx * PAGE_SIZE;
       const len = Math.min(PAGE_SIZE - within, n - done);
       const page = pages.get(idx);
-      if (page === undefined) buf.fill(0, done, done + len);
-      else buf.set(page.subarray(within, within + len), done);
+      // A page may be stored shorter than PAGE_SIZE (a small file's tail): past its end it reads as zeros.
+      const have = page === undefined ? 0 : Math.max(0, Math.min(len, page.length - within));
+      if (have > 0) buf.set(page!.subarray(within, within + have), done);
+      if (have < len) buf.fill(0, done + have, done + len);
       done += len;
     }
     return n;
@@ -322,8 +329,14 @@ export class TmpNode implements VnodeImpl {
       const within = pos - idx * PAGE_SIZE;
       const len = Math.min(PAGE_SIZE - within, buf.length - done);
       let page = pages.get(idx);
-      if (page === undefined) {
-        page = new Uint8Array(PAGE_SIZE);
+      const need = within + len;
+      if (page === undefined || page.length < need) {
+        // Small files keep a short page that doubles as it fills (charged as a whole page all the same).
+        let size = page === undefined ? MIN_PAGE_STORE : page.length;
+        while (size < need) size *= 2;
+        const grown = new Uint8Array(Math.min(size, PAGE_SIZE));
+        if (page !== undefined) grown.set(page);
+        page = grown;
         pages.set(idx, page);
       }
       page.set(buf.subarray(done, done + len), within);
