@@ -40,7 +40,7 @@ export function pattern(n: number, seed: number): Uint8Array {
 export async function makeTree(root: string, files: number): Promise<void> {
   await mkdir(root, { recursive: true });
   const dirs: string[] = [root];
-  for (let d = 0; d < Math.max(1, Math.floor(files / 200)); d++) {
+  for (let d = 0; d < Math.max(3, Math.floor(files / 200)); d++) {
     const p = join(dirs[Math.floor(d / 3)] ?? root, `dir${d}`);
     await mkdir(p);
     dirs.push(p);
@@ -116,6 +116,18 @@ export async function listDir(v: VnodeImpl): Promise<Map<string, number>> {
   return out;
 }
 
+/** Host reads, memoised: several images are compared with the same tree. */
+const memo = new Map<string, Promise<unknown>>();
+function once<T>(key: string, f: () => Promise<T>): Promise<T> {
+  let p = memo.get(key) as Promise<T> | undefined;
+  if (!p) memo.set(key, (p = f()));
+  return p;
+}
+const hostReaddir = (p: string) => once(`d:${p}`, () => readdir(p));
+const hostLstat = (p: string) => once(`s:${p}`, () => lstat(p, { bigint: true }));
+const hostRead = (p: string) => once(`r:${p}`, () => readFile(p));
+const hostReadlink = (p: string) => once(`l:${p}`, () => readlink(p));
+
 /**
  * Compares the mounted tree with the host tree: names, types, content, mode,
  * owner, mtime (to the nanosecond when `ns`), symlink targets, link counts.
@@ -128,7 +140,7 @@ export async function compareTree(m: FsMount, host: string, opts: { ns: boolean;
     const [key, hp] = stack.pop()!;
     const dir = await m.vget(key);
     const ents = await listDir(dir);
-    const hostNames = new Set(await readdir(hp));
+    const hostNames = new Set(await hostReaddir(hp));
     const ours = new Set([...ents.keys()].filter((n) => n !== '.' && n !== '..'));
     assert.deepEqual([...ours].sort(), [...hostNames].sort(), `names in ${hp}`);
     assert.equal(await dir.lookup('.'), null === null ? ents.get('.') : 0);
@@ -138,7 +150,7 @@ export async function compareTree(m: FsMount, host: string, opts: { ns: boolean;
       const v = await m.vget(k);
       const a = v.getattr();
       const p = join(hp, name);
-      const st = await lstat(p, { bigint: true });
+      const st = await hostLstat(p);
       count++;
       assert.equal(a.mode, Number(st.mode) & 0o7777, `mode of ${p}`);
       if (opts.owners) {
@@ -156,13 +168,13 @@ export async function compareTree(m: FsMount, host: string, opts: { ns: boolean;
         stack.push([k, p]);
       } else if (st.isSymbolicLink()) {
         assert.equal(a.type, 'lnk');
-        assert.equal(await v.readlink(), await readlink(p), `target of ${p}`);
+        assert.equal(await v.readlink(), await hostReadlink(p), `target of ${p}`);
       } else {
         assert.equal(a.type, 'reg');
         assert.equal(a.nlink, Number(st.nlink), `nlink of ${p}`);
         assert.equal(a.size, Number(st.size), `size of ${p}`);
         const ours = await readAll(v);
-        const theirs = await readFile(p);
+        const theirs = await hostRead(p);
         assert.ok(Buffer.from(ours).equals(theirs), `content of ${p}`);
       }
     }
