@@ -88,6 +88,12 @@ function parseRecord(b: Uint8Array, off: number, where: string): RawRecord {
   return { rec, name: b.subarray(off + 33, off + nameEnd), su: b.subarray(off + Math.min(suStart, len), off + len) };
 }
 
+/** The type PX gives a record that is not flagged as a directory ('reg' when PX claims a directory). */
+function nonDirType(mode: number): VType {
+  const t = ifmtToVType(mode & S_IFMT);
+  return t === undefined || t === 'dir' ? 'reg' : t;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((c, i) => c === b[i]);
 }
@@ -335,7 +341,8 @@ export class Cd9660Mount implements FsMount {
       if (rr.relocated) return null;
       if (rr.nameSpecial) return null;
       name = rr.name;
-      if (rr.mode !== undefined) type = ifmtToVType(rr.mode & S_IFMT) ?? type;
+      // Whether it is a directory is the record's flag (or a child link); PX only refines other types.
+      if (type !== 'dir' && rr.mode !== undefined) type = nonDirType(rr.mode);
       if (rr.childLink !== undefined) {
         type = 'dir';
         k = rr.childLink * SECTOR;
@@ -445,9 +452,8 @@ export class Cd9660Mount implements FsMount {
     }
     const rr = await this.rockRidge(first.su, where);
     const t = first.rec.recorded;
-    let type: VType = first.rec.flags & FL_DIRECTORY ? 'dir' : 'reg';
-    if (rr.mode !== undefined) type = ifmtToVType(rr.mode & S_IFMT) ?? type;
-    if (type === 'dir') throw kerr('EIO', `cd9660: ${where}: directory reached through a file record`);
+    if (first.rec.flags & FL_DIRECTORY) throw kerr('EIO', `cd9660: ${where}: directory reached through a file record`);
+    const type: VType = rr.mode !== undefined ? nonDirType(rr.mode) : 'reg';
     if (rr.childLink !== undefined) throw kerr('EIO', `cd9660: ${where}: child link reached as a file`);
     let symlink: string | undefined;
     if (type === 'lnk') {

@@ -272,6 +272,22 @@ test('both-endian fields that disagree: EFTYPE in the volume descriptor, one ent
   assert.match(log.join('\n'), /dataLength: both-endian copies disagree/);
 });
 
+test('path tables that disagree with each other or with the root are reported, not trusted', async () => {
+  const img = base.slice();
+  const mTable = ((img[16 * SECTOR + 148]! << 24) | (img[16 * SECTOR + 149]! << 16) | (img[16 * SECTOR + 150]! << 8) | img[16 * SECTOR + 151]!) >>> 0;
+  img[mTable * SECTOR + 5] ^= 0xff; // the root's extent, in the M table only
+  const { m, log } = await mountBytes(img);
+  assert.match(log.join('\n'), /path table record 1: L and M tables disagree/);
+  assert.ok((await rootNames(m)).includes('sub'));
+  const img2 = base.slice();
+  const lTable = u32(img2, 16 * SECTOR + 140);
+  const mTable2 = ((img2[16 * SECTOR + 148]! << 24) | (img2[16 * SECTOR + 149]! << 16) | (img2[16 * SECTOR + 150]! << 8) | img2[16 * SECTOR + 151]!) >>> 0;
+  img2[lTable * SECTOR + 2] ^= 1;
+  img2[mTable2 * SECTOR + 5] ^= 1;
+  const { log: log2 } = await mountBytes(img2);
+  assert.match(log2.join('\n'), /path table record 1 names block \d+, the root directory is at \d+/);
+});
+
 test('not an ISO: probe answers null, mount EFTYPE', async () => {
   const img = new Uint8Array(64 * SECTOR);
   assert.equal(await cd9660.probe!(new MemoryDevice(img)), null);

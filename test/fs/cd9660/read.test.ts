@@ -254,6 +254,13 @@ test('every mutating call answers EROFS', async () => {
         ['create', () => proc.open('/mnt/new', 0o101, 0o644)],
       ];
       for (const [name, call] of calls) await assert.rejects(call(), (e: { code?: string }) => e.code === 'EROFS', name);
+      // The component also answers to its alias.
+      assert.equal(kernel.findComponent('iso9660'), cd9660);
+      await proc.mkdir('/iso').catch(() => undefined);
+      await proc.mount('iso9660', '/iso', { source: '/dev/img0', readonly: true }).catch(async (e: { code?: string }) => {
+        // One device mounted twice may be refused by the kernel (EBUSY); the alias itself must resolve.
+        assert.equal(e.code, 'EBUSY');
+      });
       // And the driver itself, not only the VFS, refuses.
       const m = await cd9660.mount(new MemoryDevice(readFileSync(iso)), { readonly: false, options: new Map() }, {
         now: () => ({ sec: 0, nsec: 0 }), log: () => undefined, random: () => undefined, monotonic: () => 0n,
