@@ -500,6 +500,11 @@ export class FfsNode implements VnodeImpl {
       return { addr: na, validBytes: 0 };
     }
     const { level, idx } = this.path(lbn);
+    // Every block this may take (missing indirect blocks and the data block) must be there first:
+    // running out half-way would leave an indirect block past the end of the file.
+    if (this.m.alloc.total.nbfree < level + 1 && (await this.bmap(lbn)) === 0) {
+      throw kerr('ENOSPC', 'ffs: file system full');
+    }
     let ind = this.d.ib[level - 1]!;
     if (ind === 0) {
       ind = await this.m.alloc.alloc(0, cg, g.frag);
@@ -540,10 +545,14 @@ export class FfsNode implements VnodeImpl {
 
   async write(buf: Uint8Array, offset: number, time: Timespec): Promise<number> {
     if (this.type !== 'reg') throw kerr('EOPNOTSUPP', 'ffs: write to a non-regular file');
-    await this.writeData(buf, offset);
-    this.d.mtime = this.d.ctime = time.sec;
-    this.d.mtimensec = this.d.ctimensec = time.nsec;
-    await this.save();
+    try {
+      await this.writeData(buf, offset);
+    } finally {
+      // Also after a failure part-way (ENOSPC): the inode then describes what was written.
+      this.d.mtime = this.d.ctime = time.sec;
+      this.d.mtimensec = this.d.ctimensec = time.nsec;
+      await this.save();
+    }
     return buf.length;
   }
 
@@ -574,6 +583,8 @@ export class FfsNode implements VnodeImpl {
       // Bytes this block must hold: up to the new end of file when it is the last direct block.
       const need = lbn >= NDADDR || newEnd > (lbn + 1) * g.bsize ? g.bsize : g.fragroundup(newEnd - lbn * g.bsize);
       const { addr, validBytes } = await this.balloc(lbn, need);
+      // The size covers the space just allocated at once, so the inode never holds blocks past its end.
+      if (chunkEnd > this.d.size) this.d.size = chunkEnd;
       const data = buf.subarray(pos - offset, chunkEnd - offset);
       const at = addr * g.fsize;
       if (validBytes >= boff + data.length) await this.devWrite(data, at + boff);

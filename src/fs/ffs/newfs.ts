@@ -269,7 +269,7 @@ export async function newfs(dev: BlockDevice, o: OptionMap, k: KernelServices, l
   writes.push([csArea, csaddr * fsize]);
 
   // The superblock.
-  const sbsize = Math.ceil(1376 / fsize) * fsize;
+  const sbsize = Math.min(SBLOCKSIZE, Math.ceil(1376 / fsize) * fsize);
   const sb = new Uint8Array(sbsize);
   const nindir = bsize / (ufs2 ? 8 : 4);
   const dsize = size - L.sblkno - ncg * (L.dblkno - L.sblkno) - csfrags;
