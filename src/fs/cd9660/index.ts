@@ -203,7 +203,7 @@ export class Cd9660Mount implements FsMount {
     return this.rootKey / SECTOR;
   }
 
-  /** One logical block through the buffer cache (a copy-free view valid until the next eviction; callers use it at once). */
+  /** One logical block through the buffer cache: a view, which stays valid after release since nothing ever rewrites a buffer of a read-only volume. */
   async block(blk: number, what: string): Promise<Uint8Array> {
     if (!Number.isSafeInteger(blk) || blk < 0 || blk >= this.volumeBlocks) throw kerr('EIO', `cd9660: ${what}: block ${blk} outside the volume`);
     const bp = await this.bio.bread(blk * SECTOR, SECTOR);

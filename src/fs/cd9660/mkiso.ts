@@ -378,6 +378,9 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
     const jTaken = new Set<string>();
     for (const name of names.sort()) {
       if (++count > maxNodes) throw kerr('EFBIG', `mkiso: more than ${maxNodes} files`);
+      // What a reader could not show: Rock Ridge names are path components of at most NAME_MAX bytes.
+      if (name === '' || name.includes('/') || name.includes('\0')) throw kerr('EINVAL', `mkiso: ${dir.path}: invalid name ${JSON.stringify(name)}`);
+      if (enc.encode(name).length > 255) throw kerr('ENAMETOOLONG', `mkiso: ${dir.path}/${name.slice(0, 40)}...: name longer than 255 bytes`);
       const path = dir.path === '' ? name : `${dir.path}/${name}`;
       const st = await src.stat(path);
       const n = mk(path, name, st, dir);

@@ -167,6 +167,7 @@ test('mkiso from memory: deterministic, and names the format cannot hold are sti
   const a = await makeIsoImage(tree, { time: { sec: 1_700_000_000, nsec: 0 } });
   const b = await makeIsoImage(tree, { time: { sec: 1_700_000_000, nsec: 0 } });
   assert.deepEqual(a, b);
+  await assert.rejects(makeIsoImage(memoryTree([{ path: 'y'.repeat(256), type: 'file' }])), { code: 'ENAMETOOLONG' });
   const t = await tempDir('cd9660-mkiso-');
   try {
     const iso = join(t.path, 'm.iso');
