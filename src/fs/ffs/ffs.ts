@@ -466,6 +466,27 @@ export class FfsNode implements VnodeImpl {
   }
 
   /**
+   * Where the data block `lbn` at slot `indx` of its indirect block should go (ffs_blkpref): after the
+   * previous block, except every fs_maxbpg blocks, when a large file moves on to the next group with at
+   * least the average free space, so one file does not fill a group.
+   */
+  private indirPref(lbn: number, indx: number, prev: number): number {
+    const g = this.g;
+    const maxbpg = g.sb.maxbpg > 0 ? g.sb.maxbpg : g.nindir;
+    if (indx % maxbpg !== 0 && prev > 0) return prev + g.frag;
+    const home = g.inoToCg(this.key);
+    if (lbn < NDADDR + g.nindir) return g.cgbase(home) + g.frag;
+    const start = (prev > 0 && indx > 0 ? g.dtog(prev) + 1 : home + Math.floor(lbn / maxbpg)) % g.ncg;
+    const cs = this.m.alloc.cs;
+    const avg = this.m.alloc.total.nbfree / g.ncg;
+    for (let i = 0; i < g.ncg; i++) {
+      const c = (start + i) % g.ncg;
+      if (cs[c]!.nbfree >= avg) return g.cgbase(c) + g.frag;
+    }
+    return 0;
+  }
+
+  /**
    * Makes logical block `lbn` hold at least `nsize` bytes (a fragment run for a
    * direct tail block, a full block otherwise), growing or moving a tail fragment
    * as ffs_realloccg does. Returns the frag address and whether the space is new
@@ -522,7 +543,8 @@ export class FfsNode implements VnodeImpl {
       if (a === 0) {
         const last = k === level - 1;
         if (last && idx[k]! > 0) prevData = this.readPtr(bp.data, idx[k]! - 1);
-        a = await this.m.alloc.alloc(prevData > 0 ? prevData + g.frag : ind + g.frag, cg, g.frag);
+        const pref = last ? this.indirPref(lbn, idx[k]!, prevData) : ind + g.frag;
+        a = await this.m.alloc.alloc(pref, cg, g.frag);
         this.writePtr(bp.data, idx[k]!, a);
         this.m.bio.bdwrite(bp);
         this.addBlocks(g.frag);

@@ -110,3 +110,23 @@ test('overwrite, truncate, extend, remove and rename keep the maps right', async
   await m.unmount();
   assert.deepEqual(await fsckFfs(img), []);
 });
+
+test('a large file spreads over the cylinder groups; a directory goes to a lightly used group', async () => {
+  // Small blocks make small groups (their maps fit one block), so a few MiB cross several.
+  const img = await fresh(64 << 20, 'version=2,bsize=4096,fsize=512');
+  const m = await mountBytes(img, false);
+  const root = await m.vget(m.rootKey);
+  const t = services.now();
+  const k = await root.create('big', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t });
+  const v = (await m.vget(k)) as unknown as { bmap(l: number): Promise<number>; m: { g: { dtog(a: number): number; ncg: number } } };
+  const data = new Uint8Array(1 << 20).fill(7);
+  for (let i = 0; i < 12; i++) await (await m.vget(k)).write(data, i << 20, t);
+  const groups = new Set<number>();
+  for (let lbn = 0; lbn < (12 << 20) / 4096; lbn += 64) groups.add(v.m.g.dtog(await v.bmap(lbn)));
+  assert.ok(v.m.g.ncg > 3 && groups.size >= 3, `blocks in groups ${[...groups].join(',')} of ${v.m.g.ncg}`);
+  const d1 = await root.mkdir('d1', { type: 'dir', mode: 0o755, uid: 0, gid: 0, time: t });
+  const g = v.m.g as unknown as { inoToCg(i: number): number };
+  assert.notEqual(g.inoToCg(d1), g.inoToCg(m.rootKey), 'the new directory avoids the full group');
+  await m.unmount();
+  assert.deepEqual(await fsckFfs(img), []);
+});
