@@ -218,9 +218,11 @@ async function startServed(cfg: DaemonConfig): Promise<Served> {
   try {
     let source: string | undefined = cfg.image !== undefined ? '/dev/img0' : undefined;
     if (source && cfg.partition !== undefined) {
+      // Partitions are numbered as the table numbers them (MBR slots 1-4 and logical 5..., GPT entries), like sdaN.
       const parts = await rk.control.partitions(source);
-      if (cfg.partition < 1 || cfg.partition > parts.length) throw new KernelError('ENXIO', `partition ${cfg.partition} not found (image has ${parts.length})`);
-      await rk.control.addWedge(source, cfg.partition - 1, '/dev/img0p');
+      const part = parts.find((p) => p.index === cfg.partition);
+      if (!part) throw new KernelError('ENXIO', `partition ${cfg.partition} not found (the image has ${parts.map((p) => p.index).join(', ') || 'none'})`);
+      await rk.control.addWedge(source, part.index, '/dev/img0p');
       source = '/dev/img0p';
     }
     let type = cfg.type;
