@@ -9,7 +9,7 @@ import { kerr } from '../../kern/error.js';
 import type { BlockDevice, FileSystemType, FsMount, KernelServices, MountOptions, NewfsOptions, ProbeResult } from '../../vfs/types.js';
 import { FfsMount } from './ffs.js';
 import { findSuperblock, findAlternateSuperblock, variantName, type FsGeom } from './geom.js';
-import { SUPERBLOCK, FS_ISCLEAN, FS_DOWAPBL, SBLOCKSEARCH, SB_VOLNAME_OFF, MAXVOLLEN } from './layout.js';
+import { SUPERBLOCK, FS_ISCLEAN, FS_DOWAPBL, FS_FLAGS_UPDATED, FS_44INODEFMT, SBLOCKSEARCH, SB_VOLNAME_OFF, MAXVOLLEN } from './layout.js';
 import { newfs } from './newfs.js';
 import { readWapbl } from './wapbl.js';
 
@@ -59,6 +59,10 @@ async function mount(dev: BlockDevice | null, opts: MountOptions, k: KernelServi
       m0.replay = log.blocks;
       k.log(`ffs: ${dev.name}: replaying ${log.blocks.size} journaled blocks in memory (read-only)`);
     }
+  }
+  if (!ronly && !g.ufs2 && (!(g.sb.old_flags & FS_FLAGS_UPDATED) || g.sb.old_inodefmt < FS_44INODEFMT)) {
+    // 4.2/4.3BSD-era UFS1 keeps rotational tables and old-format directories that this driver does not write.
+    throw kerr('EROFS', `ffs: ${dev.name} is an old-format UFS1 file system (no FS_FLAGS_UPDATED or 4.2BSD inodes); it can be mounted read-only`);
   }
   if (!ronly && g.sb.clean !== FS_ISCLEAN && !opts.options.has('force')) {
     throw kerr('EROFS', `ffs: ${dev.name} is not clean (run fsck), mount read-only or with -o force`);
