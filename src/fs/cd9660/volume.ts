@@ -21,6 +21,8 @@ const MAX_SESSIONS = 99;
  * as `cdrecord -msinfo` leaves between sessions, rounded up.
  */
 const SESSION_SCAN_BLOCKS = 12_000;
+/** Most candidate descriptor sets read while looking for one further session. */
+const MAX_CANDIDATES = 16;
 /** Largest path table we read to cross-check. */
 const MAX_PATH_TABLE = 4 * 1024 * 1024;
 
@@ -60,6 +62,17 @@ async function readBlocks(dev: BlockDevice, block: number, count: number): Promi
 
 function isDescriptor(b: Uint8Array, off: number): boolean {
   return b[off + 1] === 0x43 && b[off + 2] === 0x44 && b[off + 3] === 0x30 && b[off + 4] === 0x30 && b[off + 5] === 0x31 && b[off + 6] === 1;
+}
+
+/** A primary descriptor at block `at` that could start a later session: sane block size, root after it. */
+function plausible(b: Uint8Array, at: number, devBlocks: number): boolean {
+  try {
+    const d = VolumeDescriptor.decode(b);
+    const root = DirectoryRecord.decode(d.rootRecord);
+    return d.logicalBlockSize === SECTOR && root.extent > at && root.extent < devBlocks;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads the descriptor set starting at block `at`; null when there is no ISO 9660 set there. */
@@ -126,12 +139,16 @@ export async function findVolume(dev: BlockDevice): Promise<Volume | null> {
       const scanFrom = end + VD_START;
       const scanTo = Math.min(devBlocks, scanFrom + SESSION_SCAN_BLOCKS);
       const CHUNK = 256;
+      let attempts = 0;
       for (let blk = scanFrom; blk < scanTo && !found; blk += CHUNK) {
         const n = Math.min(CHUNK, scanTo - blk);
         const b = await readBlocks(dev, blk, n);
         for (let i = 0; i < n; i++) {
           if (b[i * SECTOR] !== VD_PRIMARY || !isDescriptor(b, i * SECTOR)) continue;
           const start = blk + i - VD_START;
+          // Judge the candidate from the bytes at hand; only a plausible one costs a read of its set,
+          // and only a few per window (a window full of fake descriptors must not multiply the reads).
+          if (!plausible(b.subarray(i * SECTOR, (i + 1) * SECTOR), blk + i, devBlocks) || ++attempts > MAX_CANDIDATES) continue;
           let set: Omit<Volume, 'sessions' | 'sessionStart'> | null = null;
           try {
             set = await readSet(dev, blk + i);

@@ -288,6 +288,23 @@ test('path tables that disagree with each other or with the root are reported, n
   assert.match(log2.join('\n'), /path table record 1 names block \d+, the root directory is at \d+/);
 });
 
+test('a trailer full of fake session descriptors costs a bounded number of reads', async () => {
+  const fakes = 3000;
+  const volBlocks = u32(base, 16 * SECTOR + 80);
+  const img = new Uint8Array((volBlocks + 16 + fakes) * SECTOR);
+  img.set(base.subarray(0, volBlocks * SECTOR));
+  const pvd = base.subarray(16 * SECTOR, 17 * SECTOR);
+  for (let i = 0; i < fakes; i++) img.set(pvd, (volBlocks + 16 + i) * SECTOR); // roots point back into session 1: implausible
+  let reads = 0;
+  const dev = new MemoryDevice(img, { readonly: true });
+  const counting = Object.assign(Object.create(dev) as MemoryDevice, {
+    read: (b: Uint8Array, off: number) => { reads++; return dev.read(b, off); },
+  });
+  const m = await cd9660.mount(counting, { readonly: true, options: new Map() }, { now: () => ({ sec: 0, nsec: 0 }), log: () => undefined, random: () => undefined, monotonic: () => 0n });
+  assert.ok((await rootNames(m)).includes('sub'));
+  assert.ok(reads < 100, `${reads} device reads`);
+});
+
 test('not an ISO: probe answers null, mount EFTYPE', async () => {
   const img = new Uint8Array(64 * SECTOR);
   assert.equal(await cd9660.probe!(new MemoryDevice(img)), null);
