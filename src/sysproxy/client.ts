@@ -3,7 +3,7 @@
  * processes that implement SyscallApi exactly, over any Channel. It keeps
  * many calls in flight, splits large reads and writes into MAX_IO chunks,
  * checks every reply before believing it, and runs the watchdog: a call with
- * no answer within `timeoutMs` gets the server killed; that call and every
+ * no answer within `timeoutMs` (checked every timeoutMs/4) gets the server killed; that call and every
  * later one fail with EIO, and onDeath listeners hear why.
  */
 
@@ -33,7 +33,8 @@ interface Pending {
   args: unknown[];
   resolve: (v: { r: unknown; data: Uint8Array | undefined }) => void;
   reject: (e: KernelError) => void;
-  timer: ReturnType<typeof setTimeout> | null;
+  /** performance.now() by which the answer must have come. */
+  deadline: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -44,6 +45,8 @@ export class SysproxyClient {
   private deathReason: string | null = null;
   private halting = false;
   private readonly deathCbs: ((reason: string) => void)[] = [];
+  /** One sweeping timer for all calls in flight (a timer per call costs more than a local system call). */
+  private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly backend: Backend,
@@ -101,13 +104,9 @@ export class SysproxyClient {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise((resolve, reject) => {
-      const pend: Pending = { ...what, resolve, reject, timer: null };
-      if (this.timeoutMs > 0 && Number.isFinite(this.timeoutMs)) {
-        pend.timer = setTimeout(() => {
-          this.die(`watchdog: ${what.op} got no answer within ${this.timeoutMs} ms; the server was killed`, true);
-        }, this.timeoutMs);
-      }
+      const pend: Pending = { ...what, resolve, reject, deadline: performance.now() + this.timeoutMs };
       this.pending.set(id, pend);
+      this.armWatchdog();
       const m: Message = { kind, id, json };
       if (data !== undefined) m.data = data;
       try {
@@ -118,6 +117,34 @@ export class SysproxyClient {
     });
   }
 
+  /**
+   * The watchdog: while calls are in flight, a timer sweeps them every quarter
+   * of the bound; the first found past its deadline gets the server killed.
+   * A call is therefore caught between timeoutMs and 1.25 × timeoutMs.
+   */
+  private armWatchdog(): void {
+    if (this.sweeper !== null || !(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) return;
+    const period = Math.max(10, Math.min(this.timeoutMs / 4, 1000));
+    this.sweeper = setInterval(() => {
+      if (this.pending.size === 0) {
+        this.disarmWatchdog();
+        return;
+      }
+      const now = performance.now();
+      for (const pend of this.pending.values()) {
+        if (now >= pend.deadline) {
+          this.die(`watchdog: ${pend.op} got no answer within ${this.timeoutMs} ms; the server was killed`, true);
+          return;
+        }
+      }
+    }, period);
+  }
+
+  private disarmWatchdog(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
   private onMessage(m: Message): void {
     const pend = this.pending.get(m.id);
     if (pend === undefined) {
@@ -125,7 +152,6 @@ export class SysproxyClient {
       return;
     }
     this.pending.delete(m.id);
-    if (pend.timer !== null) clearTimeout(pend.timer);
     if (m.kind === Kind.Error) {
       const e = checkErrorReply(m.json);
       const ke = new KernelError(e.code, e.detail);
@@ -159,9 +185,9 @@ export class SysproxyClient {
     this.deathReason = reason;
     if (kill) this.backend.kill();
     this.backend.channel.close(reason);
+    this.disarmWatchdog();
     for (const [id, pend] of this.pending) {
       this.pending.delete(id);
-      if (pend.timer !== null) clearTimeout(pend.timer);
       pend.reject(this.deadError(pend.op, pend.spec, pend.args));
     }
     if (this.halting) return;

@@ -94,10 +94,10 @@ export async function serve(opts: StartOptions & { listen: string }): Promise<{ 
   return {
     kernel,
     close: async () => {
-      await new Promise<void>((res) => {
-        server.close(() => res());
-        for (const s of sockets) s.destroy();
-      });
+      // Stop listening; connections already handed to the server end with its halt (not awaited
+      // through server.close(), whose count of handed-over sockets cannot be relied on).
+      server.close();
+      for (const s of sockets) s.destroy();
       if (!kernel.dead) await kernel.halt().catch((e: unknown) => {
         // A client halted it first: that is a stop, not a failure.
         if (!kernel.dead) throw e;

@@ -83,7 +83,6 @@ export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
 }
 
-const utf8 = new TextEncoder();
 const utf8d = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -92,18 +91,20 @@ const utf8d = new TextDecoder('utf-8', { fatal: true });
  * transfer over a message port).
  */
 export function encodeFrame(m: Message): Uint8Array[] {
-  const json = utf8.encode(m.json === undefined ? 'null' : JSON.stringify(m.json));
-  if (json.length > MAX_JSON) throw new ProtocolError(`message of ${json.length} JSON bytes exceeds the protocol limit`);
+  const text = m.json === undefined ? 'null' : JSON.stringify(m.json);
+  // Buffer writes UTF-8 straight into the frame, several times faster than TextEncoder plus a copy.
+  const jsonLength = Buffer.byteLength(text, 'utf8');
+  if (jsonLength > MAX_JSON) throw new ProtocolError(`message of ${jsonLength} JSON bytes exceeds the protocol limit`);
   if (m.data !== undefined && m.data.length > MAX_IO) throw new ProtocolError(`payload of ${m.data.length} bytes exceeds the protocol limit`);
-  const head = new Uint8Array(HEADER_SIZE + json.length);
-  writeHeader(new DataView(head.buffer), {
+  const head = Buffer.allocUnsafe(HEADER_SIZE + jsonLength);
+  writeHeader(new DataView(head.buffer, head.byteOffset, HEADER_SIZE), {
     kind: m.kind,
     flags: m.data !== undefined ? FLAG_DATA : 0,
     reserved: 0,
     id: m.id >>> 0,
-    jsonLength: json.length,
+    jsonLength,
   });
-  head.set(json, HEADER_SIZE);
+  head.write(text, HEADER_SIZE, 'utf8');
   return m.data !== undefined && m.data.length > 0 ? [head, m.data] : [head];
 }
 

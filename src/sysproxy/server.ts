@@ -216,7 +216,8 @@ class Connection {
       case 'pread': {
         const len = args[1] as number;
         if (len < 0 || len > MAX_IO) throw new KernelError('EINVAL', `sysproxy: ${op} of ${len} bytes`);
-        const buf = new Uint8Array(len);
+        // Not zeroed: only the bytes the kernel filled (the first n) are ever sent.
+        const buf = Buffer.allocUnsafeSlow(len);
         const n = op === 'read' ? await proc.read(args[0] as number, buf) : await proc.pread(args[0] as number, buf, args[2] as number);
         return { r: n, data: buf.subarray(0, n) };
       }
