@@ -15,7 +15,7 @@ import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, O_DIRECTORY, O_RDONLY, A
 import type { VType } from '../vfs/types.js';
 import { kerr } from '../kern/error.js';
 import type { Attr, AttrOut, Caller, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
-import { FATTR } from './fuse/proto.js';
+import { ENTRY_OUT_SIZE, FATTR } from './fuse/proto.js';
 import { NodeTable, type Node } from './nodes.js';
 
 export interface BridgeOptions {
@@ -44,6 +44,8 @@ const S_IFREG = 0o100000;
 const S_IFIFO = 0o010000;
 const S_IFSOCK = 0o140000;
 const CAPS = 'security.capability';
+/** Bytes of a READDIRPLUS record without its name (fuse_entry_out + fuse_dirent). */
+const P_ENTRY_RECORD = ENTRY_OUT_SIZE + 24;
 /** Entries fetched per getdents call while filling a READDIR reply. */
 const DIRENT_BATCH = 512;
 /** Cap on entries a directory handle buffers (a hostile image could claim millions). */
@@ -483,6 +485,7 @@ export class Bridge implements RawFileSystem {
     }
     if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EINVAL');
     const enc = new TextEncoder();
+    const prefetch = new Map<number, Promise<Stat | null>>();
     for (let i = offset; ; i++) {
       while (i >= d.entries.length && !d.eof) {
         const batch = await h.proc.getdents(h.fd, DIRENT_BATCH);
@@ -502,11 +505,16 @@ export class Bridge implements RawFileSystem {
         continue;
       }
       // READDIRPLUS: the entry's attributes, and one lookup counted on its node when the record is sent.
-      const path = this.nodes.childPath(h.node, e.name);
-      let st: Stat | null = null;
-      if (path !== null) {
-        try { st = await h.proc.lstat(path); } catch { st = null; }
+      // The lstat calls for the entries that may still fit are issued together: against a kernel in another
+      // process they then cost one round trip's latency, not one each.
+      if (!prefetch.has(i)) {
+        const room = Math.ceil((out.size - out.length) / (P_ENTRY_RECORD + 16));
+        for (let j = i; j < Math.min(d.entries.length, i + Math.max(1, Math.min(room, 128))); j++) {
+          const path = this.nodes.childPath(h.node, d.entries[j]!.name);
+          prefetch.set(j, path === null ? Promise.resolve(null) : h.proc.lstat(path).catch(() => null));
+        }
       }
+      const st = await prefetch.get(i)!;
       if (!st || !out.fits(enc.encode(e.name).length)) {
         if (!out.add(e.name, e.ino, e.type, i + 1)) return;
         continue;
