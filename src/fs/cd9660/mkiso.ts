@@ -16,7 +16,7 @@ import type { Timespec, VType } from '../../vfs/types.js';
 import { S_IFMT, VTYPE_TO_IFMT } from '../../vfs/types.js';
 import {
   DirectoryRecord, FL_DIRECTORY, FL_MULTIEXTENT, NM_CONTINUE, PathTableRecordL, PathTableRecordM, RripLink, RripNM,
-  RripPN, RripPX, RripSL, RripTF, SECTOR, SLC_CONTINUE, SLC_CURRENT, SLC_PARENT, SLC_ROOT, SuspCE, SuspER, SuspHeader,
+  RripPN, RripPX, RripPXIno, RripSL, RripTF, SECTOR, SLC_CONTINUE, SLC_CURRENT, SLC_PARENT, SLC_ROOT, SuspCE, SuspER, SuspHeader,
   SuspSP, TF_ACCESS, TF_ATTRIBUTES, TF_MODIFY, VD_PRIMARY, VD_START, VD_SUPPLEMENTARY, VD_TERMINATOR, VolumeDescriptor,
   encodeDate7,
 } from './layout.js';
@@ -33,6 +33,8 @@ export interface IsoSourceStat {
   ctime?: Timespec;
   /** Linux-encoded device number of blk/chr nodes. */
   rdev?: number;
+  /** Identity of the file on its source (e.g. `${dev}:${ino}`): regular files that share one are hard links, stored once. */
+  linkId?: string;
 }
 
 /** A directory tree to put in an image. Paths are '/'-separated, relative to the tree's root ('' is the root). */
@@ -86,6 +88,9 @@ interface Node {
   jolietSize: number;
   /** Files: first data block. */
   dataBlock: number;
+  /** File serial number in PX; the first of a set of hard links, for the others. */
+  serial: number;
+  linkHead?: Node;
   /** Record of this node in its parent, and its "." record (directories): SUSP split and continuation areas. */
   su?: SuspPlan;
   dotSu?: SuspPlan;
@@ -105,9 +110,11 @@ function entry(sig: string, len: number): Uint8Array {
   return e;
 }
 
-function pxEntry(st: IsoSourceStat, nlink: number): Uint8Array {
-  const e = entry('PX', RripPX.size);
+/** PX with the file serial number (RRIP 1.12's 44-byte form, as xorriso writes): hard links share one. */
+function pxEntry(st: IsoSourceStat, nlink: number, serial: number): Uint8Array {
+  const e = entry('PX', RripPXIno.size);
   RripPX.encode({ mode: ((VTYPE_TO_IFMT[st.type] & S_IFMT) | (st.mode & 0o7777)) >>> 0, nlink, uid: st.uid >>> 0, gid: st.gid >>> 0 }, e);
+  RripPXIno.encode({ ino: serial }, e);
   return e;
 }
 
@@ -274,7 +281,7 @@ function isoIdentifier(name: string, isDir: boolean, taken: Set<string>): string
   if (!isDir && dot > 0) {
     base = dchars(name.slice(0, dot));
     ext = dchars(name.slice(dot + 1)).slice(0, 8);
-  } else base = dchars(isDir ? name : name);
+  } else base = dchars(name);
   const room = isDir ? ISO_NAME_MAX : ISO_NAME_MAX - 1 - ext.length;
   if (base === '') base = '_';
   let cand = base.slice(0, room);
@@ -366,7 +373,7 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
   if (rootSt.type !== 'dir') throw kerr('ENOTDIR', 'mkiso: the source root is not a directory');
   const mk = (path: string, name: string, st: IsoSourceStat, parent: Node | null): Node => ({
     path, name, st, parent, children: [], isoName: '', jolietName: '', dirNumber: 0,
-    isoExtent: 0, isoSize: 0, jolietExtent: 0, jolietSize: 0, dataBlock: 0,
+    isoExtent: 0, isoSize: 0, jolietExtent: 0, jolietSize: 0, dataBlock: 0, serial: 0,
   });
   const root = mk('', '', rootSt, null);
   const dirs: Node[] = [root];
@@ -395,16 +402,37 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
   // Breadth-first order with sorted children is path table order (§9.4); number the directories.
   dirs.forEach((d, i) => { d.dirNumber = i + 1; });
 
+  // Serial numbers, and hard links: regular files with one linkId share the first one's data and serial.
+  const heads = new Map<string, Node>();
+  const linkCount = new Map<Node, number>();
+  let serial = 1;
+  for (const d of dirs) {
+    d.serial = serial++;
+    for (const c of d.children) {
+      if (c.st.type === 'dir') continue;
+      const head = c.st.type === 'reg' && c.st.linkId !== undefined ? heads.get(c.st.linkId) : undefined;
+      if (head && head.st.size === c.st.size) {
+        c.linkHead = head;
+        c.serial = head.serial;
+        linkCount.set(head, (linkCount.get(head) ?? 1) + 1);
+        continue;
+      }
+      c.serial = serial++;
+      if (c.st.type === 'reg' && c.st.linkId !== undefined) heads.set(c.st.linkId, c);
+    }
+  }
+
   // 2. Plan the SUSP of every ISO record, and so every directory's size.
   const ce = new CeAllocator();
   const rrEntries = (n: Node, nlink: number, withName: boolean): Uint8Array[] => {
-    const list = [pxEntry(n.st, nlink), tfEntry(n.st)];
+    const list = [pxEntry(n.st, nlink, n.serial), tfEntry(n.st)];
     if (withName) list.push(...nmEntries(n.name));
     if (n.st.type === 'lnk') list.push(...slEntries(n.target ?? ''));
     if ((n.st.type === 'blk' || n.st.type === 'chr') && n.st.rdev !== undefined) list.push(pnEntry(n.st.rdev));
     return list;
   };
-  const nlinkOf = (n: Node): number => (n.st.type === 'dir' ? 2 + n.children.filter((c) => c.st.type === 'dir').length : 1);
+  const nlinkOf = (n: Node): number =>
+    n.st.type === 'dir' ? 2 + n.children.filter((c) => c.st.type === 'dir').length : linkCount.get(n.linkHead ?? n) ?? 1;
   for (const d of dirs) {
     const dotList = rrEntries(d, nlinkOf(d), false);
     if (d === root) dotList.unshift(spEntry(), erEntry());
@@ -475,7 +503,7 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
   next += ce.blocks;
   const metaBlocks = next;
   const files: Node[] = [];
-  for (const d of dirs) for (const c of d.children) if (c.st.type === 'reg') files.push(c);
+  for (const d of dirs) for (const c of d.children) if (c.st.type === 'reg' && !c.linkHead) files.push(c);
   for (const f of files) {
     f.dataBlock = next;
     next += Math.ceil(f.st.size / SECTOR);
@@ -523,7 +551,7 @@ export async function makeIso(src: IsoSourceTree, sink: IsoSink, opts: MakeIsoOp
         put({ extent: joliet ? c.jolietExtent : c.isoExtent, size: joliet ? c.jolietSize : c.isoSize, flags: FL_DIRECTORY, time: c.st.mtime, id, ...(su ? { su } : {}) });
       } else if (c.st.type === 'reg') {
         const parts = extentsOf(c.st.size, extentMax);
-        let blk = c.st.size === 0 ? 0 : c.dataBlock;
+        let blk = c.st.size === 0 ? 0 : (c.linkHead ?? c).dataBlock;
         parts.forEach((len, k) => {
           put({ extent: blk, size: len, flags: k < parts.length - 1 ? FL_MULTIEXTENT : 0, time: c.st.mtime, id, ...(su ? { su } : {}) });
           blk += Math.ceil(len / SECTOR);

@@ -6,10 +6,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, run } from '../../../src/testing/tools.js';
-import { hostTree, makeIsoFile, makeSourceTree, mountIso, project, walkHost, walkKernel, type Info } from './util.js';
+import { hostTree, makeIsoFile, makeSourceTree, mountIso, project, readAll, walkHost, walkKernel, type Info } from './util.js';
 import { makeIsoImage, memoryTree } from '../../../src/fs/cd9660/mkiso.js';
 import { cd9660 } from '../../../src/fs/cd9660/index.js';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
@@ -156,6 +156,41 @@ test('mkiso: multi-extent files (small extents) read identically by xorriso, iso
   }, { extentSize: 50 * 2048 });
 });
 
+test('mkiso: hard links are stored once, with their link count and one serial number', async () => {
+  const t = await tempDir('cd9660-mkiso-');
+  try {
+    const src = join(t.path, 'src');
+    mkdirSync(join(src, 'd'), { recursive: true });
+    writeFileSync(join(src, 'a.bin'), new Uint8Array(10_000).fill(1));
+    linkSync(join(src, 'a.bin'), join(src, 'd', 'b.bin'));
+    writeFileSync(join(src, 'c.bin'), new Uint8Array(10_000).fill(1));
+    const iso = join(t.path, 'h.iso');
+    await makeIsoFile(hostTree(src), iso);
+    // isoinfo: both names at one extent with link count 2; the unlinked twin elsewhere.
+    const ls = (await run('isoinfo', ['-R', '-l', '-i', iso])).stdout.toString();
+    const entry = (name: string) => {
+      const m = new RegExp(`^\\S+\\s+(\\d+)\\s+.*\\[\\s*(\\d+) 00\\]\\s+${name.replace('.', '\\.')}\\s*$`, 'm').exec(ls);
+      assert.ok(m, `${name} in\n${ls}`);
+      return { nlink: Number(m[1]), extent: Number(m[2]) };
+    };
+    assert.deepEqual(entry('a.bin'), { nlink: 2, extent: entry('b.bin').extent });
+    assert.equal(entry('b.bin').nlink, 2);
+    assert.notEqual(entry('c.bin').extent, entry('a.bin').extent);
+    const { kernel, proc } = await mountIso(iso);
+    try {
+      const [a, b, c] = await Promise.all(['/mnt/a.bin', '/mnt/d/b.bin', '/mnt/c.bin'].map((p) => proc.stat(p)));
+      assert.equal(a!.ino, b!.ino);
+      assert.notEqual(a!.ino, c!.ino);
+      assert.deepEqual([a!.nlink, b!.nlink, c!.nlink], [2, 2, 1]);
+      assert.deepEqual(await readAll(proc, '/mnt/d/b.bin', 10_000), new Uint8Array(10_000).fill(1));
+    } finally {
+      await kernel.halt();
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('mkiso from memory: deterministic, and names the format cannot hold are still read back', async () => {
   const tree = memoryTree([
     { path: 'a/b/c.txt', type: 'file', content: 'abc', mode: 0o600, uid: 5, gid: 6 },
@@ -171,7 +206,6 @@ test('mkiso from memory: deterministic, and names the format cannot hold are sti
   const t = await tempDir('cd9660-mkiso-');
   try {
     const iso = join(t.path, 'm.iso');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(iso, a);
     const names = (await xorrisoFind(iso));
     assert.deepEqual([...names.keys()].sort(), ['a', 'a/b', 'a/b/c.txt', 'l', 'same name.TXT', 'same_name.txt', 'x'.repeat(255)].sort());
@@ -180,7 +214,7 @@ test('mkiso from memory: deterministic, and names the format cannot hold are sti
     const { kernel, proc } = await mountIso(a);
     try {
       assert.equal(await proc.readlink('/mnt/l'), '/');
-      assert.equal(new TextDecoder().decode(await (await import('./util.js')).readAll(proc, '/mnt/' + 'x'.repeat(255), 4)), 'long');
+      assert.equal(new TextDecoder().decode(await readAll(proc, '/mnt/' + 'x'.repeat(255), 4)), 'long');
     } finally {
       await kernel.halt();
     }

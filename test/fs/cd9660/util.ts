@@ -186,6 +186,7 @@ export function hostTree(root: string): IsoSourceTree {
         type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: type === 'reg' ? st.size : 0,
         mtime: { sec: Math.floor(st.mtimeMs / 1000), nsec: 0 }, atime: { sec: Math.floor(st.atimeMs / 1000), nsec: 0 },
         ctime: { sec: Math.floor(st.ctimeMs / 1000), nsec: 0 }, rdev: st.rdev,
+        ...(st.nlink > 1 && type === 'reg' ? { linkId: `${st.dev}:${st.ino}` } : {}),
       };
     },
     async readlink(p) { return readlinkSync(full(p)); },
