@@ -21,7 +21,7 @@ import { FsGeom } from './geom.js';
 import {
   DINODE1, DINODE2, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, SUPERBLOCK, FS_ISCLEAN, FS_44INODEFMT,
   SHORTLINK_OFF_UFS1, SHORTLINK_OFF_UFS2, directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK, DT_UNKNOWN,
-  UFS_MAXNAMLEN, NXADDR, EXTATTR, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
+  UFS_MAXNAMLEN, NXADDR, EXTATTR, CG, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
 } from './layout.js';
 
 /** Largest directory loaded whole into memory. */
@@ -150,6 +150,18 @@ export class FfsMount implements FsMount {
   async vget(key: VnodeKey): Promise<FfsNode> {
     const have = this.inodes.get(key);
     if (have) return have;
+    // Concurrent loads of one inode (shared-lock lookups) share one read and one object.
+    let p = this.loading.get(key);
+    if (!p) {
+      p = this.load(key).finally(() => this.loading.delete(key));
+      this.loading.set(key, p);
+    }
+    return p;
+  }
+
+  private readonly loading = new Map<number, Promise<FfsNode>>();
+
+  private async load(key: VnodeKey): Promise<FfsNode> {
     if (!Number.isSafeInteger(key) || key < UFS_ROOTINO || key >= this.g.maxino) throw kerr('ESTALE', `ffs: inode ${key} out of range`);
     const d = await this.readDinode(key);
     if (d.mode === 0 || ifmtToVType(d.mode) === undefined) throw kerr('ENOENT', `ffs: inode ${key} is not in use`);
@@ -161,7 +173,11 @@ export class FfsMount implements FsMount {
   async readDinode(ino: number): Promise<DinodeFields> {
     const g = this.g;
     if (g.ufs2) {
-      // Inodes past cg_initediblk were never initialised: they read as zero.
+      // Inodes past cg_initediblk were never initialised: whatever the block holds, they are free.
+      const cbp = await this.bread(g.cgtod(g.inoToCg(ino)), g.cgbytes);
+      const inited = new DataView(cbp.data.buffer, cbp.data.byteOffset).getInt32(CG.offsetOf('initediblk'), g.le);
+      this.bio.brelse(cbp);
+      if (ino % g.ipg >= inited) return decodeDinode(g, new Uint8Array(g.isize), 0);
     }
     const bp = await this.bread(g.inoToFsba(ino), g.bsize);
     try {
