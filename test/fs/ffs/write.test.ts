@@ -14,6 +14,7 @@ import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { parseOptions } from '../../../src/vfs/types.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
 import { fsckFfs } from '../../../src/fs/ffs/fsck.js';
+import { SUPERBLOCK, FS_ISCLEAN } from '../../../src/fs/ffs/layout.js';
 import { makeTree, makefsImage, mountBytes, compareTree, flsListing, ourListing, copyIn, icat, services, readAll } from './helpers.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
@@ -71,7 +72,11 @@ test('a makefs image takes writes and stays consistent', async () => {
 
 test('overwrite, truncate, extend, remove and rename keep the maps right', async () => {
   const img = await fresh(16 << 20, 'version=2');
+  const cleanFlag = () => SUPERBLOCK.decode(img, 65536, true).clean;
+  assert.equal(cleanFlag(), FS_ISCLEAN, 'newfs leaves it clean');
   const m = await mountBytes(img, false);
+  assert.equal(cleanFlag(), 0, 'not clean while mounted read-write');
+  assert.ok((await fsckFfs(img)).some((p) => /clean flag/.test(p)));
   const root = await m.vget(m.rootKey);
   const t = services.now();
   const node = (type: 'reg' | 'dir') => ({ type, mode: 0o644, uid: 0, gid: 0, time: t });
@@ -108,6 +113,7 @@ test('overwrite, truncate, extend, remove and rename keep the maps right', async
   await d.rename('sub', sub, root, 'sub2', null, t);
   assert.equal(await sub.lookup('..'), m.rootKey);
   await m.unmount();
+  assert.equal(cleanFlag(), FS_ISCLEAN, 'clean again after unmount');
   assert.deepEqual(await fsckFfs(img), []);
 });
 
