@@ -75,7 +75,18 @@ interface Extent {
 /** NetBSD's ASSOCCHAR: prefix of associated files' names. */
 const ASSOC_CHAR = '=';
 
-const utf16be = new TextDecoder('utf-16be', { fatal: false });
+/**
+ * Joliet's UCS-2 (big-endian; UTF-16 surrogate pairs pass through), decoded by hand: TextDecoder's
+ * 'utf-16be' is missing from Node builds without full ICU. An odd trailing byte is dropped, a lone
+ * surrogate becomes U+FFFD (as a UTF-8 name would show it).
+ */
+const utf16be = {
+  decode(b: Uint8Array): string {
+    let s = '';
+    for (let i = 0; i + 1 < b.length; i += 2) s += String.fromCharCode((b[i]! << 8) | b[i + 1]!);
+    return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  },
+};
 const utf8enc = new TextEncoder();
 
 function parseRecord(b: Uint8Array, off: number, where: string): RawRecord {
@@ -237,7 +248,7 @@ export class Cd9660Mount implements FsMount {
   }
 
   decodeName(raw: RawRecord): string {
-    if (this.ns === 'joliet') return presentName(utf16be.decode(raw.name.length & 1 ? raw.name.subarray(0, raw.name.length - 1) : raw.name), this.opts, false);
+    if (this.ns === 'joliet') return presentName(utf16be.decode(raw.name), this.opts, false);
     return presentName(String.fromCharCode(...raw.name), this.opts, true);
   }
 
