@@ -231,7 +231,8 @@ export class FuseSession {
   private readonly inflight = new Map<bigint, { replied: boolean }>();
   private failWith: number | null = null;
   private closed = false;
-  private readonly dec = new TextDecoder('utf-8', { fatal: false });
+  /** Names are UTF-8 in our VFS; a name that is not (Linux allows any bytes) is refused with EILSEQ, never mangled. */
+  private readonly dec = new TextDecoder('utf-8', { fatal: true });
   /** Counts by opcode name, for diagnostics and tests. */
   readonly stats = new Map<string, number>();
   onError: (msg: string) => void = () => {};
@@ -338,7 +339,13 @@ export class FuseSession {
   private str(b: Uint8Array, start: number): { s: string; end: number } {
     let end = b.indexOf(0, start);
     if (end < 0) end = b.length;
-    return { s: this.dec.decode(b.subarray(start, end)), end: end + 1 };
+    let s: string;
+    try {
+      s = this.dec.decode(b.subarray(start, end));
+    } catch {
+      throw Object.assign(new Error('name is not UTF-8'), { code: 'EILSEQ' });
+    }
+    return { s, end: end + 1 };
   }
 
   private async dispatch(fs: RawFileSystem, req: Uint8Array): Promise<void> {
