@@ -934,8 +934,11 @@ export class FfsNode implements VnodeImpl {
     await this.loadDir();
     const data = this.dirData!;
     const out: DirEntry[] = [];
-    let off = cookie;
-    if (off % 4 !== 0 || off < 0) throw kerr('EINVAL', 'ffs: bad directory cookie');
+    if (!Number.isSafeInteger(cookie) || cookie < 0) throw kerr('EINVAL', 'ffs: bad directory cookie');
+    // A cookie may fall inside a record that absorbed a removed entry since: resume at the first
+    // entry boundary at or after it, found by walking its chunk from the start.
+    let off = cookie - (cookie % DIRBLKSIZ);
+    while (off < cookie && off < data.length) off += this.parseEntry(data, off, off - (off % DIRBLKSIZ), false).reclen;
     while (off < data.length && out.length < max) {
       const chunk = off - (off % DIRBLKSIZ);
       const e = this.parseEntry(data, off, chunk);

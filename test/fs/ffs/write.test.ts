@@ -136,3 +136,27 @@ test('a large file spreads over the cylinder groups; a directory goes to a light
   await m.unmount();
   assert.deepEqual(await fsckFfs(img), []);
 });
+
+test('readdir resumes correctly after the entry at its cookie was removed', async () => {
+  const img = await fresh(8 << 20, 'version=1');
+  const m = await mountBytes(img, false);
+  const root = await m.vget(m.rootKey);
+  const t = services.now();
+  const node = { type: 'reg' as const, mode: 0o644, uid: 0, gid: 0, time: t };
+  for (let i = 0; i < 20; i++) await root.create(`e${i}`, node);
+  const first = await root.readdir(0, 7); // '.', '..', e0..e4
+  const cookie = first[first.length - 1]!.next; // points at e5
+  const e5 = await m.vget((await root.lookup('e5'))!);
+  await root.remove('e5', e5, t); // e5 merges into e4's record
+  const rest: string[] = [];
+  for (let c = cookie; ; ) {
+    const ents = await root.readdir(c, 5);
+    if (!ents.length) break;
+    rest.push(...ents.map((e) => e.name));
+    c = ents[ents.length - 1]!.next;
+  }
+  assert.deepEqual(rest, Array.from({ length: 14 }, (_, i) => `e${i + 6}`));
+  await e5.inactive!();
+  await m.unmount();
+  assert.deepEqual(await fsckFfs(img), []);
+});
