@@ -10,6 +10,18 @@
  * directory record. A directory has the parent lookup first found it in; met
  * again elsewhere, or inside itself, it is refused (EIO): this makes the
  * visible tree a tree, whatever loops the records describe.
+ *
+ * Hostile input: every structure is bounded — directories (16 MiB), SUSP per
+ * record (64 KiB, 32 continuation areas, no area visited twice), names (255
+ * bytes), symlink targets (4096), multi-extent chains (4096 extents, one
+ * name), the session scan (12,000 blocks, 16 candidate sets). A damaged
+ * record hides its entry and logs one console line; the rest of the directory
+ * stays readable. Path tables are cross-checked (L against M, record 1
+ * against the root) and reported, never used for lookup.
+ *
+ * Sessions: the descriptors at block 16 are those of the first session (or,
+ * on an image xorriso grew, of the newest); later sessions appended after the
+ * volume's end (mkisofs -C/-M) are found by scanning past each session's end.
  */
 
 import { kerr, KernelError } from '../../kern/error.js';
