@@ -1,6 +1,7 @@
 /**
  * ECMA-119 directory-record features that today's tools rarely write:
- * interleaved files (§6.4.3), associated and hidden files (§9.1.6), several
+ * interleaved files (§6.4.3), extended attribute records (§9.5), associated
+ * and hidden files (§9.1.6), several
  * versions of one name (§7.5.1, §9.3). The images come from genisoimage
  * (plain ISO 9660, no extensions) and are then edited where the tools offer
  * no switch; the expected bytes follow from the standard.
@@ -78,6 +79,21 @@ test('interleaved files read unit by unit, skipping the gaps (§6.4.3)', async (
     } finally {
       await kernel.halt();
     }
+  }
+});
+
+test('an extended attribute record before the data is skipped (§9.1.2, §9.5)', async () => {
+  const img = await plainImage();
+  const r = recordOf(img, 'INTER.BIN;1');
+  const extent = u32(img, r + 2);
+  img[r + 1] = 1; // one block of extended attributes...
+  put733(img, r + 2, extent - 1); // ...recorded just before the data, which stays where it was
+  const { kernel, proc } = await mountIso(img);
+  try {
+    const data = await readAll(proc, '/mnt/inter.bin', 4 * SECTOR);
+    assert.deepEqual([data[0], data[SECTOR], data[4 * SECTOR - 1]], [0x41, 0x42, 0x44]);
+  } finally {
+    await kernel.halt();
   }
 });
 
