@@ -27,6 +27,7 @@ export class Allocator {
   readonly cs: CsumTotals[] = [];
   readonly total: CsumTotals = { ndir: 0, nbfree: 0, nifree: 0, nffree: 0 };
   numclusters = 0;
+  private readonly checked = new WeakSet<Uint8Array>();
 
   constructor(
     private readonly g: FsGeom,
@@ -65,12 +66,15 @@ export class Allocator {
   /** Reads and checks cg `c`. The caller releases the buffer (bdwrite when changed). */
   async getCg(c: number): Promise<Buf> {
     const bp = await this.bio.bread(this.g.cgtod(c) * this.g.fsize, this.g.cgbytes);
+    // Checked once per buffer: after that only this allocator changes it.
+    if (this.checked.has(bp.data)) return bp;
     const h = CG.decode(bp.data, 0, this.g.le);
     const bad = this.cgProblem(h, c);
     if (bad) {
       this.bio.brelse(bp);
       throw kerr('EIO', `ffs: cylinder group ${c}: ${bad}`);
     }
+    this.checked.add(bp.data);
     return bp;
   }
 

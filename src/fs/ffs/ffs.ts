@@ -661,7 +661,8 @@ export class FfsNode implements VnodeImpl {
       const a = await this.bmap(lbn);
       if (a !== 0) {
         const from = nsize - lbn * g.bsize;
-        const to = Math.min(g.blksize(osize, lbn), g.fragroundup(from));
+        // A direct tail block shrinks to whole frags; a block under an indirect one stays whole.
+        const to = lbn >= NDADDR ? g.bsize : Math.min(g.blksize(osize, lbn), g.fragroundup(from));
         if (to > from) await this.devWrite(new Uint8Array(to - from), a * g.fsize + from);
       }
     }

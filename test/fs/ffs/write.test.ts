@@ -94,6 +94,13 @@ test('overwrite, truncate, extend, remove and rename keep the maps right', async
   const back = await readAll(a);
   assert.deepEqual(back.subarray(0, 5000), bytes.subarray(0, 5000));
   assert.ok(back.subarray(5000).every((x) => x === 0));
+  // The same past the direct blocks: the kept block's tail must read as zeros after extending.
+  await a.write(bytes, 0, t);
+  await a.setattr({ size: 150_001 });
+  await a.setattr({ size: 200_000 });
+  const back2 = await readAll(a);
+  assert.deepEqual(back2.subarray(0, 150_001), bytes.subarray(0, 150_001));
+  assert.ok(back2.subarray(150_001).every((x) => x === 0), 'zeros after the old end');
   await a.setattr({ size: 0 });
   assert.equal(a.getattr().blocks, 0);
   // Many names in one directory, then half of them removed and the rest renamed across.
