@@ -19,8 +19,9 @@ import { cases as ioCases } from './suite/io.js';
 import { cases as spaceCases } from './suite/space.js';
 import { cases as linkCases } from './suite/links.js';
 import { cases as dirCases } from './suite/dirs.js';
+import { cases as lookupCases } from './suite/lookup.js';
 
-const allCases = [...renameCases, ...attrCases, ...readdirCases, ...ioCases, ...spaceCases, ...linkCases, ...dirCases];
+const allCases = [...lookupCases, ...renameCases, ...attrCases, ...readdirCases, ...ioCases, ...spaceCases, ...linkCases, ...dirCases];
 
 function byName(prefix: string): Case {
   const c = allCases.find((x) => x.name.startsWith(prefix));
@@ -156,6 +157,15 @@ const flaws: Flaw[] = [
       };
     }),
     caughtBy: ['link: hard links share the inode and count links', 'rename: over a hard link of another file drops one link'],
+  },
+  {
+    what: "lookup of '..' answers the directory itself",
+    component: brokenTmpfs((node) => {
+      node.lookup = async function (this: TmpNode, name: string) {
+        return name === '..' ? this.key : TmpNode.prototype.lookup.call(this, name);
+      };
+    }),
+    caughtBy: ['lookup: complex paths with . and ..', "lookup: '..' of the mount root leaves the mount"],
   },
   {
     what: 'rmdir removes non-empty directories',

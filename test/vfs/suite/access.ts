@@ -289,5 +289,5 @@ export const cases: Case[] = [
     const u = user(1000, 1000);
     await fails(u.unmount(mnt), 'EPERM');
     await fails(u.mount('tmpfs', mnt), 'EPERM');
-  }),
+  }, { readsOnly: true }),
 ];

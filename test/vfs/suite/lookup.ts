@@ -143,7 +143,24 @@ export const cases: Case[] = [
     await fails(proc.stat(''), 'ENOENT');
     await fails(proc.open('', O_RDONLY), 'ENOENT');
     await fails(proc.mkdir(''), 'ENOENT');
-  }),
+  }, { readsOnly: true }),
+
+  tcase("lookup: the mount root: '.', '..', '/mnt/.', and a missing name (read-only safe)", async ({ proc, mnt }) => {
+    const root = await proc.stat(mnt);
+    assert.ok(isDir(root));
+    assert.equal((await proc.stat('.')).ino, root.ino);
+    assert.equal((await proc.stat(`${mnt}/.`)).ino, root.ino);
+    assert.equal((await proc.stat(`${mnt}/./.`)).ino, root.ino);
+    assert.equal((await proc.stat(`${mnt}/..`)).ino, (await proc.stat('/')).ino);
+    assert.equal((await proc.stat(`${mnt}/../${mnt.slice(1)}`)).dev, root.dev);
+    await fails(proc.stat(`${mnt}/definitely-not-here`), 'ENOENT');
+    await fails(proc.stat(`${mnt}/definitely-not-here/x`), 'ENOENT');
+    const fd = await proc.open(mnt, O_RDONLY | O_DIRECTORY);
+    const ents = await proc.getdents(fd, 100);
+    await proc.close(fd);
+    assert.ok(ents.some((e) => e.name === '.'), "'.' is listed");
+    assert.ok(ents.some((e) => e.name === '..'), "'..' is listed");
+  }, { readsOnly: true }),
 
   tcase('lookup: chdir and relative paths follow the cwd', async ({ proc, mnt }) => {
     await proc.mkdir('x');

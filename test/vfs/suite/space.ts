@@ -49,6 +49,16 @@ async function fillUp(proc: SyscallApi, prefix: string, chunk: Uint8Array): Prom
 }
 
 export const cases: Case[] = [
+  tcase('statvfs: consistent numbers and the read-only flag on any mount', async ({ proc, caps, mnt }) => {
+    const s = await proc.statvfs(mnt);
+    assert.ok(s.bsize > 0 && s.frsize > 0, 'block sizes');
+    assert.ok(s.blocks > 0 && s.bfree <= s.blocks && s.bavail <= s.bfree, 'block counts');
+    assert.ok(s.ffree <= s.files && s.favail <= s.ffree, 'inode counts');
+    assert.equal((s.flag ?? 0) & 1, caps.readonly === true ? 1 : 0, 'ST_RDONLY');
+    await proc.sync();
+    assert.equal((await proc.statvfs(`${mnt}/.`)).fsid, s.fsid);
+  }, { readsOnly: true }),
+
   tcase('statvfs: the numbers are consistent', async ({ proc, caps }) => {
     const s = await proc.statvfs('.');
     assert.ok(s.bsize > 0 && s.frsize > 0, 'block sizes');
