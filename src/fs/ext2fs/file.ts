@@ -93,6 +93,16 @@ export async function writeFile(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: 
   if (ext) await fs.loadExtents(ip);
   let pos = offset;
   let lastPblk = 0;
+  try {
+    await writeLoop();
+  } finally {
+    // What was written stays written (and counted in the size), also when allocation ran out midway.
+    if (pos > ip.size) ip.size = pos;
+    fs.markDirty(ip);
+  }
+  return buf.length;
+
+  async function writeLoop(): Promise<void> {
   while (pos < end) {
     const lblk = Math.floor(pos / bs);
     const inblk = pos % bs;
@@ -127,9 +137,7 @@ export async function writeFile(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: 
     lastPblk = pblk + len;
     fs.markDirty(ip);
   }
-  if (end > ip.size) ip.size = end;
-  fs.markDirty(ip);
-  return buf.length;
+  }
 }
 
 /**

@@ -811,7 +811,8 @@ export class Ext2Fs {
   async writeExtentTree(ip: Inode): Promise<void> {
     const list = ip.extents!;
     const perBlock = Math.floor((this.bs - 12) / 12);
-    const old = ip.treeBlocks;
+    const old = [...ip.treeBlocks];
+    const before = old.length;
     const fresh: number[] = [];
     const takeBlock = async (goal: number): Promise<number> => {
       const b = old.shift();
@@ -853,7 +854,8 @@ export class Ext2Fs {
         if (depth > MAX_EXTENT_DEPTH) throw kerr('EFBIG', `ext2fs: inode ${ip.ino}: extent tree too deep`);
       }
     } catch (e) {
-      for (const b of fresh) if (!ip.treeBlocks.includes(b)) old.push(b);
+      // Blocks taken from the old tree stay with it; newly allocated ones go back.
+      for (const b of fresh) if (!ip.treeBlocks.includes(b)) await this.freeBlockRun(b, 1);
       throw e;
     }
     const ib = ip.iblock;
@@ -862,7 +864,6 @@ export class Ext2Fs {
     EXT_HDR.encode({ magic: EXT_MAGIC, entries: level.length, max: 4, depth, generation: 0 }, dv, 0);
     level.forEach((r, j) => r.write(dv, 12 + j * 12));
     // Blocks of the old tree not reused go back to the free pool.
-    const before = ip.treeBlocks.length;
     for (const b of old) await this.freeBlockRun(b, 1);
     ip.treeBlocks = fresh;
     ip.blocks512 += (fresh.length - before) * (this.bs / 512);

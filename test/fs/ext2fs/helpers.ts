@@ -216,3 +216,87 @@ export async function debugfs(img: string, cmd: string, write = false): Promise<
   const r = await run('debugfs', [...(write ? ['-w'] : []), '-R', cmd, img]);
   return r.stdout.toString();
 }
+
+const now = (): { sec: number; nsec: number } => services().now();
+
+/** Copies a host tree into a mounted file system through the driver's own vnode operations. */
+export async function copyIn(m: FsMount, host: string, at = '/'): Promise<number> {
+  let n = 0;
+  const links = new Map<bigint, VnodeImpl>();
+  const stack: [string, VnodeImpl][] = [[host, await resolve(m, at)]];
+  while (stack.length) {
+    const [dir, dvp] = stack.pop()!;
+    for (const name of await fsp.readdir(dir)) {
+      if (name === 'lost+found') continue;
+      const p = join(dir, name);
+      const st = await fsp.lstat(p, { bigint: true });
+      const node = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), time: now() };
+      let key: number;
+      if (st.isDirectory()) {
+        key = await dvp.mkdir(name, { ...node, type: 'dir' });
+        stack.push([p, await m.vget(key)]);
+      } else if (st.isSymbolicLink()) {
+        key = await dvp.symlink(name, await fsp.readlink(p), { ...node, type: 'lnk' });
+      } else if (st.nlink > 1n && links.has(st.ino)) {
+        await dvp.link(name, links.get(st.ino)!, now());
+        n++;
+        continue;
+      } else {
+        key = await dvp.create(name, { ...node, type: 'reg' });
+        const vp = await m.vget(key);
+        if (st.nlink > 1n) links.set(st.ino, vp);
+        const fh = await fsp.open(p);
+        try {
+          const buf = Buffer.alloc(1024 * 1024);
+          let off = 0;
+          for (;;) {
+            const { bytesRead } = await fh.read(buf, 0, buf.length, off);
+            if (bytesRead === 0) break;
+            if (!buf.subarray(0, bytesRead).every((b) => b === 0)) await vp.write(buf.subarray(0, bytesRead), off, now());
+            off += bytesRead;
+          }
+          if (vp.getattr().size !== off) await vp.setattr({ size: off });
+        } finally {
+          await fh.close();
+        }
+      }
+      const vp = await m.vget(key);
+      const ns = (t: bigint) => ({ sec: Number(t / 1000000000n), nsec: Number(t % 1000000000n) });
+      await vp.setattr({ atime: ns(st.atimeNs), mtime: ns(st.mtimeNs) });
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Extracts an image with the real debugfs (rdump) and compares the tree with the host tree: names, types, content, targets, modes. */
+export async function compareWithDebugfs(img: string, host: string): Promise<number> {
+  const out = await tempDir('ext2fs-rdump-');
+  try {
+    await run('debugfs', ['-R', `rdump / ${out.path}`, img]);
+    let n = 0;
+    const stack = [''];
+    while (stack.length) {
+      const rel = stack.pop()!;
+      const theirs = (await fsp.readdir(join(out.path, rel))).filter((x) => !(rel === '' && x === 'lost+found')).sort();
+      const ours = (await fsp.readdir(join(host, rel))).filter((x) => !(rel === '' && x === 'lost+found')).sort();
+      assert.deepEqual(theirs, ours, `entries of /${rel}`);
+      for (const name of ours) {
+        const a = await fsp.lstat(join(host, rel, name));
+        const b = await fsp.lstat(join(out.path, rel, name));
+        const where = `/${join(rel, name)}`;
+        assert.equal(b.mode, a.mode, `mode of ${where}`);
+        n++;
+        if (a.isDirectory()) stack.push(join(rel, name));
+        else if (a.isSymbolicLink()) assert.equal(await fsp.readlink(join(out.path, rel, name)), await fsp.readlink(join(host, rel, name)), `target of ${where}`);
+        else {
+          assert.equal(b.size, a.size, `size of ${where}`);
+          if (a.size < 64 * 1024 * 1024) assert.ok((await fsp.readFile(join(out.path, rel, name))).equals(await fsp.readFile(join(host, rel, name))), `content of ${where}`);
+        }
+      }
+    }
+    return n;
+  } finally {
+    await out.cleanup();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Writing: a generated tree copied into fresh and pre-populated images through
+ * the driver, then judged by the real tools — e2fsck -fn must be clean and
+ * debugfs must extract the same tree. Also hashed directories that grow and
+ * shrink, extent trees that grow in depth, exhaustion (ENOSPC) and orphans.
+ */
+
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { tempDir } from '../../../src/testing/tools.js';
+import { compareTree, compareWithDebugfs, copyIn, debugfs, fsck, indexDirs, mke2fs, mountImage, resolve, services, sharedTree } from './helpers.js';
+
+const work = await tempDir('ext2fs-write-');
+after(async () => {
+  await work.cleanup();
+  await (await sharedTree()).cleanup();
+});
+const opts = { files: 400, bigDir: 600, hugeSparse: false, noSparse: true };
+const t = () => services().now();
+
+for (const [type, extra] of [['ext4', []], ['ext2', []], ['ext4', ['-b', '1024', '-O', '^metadata_csum,^64bit']]] as const) {
+  test(`a tree written into a fresh ${type} ${extra.join(' ')} image passes e2fsck and reads back through debugfs`, async () => {
+    const tree = await sharedTree(opts);
+    const img = join(work.path, `fresh-${type}-${extra.length}.img`);
+    const bytes = await mke2fs(img, type, '64M', [...extra]);
+    const m = await mountImage(bytes, { readonly: false });
+    const n = await copyIn(m, tree.path);
+    assert.ok(n > 1000);
+    await m.sync();
+    await m.unmount();
+    await writeFile(img, bytes);
+    await fsck(img);
+    await compareWithDebugfs(img, tree.path);
+    const m2 = await mountImage(bytes);
+    await compareTree(m2, tree.path);
+  });
+}
+
+test('a tree written into a pre-populated image with hashed directories; the index survives growth and shrinking', async () => {
+  const tree = await sharedTree(opts);
+  const img = join(work.path, 'prepop.img');
+  await mke2fs(img, 'ext4', '64M', [], tree.path);
+  const bytes = await indexDirs(img);
+  const m = await mountImage(bytes, { readonly: false });
+  const root = await m.vget(m.rootKey);
+  await root.mkdir('copy', { type: 'dir', mode: 0o755, uid: 0, gid: 0, time: t() });
+  await copyIn(m, tree.path, '/copy');
+  const wide = await resolve(m, '/wide');
+  for (let i = 0; i < 600; i += 2) {
+    const name = `entry-with-a-longish-name-${i}`;
+    const key = (await wide.lookup(name))!;
+    await wide.remove(name, await m.vget(key), t());
+    await (await m.vget(key)).inactive!();
+  }
+  for (let i = 0; i < 40; i++) await wide.create(`new-${i}`, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() });
+  await m.sync();
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+  const ls = await debugfs(img, 'ls -l /wide');
+  assert.equal((ls.match(/^\s*[1-9]\d*\s.*entry-with-a-longish-name-/gm) ?? []).length, 300);
+  assert.equal((ls.match(/ new-/g) ?? []).length, 40);
+  const m2 = await mountImage(bytes);
+  const w2 = await resolve(m2, '/wide');
+  assert.equal(await w2.lookup('entry-with-a-longish-name-2'), null);
+  assert.ok((await w2.lookup('entry-with-a-longish-name-3')) !== null);
+  assert.ok((await w2.lookup('new-39')) !== null);
+});
+
+test('a fragmented file grows its extent tree to depth 2 and shrinks back, e2fsck clean', async () => {
+  const img = join(work.path, 'deep.img');
+  const bytes = await mke2fs(img, 'ext4', '16M', ['-b', '1024']);
+  const m = await mountImage(bytes, { readonly: false });
+  const root = await m.vget(m.rootKey);
+  const f = await m.vget(await root.create('frag', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+  const g = await m.vget(await root.create('other', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+  const blk = Buffer.alloc(1024);
+  // Interleaving two files' blocks keeps every extent of `frag` one block long.
+  for (let i = 0; i < 400; i++) {
+    blk.fill(i & 0xff);
+    blk.writeUInt32LE(i, 0);
+    await f.write(blk, i * 2048, t());
+    await g.write(blk, i * 1024, t());
+  }
+  await m.sync();
+  await writeFile(img, bytes);
+  await fsck(img);
+  const ex = await debugfs(img, 'ex /frag');
+  assert.match(ex, /^\s*2\/\s*2/m, 'a level-2 node exists');
+  const dump = await run2(img, 'cat /frag');
+  for (let i = 0; i < 400; i++) {
+    assert.equal(dump.readUInt32LE(i * 2048), i);
+    if (i < 399) assert.equal(dump[i * 2048 + 1024], 0, 'holes read as zeros');
+  }
+  await f.setattr({ size: 2048 * 10 });
+  await m.sync();
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+  const ex2 = await debugfs(img, 'ex /frag');
+  assert.match(ex2, /^\s*0\/\s*1/m, 'depth 1 after shrinking');
+  assert.doesNotMatch(ex2, /^\s*2\/\s*2/m);
+});
+
+async function run2(img: string, cmd: string): Promise<Buffer> {
+  const { run } = await import('../../../src/testing/tools.js');
+  return (await run('debugfs', ['-R', cmd, img])).stdout;
+}
+
+test('running out of blocks and of inodes answers ENOSPC and leaves a consistent file system', async () => {
+  const img = join(work.path, 'full.img');
+  const bytes = await mke2fs(img, 'ext4', '2M', ['-N', '64']);
+  const m = await mountImage(bytes, { readonly: false });
+  const root = await m.vget(m.rootKey);
+  const f = await m.vget(await root.create('big', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+  const chunk = Buffer.alloc(65536, 7);
+  let off = 0;
+  await assert.rejects(async () => {
+    for (;;) {
+      await f.write(chunk, off, t());
+      off += chunk.length;
+    }
+  }, { code: 'ENOSPC' });
+  await assert.rejects(async () => {
+    for (let i = 0; ; i++) await root.create(`n${i}`, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() });
+  }, { code: 'ENOSPC' });
+  await m.sync();
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+});
+
+test('a file unlinked while open is an orphan: freed on inactive, or by the next read-write mount', async () => {
+  const img = join(work.path, 'orphan.img');
+  const bytes = await mke2fs(img, 'ext4', '16M', []);
+  const m = await mountImage(bytes, { readonly: false });
+  const root = await m.vget(m.rootKey);
+  const before = (await m.statvfs()).bfree;
+  const f = await m.vget(await root.create('o', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+  await f.write(Buffer.alloc(1024 * 1024, 1), 0, t());
+  await root.remove('o', f, t());
+  await m.sync();
+  // The system stops here, before the last close: the image has an orphan.
+  const crashed = bytes.slice();
+  assert.match(await debugfs((await writeFile(img, crashed), img), 'stats'), /First orphan inode:\s+\d+/);
+  const m2 = await mountImage(crashed, { readonly: false });
+  assert.equal((await m2.statvfs()).bfree, before);
+  await m2.unmount();
+  await writeFile(img, crashed);
+  await fsck(img);
+  // And without the crash: inactive() frees it.
+  await f.inactive!();
+  await m.sync();
+  assert.equal((await m.statvfs()).bfree, before);
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+});
+
+test('extended attributes written in the inode and in a block read back through debugfs', async () => {
+  const img = join(work.path, 'xattr.img');
+  const bytes = await mke2fs(img, 'ext4', '16M', []);
+  const m = await mountImage(bytes, { readonly: false });
+  const root = await m.vget(m.rootKey);
+  const f = await m.vget(await root.create('x', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+  await f.setxattr!('user.small', Buffer.from('tiny'), {});
+  await f.setxattr!('user.large', Buffer.alloc(700, 0x61), {});
+  await f.setxattr!('trusted.t', Buffer.from('tt'), {});
+  await f.removexattr!('trusted.t');
+  await m.sync();
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+  const list = await debugfs(img, 'ea_list /x');
+  assert.match(list, /user\.small.*tiny/);
+  assert.match(list, /user\.large/);
+  assert.doesNotMatch(list, /trusted\.t/);
+  assert.ok((await run2(img, 'ea_get /x user.large')).toString().includes(`"${'a'.repeat(700)}"`));
+});
