@@ -306,7 +306,7 @@ export async function cmdCp(ctx: Context, args: string[], o: { recursive?: boole
     try {
       src = await side(ctx, a, false);
     } catch (e) {
-      await ctx.report(a, e);
+      await ctx.report(e instanceof CliError ? '' : a, e);
       continue;
     }
     try {
@@ -523,97 +523,131 @@ const TAR_TYPE = new Map<string, 'file' | 'directory' | 'symlink' | 'block-devic
 export async function cmdTar(ctx: Context, args: string[]): Promise<void> {
   if (ctx.io.stdout.isTTY) throw new CliError('refusing to write a tar stream to a terminal (redirect it to a file or a pipe)');
   const pack = tar.pack();
+  // The reader of stdout may go away (| head): then the archive is abandoned, not buffered forever.
+  const sink: TarSink = { broken: null };
+  const out = ctx.io.stdout;
+  const onBroken = (e: unknown) => {
+    sink.broken ??= e ?? new KernelError('EPIPE');
+    pack.resume();
+  };
+  out.once('error', onBroken);
+  out.once('close', () => onBroken(new KernelError('EPIPE')));
   const piping = new Promise<void>((resolve, reject) => {
     pack.on('error', reject);
     pack.on('end', resolve);
     pack.on('data', (b: unknown) => {
-      if (!ctx.io.stdout.write(b as Buffer)) {
+      if (sink.broken) return;
+      if (!out.write(b as Buffer)) {
         pack.pause();
-        ctx.io.stdout.once('drain', () => pack.resume());
+        out.once('drain', () => pack.resume());
       }
     });
   });
   const progress = new Progress(ctx.io.stderr);
-  await each(ctx, args, false, async (vol, path, t) => {
-    const prefix = t.kind === 'image' ? `${t.image}:` : '';
-    if (progress.enabled) progress.start(await measure(new VolumeFs(vol, prefix), path, false));
-    const links = new Map<string, string>();
-    for await (const e of vol.walk(path, { onProblem: (p) => void ctx.report(`${prefix}${p.path}`, p.error) })) {
-      const name = e.rel === '' ? '.' : `./${e.rel}`;
-      const st = e.stat;
-      const type = TAR_TYPE.get(st.type);
-      if (!type) {
-        await ctx.report(`${prefix}${e.path}`, new CliError('socket ignored'));
-        continue;
-      }
-      const header: TarHeader = { name: type === 'directory' ? `${name}/` : name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime, type, size: 0 };
-      if (type === 'block-device' || type === 'character-device') {
-        header.devmajor = (st.rdev >> 8) & 0xfff;
-        header.devminor = st.rdev & 0xff;
-      }
-      try {
-        if (type === 'symlink') header.linkname = await vol.readlink(e.path);
-        if (type === 'file') {
-          const id = `${st.dev}:${st.ino}`;
-          const first = st.nlink > 1 ? links.get(id) : undefined;
-          if (first !== undefined) {
-            await entryDone(pack, { ...header, type: 'link', linkname: first });
-            continue;
-          }
-          if (st.nlink > 1) links.set(id, name);
-          await tarFile(pack, header, vol, e.path, st.size, (n) => progress.add(n));
+  try {
+    await each(ctx, args, false, async (vol, path, t) => {
+      const prefix = t.kind === 'image' ? `${t.image}:` : '';
+      if (progress.enabled) progress.start(await measure(new VolumeFs(vol, prefix), path, false));
+      const links = new Map<string, string>();
+      for await (const e of vol.walk(path, { onProblem: (p) => void ctx.report(`${prefix}${p.path}`, p.error) })) {
+        if (sink.broken) throw sink.broken;
+        const name = e.rel === '' ? '.' : `./${e.rel}`;
+        const st = e.stat;
+        const type = TAR_TYPE.get(st.type);
+        if (!type) {
+          await ctx.report(`${prefix}${e.path}`, new CliError('socket ignored'));
           continue;
         }
-        await entryDone(pack, header);
-      } catch (err) {
-        await ctx.report(ctx.labelFor(t, err) || `${prefix}${e.path}`, err);
+        const header: TarHeader = { name: type === 'directory' ? `${name}/` : name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime, type, size: 0 };
+        if (type === 'block-device' || type === 'character-device') {
+          header.devmajor = (st.rdev >> 8) & 0xfff;
+          header.devminor = st.rdev & 0xff;
+        }
+        try {
+          if (type === 'symlink') header.linkname = await vol.readlink(e.path);
+          if (type === 'file') {
+            const id = `${st.dev}:${st.ino}`;
+            const first = st.nlink > 1 ? links.get(id) : undefined;
+            if (first !== undefined) {
+              await entryDone(pack, { ...header, type: 'link', linkname: first });
+              continue;
+            }
+            await tarFile(pack, header, vol, e.path, st.size, sink, (n) => progress.add(n));
+            if (st.nlink > 1) links.set(id, name);
+            continue;
+          }
+          await entryDone(pack, header);
+        } catch (err) {
+          if (sink.broken) throw sink.broken;
+          await ctx.report(ctx.labelFor(t, err) || `${prefix}${e.path}`, err);
+        }
       }
-    }
-  });
+    });
+  } finally {
+    progress.stop();
+  }
+  if (sink.broken) {
+    await ctx.report('', sink.broken);
+    pack.destroy();
+    return;
+  }
   pack.finalize();
   await piping;
-  progress.stop();
 }
+
+interface TarSink { broken: unknown }
 
 function entryDone(pack: tar.Pack, header: TarHeader): Promise<void> {
   return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
- * One file into the archive. The header's size is the inode's; the data stops there, and a file
- * that turns out shorter (a hostile inode) is padded with zeros and reported, so the stream stays valid.
+ * One file into the archive. The first chunk is read before the header is written, so a file that
+ * cannot be read at all is left out (and reported). The header's size is the inode's; the data
+ * stops there, and a file that turns out shorter is padded with zeros and reported, as GNU tar does.
  */
-async function tarFile(pack: tar.Pack, header: TarHeader, vol: Volume, path: string, size: number, onBytes: (n: number) => void): Promise<void> {
-  let done!: Promise<void>;
+async function tarFile(pack: tar.Pack, header: TarHeader, vol: Volume, path: string, size: number, sink: TarSink, onBytes: (n: number) => void): Promise<void> {
+  const it = vol.readChunks(path)[Symbol.asyncIterator]();
+  let next = await it.next().catch(async (e: unknown) => {
+    await it.return?.(undefined);
+    throw e;
+  });
+  let failEntry: (e: unknown) => void = () => undefined;
   const entry = pack.entry({ ...header, size }, (err) => {
     if (err) failEntry(err);
   });
-  let failEntry: (e: unknown) => void = () => undefined;
-  done = new Promise<void>((resolve, reject) => {
+  const done = new Promise<void>((resolve, reject) => {
     failEntry = reject;
     entry.on('finish', () => resolve());
     entry.on('error', reject);
   });
+  const put = async (b: Uint8Array) => {
+    if (sink.broken) throw sink.broken;
+    if (!entry.write(Buffer.from(b))) await new Promise<void>((r) => entry.once('drain', () => r()));
+  };
   let written = 0;
   let problem: unknown;
   try {
-    for await (const c of vol.readChunks(path)) {
+    while (!next.done && written < size) {
+      const c = next.value;
       const take = Math.min(c.length, size - written);
-      if (take > 0) {
-        if (!entry.write(Buffer.from(c.subarray(0, take)))) await new Promise<void>((r) => entry.once('drain', () => r()));
-        written += take;
-        onBytes(take);
-      }
+      await put(c.subarray(0, take));
+      written += take;
+      onBytes(take);
       if (written >= size) break;
+      next = await it.next();
     }
   } catch (e) {
+    if (sink.broken) throw sink.broken;
     problem = e;
+  } finally {
+    await it.return?.(undefined);
   }
   if (written < size) {
-    const zero = Buffer.alloc(Math.min(IO_PAD, size - written));
+    const zero = new Uint8Array(Math.min(1 << 20, size - written));
     while (written < size) {
       const n = Math.min(zero.length, size - written);
-      if (!entry.write(zero.subarray(0, n))) await new Promise<void>((r) => entry.once('drain', () => r()));
+      await put(zero.subarray(0, n));
       written += n;
     }
     problem ??= new KernelError('EIO', `file shorter than its size ${size}; padded with zeros`);
@@ -622,8 +656,6 @@ async function tarFile(pack: tar.Pack, header: TarHeader, vol: Volume, path: str
   await done;
   if (problem) throw problem;
 }
-
-const IO_PAD = 1 << 20;
 
 // --- helpers for main ---------------------------------------------------------------------------
 

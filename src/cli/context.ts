@@ -83,6 +83,7 @@ export function errnoText(code: Errno): string {
 
 export function humanError(e: unknown): string {
   if (isKernelError(e)) {
+    if (e.code === 'ELOOP' && e.detail?.includes('cycle')) return `File system loop detected (${e.detail})`;
     const base = errnoText(e.code);
     // Corrupt-metadata errors carry the structure that was wrong: worth a user's eyes.
     if (e.detail && (e.code === 'EIO' || e.code === 'EFTYPE' || e.code === 'EUCLEAN' || e.code === 'ELOOP')) return `${base} (${e.detail})`;
@@ -121,6 +122,7 @@ export function parseSize(s: string): number {
 interface Shared {
   volumes: Map<string, Promise<ImageVolume>>;
   remote: Promise<Volume> | undefined;
+  deathReported?: boolean;
 }
 
 export class Context {
@@ -221,7 +223,11 @@ export class Context {
     this.failures++;
     let msg = humanError(e);
     const dead = await this.deathReason();
-    if (dead) msg += ` (kernel server died: ${dead})`;
+    // Once the server is gone every later call fails the same way: one line says so, the rest are noise.
+    if (dead && this.shared.deathReported) return;
+    if (dead) this.shared.deathReported = true;
+    // Once the server is gone every call fails the same way: say why, once.
+    if (dead) msg = `${isKernelError(e) ? errnoText(e.code) : msg}: kernel server died: ${dead}`;
     this.io.stderr.write(`rump: ${this.cmd}: ${label ? `${label}: ` : ''}${msg}\n`);
   }
 

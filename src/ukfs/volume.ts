@@ -123,7 +123,7 @@ export class VolumeFileHandle {
   }
 
   async stat(): Promise<VolumeStats> {
-    return new VolumeStats(await this.vol.call(this.path, (p) => p.fstat(this.fd)));
+    return this.vol.checked(await this.vol.call(this.path, (p) => p.fstat(this.fd)), this.path);
   }
   truncate(len = 0): Promise<void> { return this.vol.call(this.path, (p) => p.ftruncate(this.fd, len)); }
   sync(): Promise<void> { return this.vol.call(this.path, (p) => p.fsync(this.fd)); }
@@ -219,12 +219,26 @@ export class Volume {
 
   // --- node:fs/promises-shaped calls -------------------------------------------------------
 
+  /**
+   * A stat result as VolumeStats; EOVERFLOW (as stat(2) answers for values that do not fit) when a
+   * number is not a safe integer, so a hostile size cannot turn into endless reads or bad arithmetic.
+   */
+  checked(st: Stat, path: string): VolumeStats {
+    for (const k of ['size', 'blocks', 'ino', 'nlink', 'uid', 'gid'] as const) {
+      const v = st[k];
+      if (!Number.isSafeInteger(v) || v < 0) {
+        throw this.fixError(new KernelError('EOVERFLOW', `${k} ${v} out of range`).withContext('stat', path), path);
+      }
+    }
+    return new VolumeStats(st);
+  }
+
   async stat(path: string): Promise<VolumeStats> {
-    return new VolumeStats(await this.call(path, (p) => p.stat(this.kpath(path))));
+    return this.checked(await this.call(path, (p) => p.stat(this.kpath(path))), path);
   }
 
   async lstat(path: string): Promise<VolumeStats> {
-    return new VolumeStats(await this.call(path, (p) => p.lstat(this.kpath(path))));
+    return this.checked(await this.call(path, (p) => p.lstat(this.kpath(path))), path);
   }
 
   async exists(path: string): Promise<boolean> {
@@ -274,6 +288,7 @@ export class Volume {
   async *readChunks(path: string, chunk = IO_CHUNK): AsyncGenerator<Uint8Array> {
     const fd = await this.call(path, (p) => p.open(this.kpath(path), O_RDONLY));
     try {
+      this.checked(await this.call(path, (p) => p.fstat(fd)), path);
       const buf = new Uint8Array(chunk);
       for (;;) {
         const n = await this.call(path, (p) => p.read(fd, buf));

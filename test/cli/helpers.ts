@@ -15,8 +15,18 @@ export const COMPONENTS = fileURLToPath(new URL('../ukfs/fixtures/components.ts'
 export interface RumpResult { code: number; stdout: Buffer; stderr: string; out: string }
 
 /** `rump ARGS` in this process; `--trusted` unless the args choose an isolation. */
-export async function rump(args: string[], opts: { stdin?: string | Uint8Array; env?: NodeJS.ProcessEnv; isolation?: string } = {}): Promise<RumpResult> {
-  const stdout = new PassThrough();
+export async function rump(args: string[], opts: { stdin?: string | Uint8Array; env?: NodeJS.ProcessEnv; isolation?: string; stdoutLimit?: number } = {}): Promise<RumpResult> {
+  // Standard output as a pipe whose reader goes away after `stdoutLimit` bytes (like `| head -c`).
+  let seen = 0;
+  const limit = opts.stdoutLimit ?? 256 * 1024 * 1024;
+  const stdout = new PassThrough({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > limit) cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      else cb(null, chunk);
+    },
+  });
+  stdout.on('error', () => undefined);
   const stderr = new PassThrough();
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -27,7 +37,7 @@ export async function rump(args: string[], opts: { stdin?: string | Uint8Array; 
   const iso = opts.isolation ?? 'trusted';
   const full = cmd === 'halt' ? args : [cmd, ...rest, '--isolation', iso, '--component', COMPONENTS];
   const code = await main(full, { stdin, stdout, stderr, env: { ...opts.env } });
-  stdout.end();
+  if (!stdout.destroyed) stdout.end();
   stderr.end();
   const o = Buffer.concat(out);
   return { code, stdout: o, out: o.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
