@@ -406,6 +406,13 @@ export class Cd9660Mount implements FsMount {
     this.parents.set(child, parent);
   }
 
+  /** That a directory's extent starts with its "." record (what vget will take it for). */
+  async checkDirectory(extent: number): Promise<void> {
+    const where = `directory at block ${extent}`;
+    const dot = parseRecord(await this.block(extent, where), 0, where);
+    if (specialName(dot.name) !== 0 || !(dot.rec.flags & FL_DIRECTORY)) throw kerr('EIO', `cd9660: ${where}: does not start with a "." record`);
+  }
+
   /** The parent of a directory: where lookup found it, else what its ".." record (or PL) names. */
   parentOf(extent: number, l: Listing): number {
     if (extent === this.rootExtent) return extent;
@@ -548,7 +555,10 @@ export class IsoVnode implements VnodeImpl {
     const i = l.byName.get(name);
     if (i === undefined) return null;
     const e = l.entries[i]!;
-    if (e.type === 'dir') this.mnt.adopt(e.key / SECTOR, this.extent);
+    if (e.type === 'dir') {
+      await this.mnt.checkDirectory(e.key / SECTOR);
+      this.mnt.adopt(e.key / SECTOR, this.extent);
+    }
     return e.key;
   }
 

@@ -218,6 +218,13 @@ test('directory records pointing at themselves or at their parent are refused, t
   const { m: m2 } = await mountBytes(img2);
   await assert.rejects(lookupPath(m2, 'sub/inner'), isEio);
 
+  // A directory record pointing at file data, not at a directory.
+  const img3 = base.slice();
+  const sub3 = byName(img3, root, 'sub');
+  put733(img3, sub3.off + 2, byName(img3, root, 'a.txt').extent);
+  const { m: m3 } = await mountBytes(img3);
+  await assert.rejects(lookupPath(m3, 'sub'), isEio);
+
   // A walk by readdir and lookup over every directory terminates and sees each directory once.
   const seen = new Set<number>();
   const stack = [m.rootKey];
