@@ -133,4 +133,28 @@ export const cases: Case[] = [
     const after = await proc.statvfs('.');
     assert.equal(after.bfree, before.bfree, 'the orphan was freed');
   }, { persistent: true }),
+
+  tcase('mount: unmount is EBUSY while a process is inside or a directory is open', async ({ proc, kernel, mnt }) => {
+    const admin = kernel.newProc();
+    await fails(admin.unmount(mnt), 'EBUSY', 'cwd inside');
+    await proc.chdir('/');
+    const fd = await proc.open(mnt, O_RDONLY);
+    await fails(admin.unmount(mnt), 'EBUSY', 'open directory');
+    await proc.close(fd);
+    await proc.chdir(mnt);
+    await fails(admin.unmount('/'), 'EINVAL', 'the root is not a mount to unmount here');
+    await admin.exit();
+  }, { readsOnly: true }),
+
+  tcase('mount: an unmounted and remounted file system answers again', async (ctx) => {
+    const { proc } = ctx;
+    await writeFile(proc, 'before', 'x');
+    await ctx.remount();
+    await ctx.remount({ readonly: true });
+    await ctx.remount();
+    const st = await proc.statvfs('.');
+    assert.equal((st.flag ?? 0) & 1, 0);
+    await writeFile(proc, 'after', 'y');
+    assert.equal(dec(await readFile(proc, 'after')), 'y');
+  }),
 ];
