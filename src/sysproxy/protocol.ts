@@ -187,7 +187,8 @@ export class FrameReader {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      out = new Uint8Array(n);
+      // Not zeroed: every byte is copied in below.
+      out = Buffer.allocUnsafeSlow(n);
       let at = 0;
       while (at < n) {
         const c = this.chunks[0]!;

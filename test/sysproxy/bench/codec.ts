@@ -44,25 +44,21 @@ async function msgpackrCodec(path: string): Promise<Codec> {
       return [lengthPrefix(b.length), b];
     },
     reader(cb) {
-      // The same length-prefixed stream framing; only the message body differs.
-      const r = new FrameReader(() => undefined);
-      let pending: Uint8Array[] = [];
-      void r;
-      return (c) => {
-        pending.push(c);
-        let buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-        pending = [];
-        while (buf.length >= 4) {
-          const len = buf[0]! | (buf[1]! << 8) | (buf[2]! << 16) | (buf[3]! << 24);
-          if (buf.length < 4 + len) break;
-          const o = packr.unpack(buf.subarray(4, 4 + len)) as { k: number; i: number; j: unknown; d?: Uint8Array };
-          cb({ kind: o.k as Message['kind'], id: o.i, json: o.j, ...(o.d ? { data: o.d } : {}) });
-          buf = buf.subarray(4 + len);
-        }
-        if (buf.length) pending.push(buf);
-      };
+      // The same length-prefixed stream framing and reassembly (FrameReader); only the body differs.
+      const r = new FrameReader((body) => {
+        const o = packr.unpack(body) as { k: number; i: number; j: unknown; d?: Uint8Array };
+        cb({ kind: o.k as Message['kind'], id: o.i, json: o.j, ...(o.d ? { data: o.d } : {}) });
+      });
+      return (c) => r.push(c);
     },
   };
+}
+
+/** How much one socket read delivers in Node (a stream's default high-water mark). */
+const WIRE_CHUNK = 64 * 1024;
+
+function wire(part: Uint8Array, feed: (c: Uint8Array) => void): void {
+  for (let at = 0; at < part.length; at += WIRE_CHUNK) feed(part.subarray(at, Math.min(part.length, at + WIRE_CHUNK)));
 }
 
 const statReply = {
@@ -77,16 +73,15 @@ function bench(codec: Codec, msgs: Message[], rounds: number): { us: number; mbp
     if (m.data) bytes += m.data.length;
   });
   // Warm up, then measure.
-  for (let i = 0; i < Math.min(rounds, 200); i++) for (const m of msgs) for (const p of codec.encode(m)) feed(p);
+  for (let i = 0; i < Math.min(rounds, 200); i++) for (const m of msgs) for (const p of codec.encode(m)) wire(p, feed);
   got = 0;
   bytes = 0;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < rounds; i++) {
     for (const m of msgs) {
-      // A transport writes the parts into one stream chunk or several; join them as a socket read would.
-      const parts = codec.encode(m);
-      const chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-      feed(chunk);
+      // What a stream transport does: the parts go to the socket as they are (writev, no copy here),
+      // and the reader receives the bytes in socket-sized chunks (64 KiB) it must reassemble.
+      for (const part of codec.encode(m)) wire(part, feed);
     }
   }
   const ns = Number(process.hrtime.bigint() - t0);
@@ -109,8 +104,20 @@ const readMsgs: Message[] = [
   { kind: Kind.Result, id: 9, json: { r: mib.length }, data: mib },
 ];
 
-for (const c of codecs) {
-  const s = bench(c, statMsgs, 200_000);
-  const r = bench(c, readMsgs, 2_000);
-  console.log(`${c.name}\n  stat call+reply: ${(s.us * 2).toFixed(2)} us per round trip (encode+decode both)\n  1 MiB pread call+reply: ${(r.us * 2).toFixed(1)} us, ${r.mbps.toFixed(0)} MiB/s`);
+// Interleaved rounds, best of each: the machine's other load only ever makes a run slower.
+const best = new Map<string, { stat: number; read: number; mbps: number }>();
+for (let round = 0; round < 3; round++) {
+  for (const c of round % 2 ? [...codecs].reverse() : codecs) {
+    const s = bench(c, statMsgs, 100_000);
+    const r = bench(c, readMsgs, 1_000);
+    const b = best.get(c.name);
+    best.set(c.name, {
+      stat: Math.min(b?.stat ?? Infinity, s.us * 2),
+      read: Math.min(b?.read ?? Infinity, r.us * 2),
+      mbps: Math.max(b?.mbps ?? 0, r.mbps),
+    });
+  }
+}
+for (const [name, b] of best) {
+  console.log(`${name}\n  stat call+reply: ${b.stat.toFixed(2)} us (encode+decode of both messages)\n  1 MiB pread call+reply: ${b.read.toFixed(0)} us, ${b.mbps.toFixed(0)} MiB/s`);
 }
