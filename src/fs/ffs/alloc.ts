@@ -12,7 +12,7 @@
 
 import { kerr } from '../../kern/error.js';
 import type { BufCache, Buf } from '../../vfs/bio.js';
-import { CG, CG_MAGIC, CSUM } from './layout.js';
+import { CG, CG_MAGIC, CSUM, type CgHeader } from './layout.js';
 import type { FsGeom } from './geom.js';
 
 export interface CsumTotals {
@@ -247,6 +247,12 @@ export class Allocator {
     if (nfrags < 1 || nfrags > g.frag) throw kerr('EINVAL', `ffs: allocation of ${nfrags} frags`);
     if (this.total.nbfree <= 0 && (nfrags === g.frag || this.total.nffree < nfrags)) throw kerr('ENOSPC', 'ffs: file system full');
     const start = pref > 0 && pref < g.size ? g.dtog(pref) : cgPref % g.ncg;
+    // The preferred group first, without building the search order (the common case).
+    const s0 = this.cs[start]!;
+    if (s0.nbfree > 0 || (nfrags < g.frag && s0.nffree >= nfrags)) {
+      const a = await this.allocCg(start, pref > 0 && g.dtog(pref) === start ? pref : 0, nfrags);
+      if (a > 0) return a;
+    }
     for (const c of this.hashOrder(start)) {
       const s = this.cs[c]!;
       if (s.nbfree === 0 && (nfrags === g.frag || s.nffree < nfrags)) continue;
@@ -329,7 +335,7 @@ export class Allocator {
         }
         CG.encode(d, 0, g.le, { rotor: rel });
       }
-      this.setFrags(c, d, rel, nfrags, false);
+      this.setFrags(c, d, h, rel, nfrags, false);
       this.bio.bdwrite(bp);
       done = true;
       return base + rel;
@@ -357,7 +363,7 @@ export class Allocator {
         return false;
       }
     }
-    this.setFrags(c, d, rel + ofrags, nfrags - ofrags, false);
+    this.setFrags(c, d, h, rel + ofrags, nfrags - ofrags, false);
     this.bio.bdwrite(bp);
     return true;
   }
@@ -377,7 +383,7 @@ export class Allocator {
         throw kerr('EIO', `ffs: freeing free frag ${g.cgbase(c) + f}`);
       }
     }
-    this.setFrags(c, d, rel, nfrags, true);
+    this.setFrags(c, d, h, rel, nfrags, true);
     this.bio.bdwrite(bp);
     // A cached copy (an indirect block) of freed space must not be written over the next owner's data.
     await this.bio.invalidateRange(addr * g.fsize, nfrags * g.fsize);
@@ -393,9 +399,8 @@ export class Allocator {
    * touched: whole free blocks count in nbfree and the cluster map, free frags
    * of partly used blocks in nffree and frsum.
    */
-  private setFrags(c: number, d: Uint8Array, rel: number, n: number, makeFree: boolean): void {
+  private setFrags(c: number, d: Uint8Array, h: CgHeader, rel: number, n: number, makeFree: boolean): void {
     const g = this.g;
-    const h = CG.decode(d, 0, g.le);
     const free = d.subarray(h.freeoff);
     const frsum = h.frsum.slice();
     let nbfree = 0;

@@ -612,30 +612,56 @@ export class FfsNode implements VnodeImpl {
         this.d.size = (lastLbn + 1) * g.bsize;
       }
     }
-    let pos = offset;
-    while (pos < end) {
-      const lbn = Math.floor(pos / g.bsize);
-      const boff = pos - lbn * g.bsize;
-      const chunkEnd = Math.min(end, (lbn + 1) * g.bsize);
-      const newEnd = Math.max(this.d.size, chunkEnd);
-      // Bytes this block must hold: up to the new end of file when it is the last direct block.
-      const need = lbn >= NDADDR || newEnd > (lbn + 1) * g.bsize ? g.bsize : g.fragroundup(newEnd - lbn * g.bsize);
-      const { addr, validBytes } = await this.balloc(lbn, need);
-      // The size covers the space just allocated at once, so the inode never holds blocks past its end.
-      if (chunkEnd > this.d.size) this.d.size = chunkEnd;
-      const data = buf.subarray(pos - offset, chunkEnd - offset);
-      const at = addr * g.fsize;
-      if (validBytes >= boff + data.length) await this.devWrite(data, at + boff);
-      else if (validBytes === 0 && boff === 0 && data.length === need) await this.m.dev.write(data, at);
-      else {
-        // New or grown space: what was valid, zeros, and the data, written as one piece.
-        const blk = new Uint8Array(need);
-        if (validBytes > 0) await this.m.devRead(blk.subarray(0, Math.min(validBytes, need)), at);
-        blk.set(data, boff);
-        await this.m.dev.write(blk, at);
+    let runDev = 0;
+    let runBuf = 0;
+    let runLen = 0;
+    const flushRun = async () => {
+      if (runLen === 0) return;
+      const n = runLen;
+      runLen = 0;
+      await this.m.dev.write(buf.subarray(runBuf, runBuf + n), runDev);
+    };
+    try {
+      let pos = offset;
+      while (pos < end) {
+        const lbn = Math.floor(pos / g.bsize);
+        const boff = pos - lbn * g.bsize;
+        const chunkEnd = Math.min(end, (lbn + 1) * g.bsize);
+        const newEnd = Math.max(this.d.size, chunkEnd);
+        // Bytes this block must hold: up to the new end of file when it is the last direct block.
+        const need = lbn >= NDADDR || newEnd > (lbn + 1) * g.bsize ? g.bsize : g.fragroundup(newEnd - lbn * g.bsize);
+        const { addr, validBytes } = await this.balloc(lbn, need);
+        // The size covers the space just allocated at once, so the inode never holds blocks past its end.
+        if (chunkEnd > this.d.size) this.d.size = chunkEnd;
+        const data = buf.subarray(pos - offset, chunkEnd - offset);
+        const at = addr * g.fsize;
+        if (boff === 0 && data.length === need && (validBytes === 0 || validBytes >= need)) {
+          // Whole blocks: gathered into one device write while they lie end to end on disk.
+          const bOff = pos - offset;
+          if (runLen > 0 && runDev + runLen === at && runBuf + runLen === bOff && runLen < MAX_RUN_BYTES) runLen += data.length;
+          else {
+            await flushRun();
+            runDev = at;
+            runBuf = bOff;
+            runLen = data.length;
+          }
+        } else if (validBytes >= boff + data.length) {
+          await flushRun();
+          await this.devWrite(data, at + boff);
+        } else {
+          await flushRun();
+          // New or grown space: what was valid, zeros, and the data, written as one piece.
+          const blk = new Uint8Array(need);
+          if (validBytes > 0) await this.m.devRead(blk.subarray(0, Math.min(validBytes, need)), at);
+          blk.set(data, boff);
+          await this.m.dev.write(blk, at);
+        }
+        pos = chunkEnd;
+        if (chunkEnd > this.d.size) this.d.size = chunkEnd;
       }
-      pos = chunkEnd;
-      if (chunkEnd > this.d.size) this.d.size = chunkEnd;
+    } finally {
+      // Whatever was gathered is written, also when a later block could not be allocated.
+      await flushRun();
     }
   }
 
