@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { join, basename } from 'node:path';
 import { posix } from 'node:path';
 import { normalize } from '../ukfs/index.js';
+import { isKernelError } from '../kern/error.js';
 import { CliError, type Context } from './context.js';
 import { cmdCat, cmdCp, cmdDf, cmdLs, cmdMkdir, cmdMv, cmdRm, cmdStat, cmdChmod, writeOut } from './commands.js';
 
@@ -161,7 +162,7 @@ export async function cmdShell(parent: Context, image: string, o: { write?: bool
           throw new CliError(`unknown command '${name}' (try help)`);
       }
     } catch (e) {
-      await ctx.report('', e);
+      await ctx.report(isKernelError(e) && e.path !== undefined ? `${image}:${e.path}` : '', e);
     }
     parent.failures += ctx.failures;
     return true;
