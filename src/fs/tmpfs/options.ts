@@ -1,8 +1,9 @@
 /**
  * tmpfs mount options (as NetBSD's mount_tmpfs and Linux's tmpfs spell them):
- * `size=` total data bytes (k/m/g/t suffixes, powers of 1024), `nodes=` the
- * most files, `mode=`/`uid=`/`gid=` for the root directory. Options the VFS
- * itself understands (ro, noatime ...) pass through untouched.
+ * `size=` total data bytes (k/m/g/t suffixes, powers of 1024) or Linux's
+ * `nr_blocks=` in pages, `nodes=` (Linux: `nr_inodes=`) the most files,
+ * `mode=`/`uid=`/`gid=` for the root directory. Options the VFS itself
+ * understands (ro, noatime ...) pass through untouched.
  */
 
 import { KernelError } from '../../kern/error.js';
@@ -55,10 +56,17 @@ function parseId(name: string, value: string): number {
 
 export function parseTmpfsOptions(opts: OptionMap): TmpfsOptions {
   const sizeOpt = opts.get('size');
-  const bytes = sizeOpt === undefined ? DEFAULT_SIZE : parseSize(sizeOpt);
+  const blocksOpt = opts.get('nr_blocks');
+  if (sizeOpt !== undefined && blocksOpt !== undefined) throw bad('size= together with nr_blocks=');
+  let bytes = sizeOpt === undefined ? DEFAULT_SIZE : parseSize(sizeOpt);
+  if (blocksOpt !== undefined) {
+    if (!/^[0-9]{1,12}$/.test(blocksOpt)) throw bad(`nr_blocks=${blocksOpt}`);
+    bytes = parseSize(String(Number(blocksOpt) * PAGE_SIZE));
+  }
   const pages = Math.floor(bytes / PAGE_SIZE);
   let nodes = Math.min(MAX_NODES, Math.max(16, Math.floor(bytes / BYTES_PER_DEFAULT_NODE)));
-  const nodesOpt = opts.get('nodes');
+  if (opts.has('nodes') && opts.has('nr_inodes')) throw bad('nodes= together with nr_inodes=');
+  const nodesOpt = opts.get('nodes') ?? opts.get('nr_inodes');
   if (nodesOpt !== undefined) {
     if (!/^[0-9]{1,10}$/.test(nodesOpt)) throw bad(`nodes=${nodesOpt}`);
     nodes = Number(nodesOpt);

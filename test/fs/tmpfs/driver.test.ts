@@ -57,7 +57,7 @@ test('size= parses k/m/g suffixes and rejects nonsense', () => {
   }
 });
 
-test('mount options: default 256 MiB, size=, nodes=, mode= for the root', async () => {
+test('mount options: default 256 MiB, size=, nodes=, their Linux names, mode= for the root', async () => {
   const d = await mount();
   assert.equal((await d.fs.statvfs()).blocks * 4096, 256 * 1024 * 1024);
   const { fs, root } = await mount('size=1m,nodes=10,mode=1777,uid=5,gid=6');
@@ -71,6 +71,11 @@ test('mount options: default 256 MiB, size=, nodes=, mode= for the root', async 
   assert.equal(a.gid, 6);
   assert.equal(a.type, 'dir');
   assert.equal(a.nlink, 2);
+  const linux = await mount('nr_blocks=100,nr_inodes=7');
+  const lsv = await linux.fs.statvfs();
+  assert.deepEqual([lsv.blocks, lsv.files], [100, 7]);
+  await assert.rejects(mount('size=1m,nr_blocks=5'), { code: 'EINVAL' });
+  await assert.rejects(mount('nodes=3,nr_inodes=3'), { code: 'EINVAL' });
   await assert.rejects(mount('nodes=0'), { code: 'EINVAL' });
   await assert.rejects(mount('mode=999'), { code: 'EINVAL' });
 });
