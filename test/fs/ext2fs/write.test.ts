@@ -179,3 +179,32 @@ test('extended attributes written in the inode and in a block read back through 
   assert.doesNotMatch(list, /trusted\.t/);
   assert.ok((await run2(img, 'ea_get /x user.large')).toString().includes(`"${'a'.repeat(700)}"`));
 });
+
+test('writing past 4 GiB, into inline files and inline directories keeps e2fsck clean', async () => {
+  const dir = join(work.path, 'inl-tree');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(join(dir, 'd'), { recursive: true });
+  await writeFile(join(dir, 'd', 'a'), 'a');
+  await writeFile(join(dir, 'small'), 'tiny');
+  const img = join(work.path, 'inl.img');
+  const bytes = await mke2fs(img, 'ext4', '16M', ['-O', 'inline_data', '-b', '4096'], dir);
+  const m = await mountImage(bytes, { readonly: false });
+  const d = await resolve(m, '/d');
+  for (let i = 0; i < 30; i++) await d.create(`entry-${i}`, { type: 'reg', mode: 0o600, uid: 1, gid: 2, time: t() });
+  const small = await resolve(m, '/small');
+  await small.write(Buffer.from('-grown-well-beyond-the-sixty-bytes-of-the-inode-block-map-area-'), 4, t());
+  const root = await m.vget(m.rootKey);
+  const huge = await m.vget(await root.create('huge', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+  await huge.write(Buffer.from('far away'), 5 * 1024 ** 3, t());
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+  assert.equal((await run2(img, 'cat /small')).toString(), 'tiny-grown-well-beyond-the-sixty-bytes-of-the-inode-block-map-area-');
+  assert.match(await debugfs(img, 'ls /d'), /entry-29/);
+  assert.match(await debugfs(img, 'stat /huge'), /Size: 5368709128/);
+  const m2 = await mountImage(bytes);
+  const h = await resolve(m2, '/huge');
+  const b = Buffer.alloc(8);
+  await h.read(b, 5 * 1024 ** 3);
+  assert.equal(b.toString(), 'far away');
+});
