@@ -19,6 +19,9 @@
  * stays readable. Path tables are cross-checked (L against M, record 1
  * against the root) and reported, never used for lookup.
  *
+ * zisofs: files with a Rock Ridge ZF entry ("pz") are inflated block by block
+ * on read (inflate.ts); st_size is the real size, st_blocks the stored one.
+ *
  * Sessions: the descriptors at block 16 are those of the first session (or,
  * on an image xorriso grew, of the newest); later sessions appended after the
  * volume's end (mkisofs -C/-M) are found by scanning past each session's end.
@@ -32,8 +35,9 @@ import type {
 } from '../../vfs/types.js';
 import { ifmtToVType, S_IFMT } from '../../vfs/types.js';
 import {
-  DirectoryRecord, FL_ASSOCIATED, FL_DIRECTORY, FL_MULTIEXTENT, SECTOR,
+  DirectoryRecord, FL_ASSOCIATED, FL_DIRECTORY, FL_MULTIEXTENT, SECTOR, ZISOFS_MAGIC, ZisofsHeader,
 } from './layout.js';
+import { zlibInflate } from './inflate.js';
 import { NAME_MAX, parseSystemUse, RRIP_IDS, type RockRidge } from './susp.js';
 import { checkPathTables, findVolume, type Volume } from './volume.js';
 
@@ -74,6 +78,12 @@ interface RawRecord {
   name: Uint8Array;
   /** System Use area (before LEN_SKP is applied). */
   su: Uint8Array;
+}
+
+/** A zisofs-compressed file: its stored (compressed) length and block size. */
+interface Zisofs {
+  stored: number;
+  blockLog2: number;
 }
 
 interface Extent {
@@ -507,7 +517,16 @@ export class Cd9660Mount implements FsMount {
       ctime: rr.ctime ?? t,
     };
     if (rr.birthtime) attr.birthtime = rr.birthtime;
-    return new IsoVnode(this, key, attr, type === 'reg' ? extents : [], symlink);
+    let zisofs: Zisofs | undefined;
+    if (type === 'reg' && rr.zisofs) {
+      // Only zisofs "pz" is known; other algorithms read as the stored bytes, as readers without them do.
+      if (rr.zisofs.algorithm === 'pz') {
+        zisofs = { stored: size, blockLog2: rr.zisofs.blockLog2 };
+        attr.size = rr.zisofs.size;
+        attr.blocks = Math.ceil(size / 512);
+      }
+    }
+    return new IsoVnode(this, key, attr, type === 'reg' ? extents : [], symlink, zisofs);
   }
 
   async statvfs(): Promise<StatVfs> {
@@ -538,7 +557,11 @@ export class IsoVnode implements VnodeImpl {
     readonly attr: Vattr,
     readonly extents: readonly Extent[],
     readonly target: string | undefined,
+    readonly zisofs?: Zisofs,
   ) {}
+
+  /** The last zisofs block inflated: extraction reads a file front to back in pieces smaller than a block. */
+  private zblock: { index: number; data: Uint8Array } | undefined;
 
   getattr(): Vattr {
     return { ...this.attr };
@@ -587,7 +610,61 @@ export class IsoVnode implements VnodeImpl {
   async read(buf: Uint8Array, offset: number): Promise<number> {
     if (this.attr.type === 'dir') throw kerr('EISDIR');
     if (this.attr.type !== 'reg') throw kerr('EINVAL');
+    if (this.zisofs) return this.readZisofs(buf, offset, this.zisofs);
+    return this.readStored(buf, offset, this.attr.size);
+  }
+
+  /**
+   * zisofs: a header, a table of block offsets (one more than blocks), then each block as a zlib
+   * stream (an empty one for a block of zeros). Every offset is checked against the stored size and
+   * every block's output against the block size.
+   */
+  private async readZisofs(buf: Uint8Array, offset: number, z: Zisofs): Promise<number> {
     const size = this.attr.size;
+    if (offset >= size || buf.length === 0) return 0;
+    const where = `file at ${this.key}`;
+    const fail = (why: string): never => {
+      throw kerr('EIO', `cd9660: zisofs ${where}: ${why}`);
+    };
+    const hdr = new Uint8Array(ZisofsHeader.size);
+    if ((await this.readStored(hdr, 0, z.stored)) !== hdr.length) fail('shorter than its header');
+    const h = ZisofsHeader.decode(hdr);
+    if (!ZISOFS_MAGIC.every((c, i) => h.magic[i] === c)) fail('bad magic');
+    if (h.size !== size || h.blockLog2 !== z.blockLog2 || h.blockLog2 < 15 || h.blockLog2 > 17 || h.headerSize < 4) {
+      fail(`header (size ${h.size}, block 2^${h.blockLog2}) disagrees with ZF (size ${size}, block 2^${z.blockLog2})`);
+    }
+    const bs = 2 ** h.blockLog2;
+    const n = Math.min(buf.length, size - offset);
+    let done = 0;
+    const ptr = new Uint8Array(8);
+    while (done < n) {
+      const at = offset + done;
+      const index = Math.floor(at / bs);
+      let block = this.zblock?.index === index ? this.zblock.data : undefined;
+      if (!block) {
+        const want = Math.min(bs, size - index * bs);
+        if ((await this.readStored(ptr, h.headerSize * 4 + index * 4, z.stored)) !== 8) fail(`block table entry ${index} past the data`);
+        const start = ptr[0]! | (ptr[1]! << 8) | (ptr[2]! << 16) | (ptr[3]! * 2 ** 24);
+        const end = ptr[4]! | (ptr[5]! << 8) | (ptr[6]! << 16) | (ptr[7]! * 2 ** 24);
+        if (end < start || end > z.stored || end - start > bs + (bs >>> 3) + 64) fail(`block ${index} at ${start}..${end} out of range`);
+        block = new Uint8Array(want);
+        if (end > start) {
+          const packed = new Uint8Array(end - start);
+          if ((await this.readStored(packed, start, z.stored)) !== packed.length) fail(`block ${index} short`);
+          if (zlibInflate(packed, block) !== want) fail(`block ${index} inflates to the wrong size`);
+        }
+        this.zblock = { index, data: block };
+      }
+      const from = at - index * bs;
+      const take = Math.min(block.length - from, n - done);
+      buf.set(block.subarray(from, from + take), done);
+      done += take;
+    }
+    return done;
+  }
+
+  /** The bytes as stored, within the first `size` bytes of the extents. */
+  private async readStored(buf: Uint8Array, offset: number, size: number): Promise<number> {
     if (offset >= size || buf.length === 0) return 0;
     const n = Math.min(buf.length, size - offset);
     let base = 0; // file offset where the current extent starts

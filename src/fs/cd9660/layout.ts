@@ -339,3 +339,23 @@ export const RripTF = defineStruct('RRIP TF entry', 5, [
 ] as const);
 export const TF_CREATION = 0x01, TF_MODIFY = 0x02, TF_ACCESS = 0x04, TF_ATTRIBUTES = 0x08, TF_BACKUP = 0x10,
   TF_EXPIRATION = 0x20, TF_EFFECTIVE = 0x40, TF_LONG_FORM = 0x80;
+
+/**
+ * ZF (zisofs, from the Linux zisofs tools, not in RRIP itself): the file's data is zisofs-compressed.
+ * Algorithm "pz", the zisofs header size in 4-byte units, log2 of the block size, and the real size.
+ */
+export const RripZF = defineStruct('RRIP ZF entry', 16, [
+  { off: 4, len: 2, kind: 'str', name: 'algorithm' },
+  { off: 6, len: 1, kind: 'u8', name: 'headerSize' },
+  { off: 7, len: 1, kind: 'u8', name: 'blockLog2' },
+  { off: 8, len: 8, kind: 'u32both', name: 'size' },
+] as const);
+
+/** The zisofs file header at the start of a compressed file's data (little-endian). */
+export const ZisofsHeader = defineStruct('zisofs header', 16, [
+  { off: 0, len: 8, kind: 'bytes', name: 'magic' }, // 37 E4 53 96 C9 DB D6 07
+  { off: 8, len: 4, kind: 'u32lsb', name: 'size' },
+  { off: 12, len: 1, kind: 'u8', name: 'headerSize' }, // in 4-byte units: 4
+  { off: 13, len: 1, kind: 'u8', name: 'blockLog2' }, // 15, 16 or 17
+] as const);
+export const ZISOFS_MAGIC = [0x37, 0xe4, 0x53, 0x96, 0xc9, 0xdb, 0xd6, 0x07];

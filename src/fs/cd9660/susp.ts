@@ -9,7 +9,7 @@ import { kerr } from '../../kern/error.js';
 import type { Timespec } from '../../vfs/types.js';
 import {
   decodeDate17, decodeDate7, NM_CONTINUE, NM_CURRENT, NM_PARENT, RripLink, RripNM, RripPN, RripPX, RripPXIno, RripSL,
-  RripTF, SECTOR, SLC_CONTINUE, SLC_CURRENT, SLC_PARENT, SLC_ROOT, SuspCE, SuspER, SuspHeader, SuspSP, TF_ACCESS,
+  RripTF, RripZF, SECTOR, SLC_CONTINUE, SLC_CURRENT, SLC_PARENT, SLC_ROOT, SuspCE, SuspER, SuspHeader, SuspSP, TF_ACCESS,
   TF_ATTRIBUTES, TF_CREATION, TF_LONG_FORM, TF_MODIFY,
 } from './layout.js';
 
@@ -51,6 +51,8 @@ export interface RockRidge {
   spSkip?: number;
   /** ER extension identifiers (root "." record). */
   extensions?: string[];
+  /** ZF: zisofs-compressed data (algorithm, block size, real size). */
+  zisofs?: { algorithm: string; blockLog2: number; size: number };
   /** Whether any RRIP entry was seen. */
   any: boolean;
 }
@@ -195,12 +197,18 @@ export async function parseSystemUse(area: Uint8Array, readBlock: BlockReader, v
         case 'PL':
           if (e.length >= RripLink.size) { rr.parentLink = RripLink.decode(e).location; rr.any = true; }
           break;
+        case 'ZF':
+          if (e.length >= RripZF.size) {
+            const zf = RripZF.decode(e);
+            rr.zisofs = { algorithm: zf.algorithm, blockLog2: zf.blockLog2, size: zf.size };
+          }
+          break;
         case 'RE':
           rr.relocated = true;
           rr.any = true;
           break;
         default:
-          break; // PD, ES, SF, ZF, AA, AL ...: not ours to interpret
+          break; // PD, ES, SF, AA, AL ...: not ours to interpret
       }
     }
     cur = null;
