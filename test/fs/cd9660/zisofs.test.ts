@@ -100,6 +100,17 @@ test('xorriso -zisofs: compressed files read back as the source bytes; a damaged
     } finally {
       await d.kernel.halt();
     }
+    // A block table entry pointing far past the stored data, and a header that lies about the size.
+    for (const [off, bytes] of [[16 + 4, [0xf0, 0xff, 0xff, 0xff]], [8, [0xff, 0xff, 0xff, 0x7f]], [13, [30]]] as const) {
+      const img2 = new Uint8Array(readFileSync(iso));
+      img2.set(bytes, Number(m[1]) * 2048 + off);
+      const e = await mountIso(img2);
+      try {
+        await assert.rejects(readAll(e.proc, '/mnt/text.txt', 260_000), { code: 'EIO' });
+      } finally {
+        await e.kernel.halt();
+      }
+    }
   } finally {
     await t.cleanup();
   }
