@@ -303,4 +303,45 @@ export const cases: Case[] = [
     assert.equal((await proc.fstat(fd)).size, 0);
     await proc.close(fd);
   }),
+
+  tcase('io: pieces at block-map boundaries (direct, indirect, double indirect) read back, holes as zeros', async (ctx) => {
+    const { proc } = ctx;
+    // Boundaries of ext2/ffs block maps for 1, 2 and 4 KiB blocks, and FAT cluster-chain lengths.
+    const KiB = 1024;
+    const offsets = [0, 12 * KiB, 48 * KiB, 96 * KiB, 268 * KiB, 1036 * KiB, 4 * 1024 * KiB + 48 * KiB, 16 * 1024 * KiB + 200 * KiB, 64 * 1024 * KiB + 268 * KiB]
+      .map((o) => capSize(ctx, o))
+      .filter((o, i, all) => all.indexOf(o) === i);
+    const m = new Model();
+    const fd = await proc.open('map', O_RDWR | O_CREAT, 0o644);
+    for (const [i, off] of offsets.entries()) {
+      const piece = pattern(3000, 50 + i);
+      const at = Math.max(0, off - 1500);
+      await pwriteAll(proc, fd, piece, at);
+      m.write(piece, at);
+    }
+    await proc.close(fd);
+    const check = async (when: string): Promise<void> => {
+      const rfd = await proc.open('map', O_RDONLY);
+      assert.equal((await proc.fstat(rfd)).size, m.bytes.length, `size ${when}`);
+      for (const off of offsets) {
+        const at = Math.max(0, off - 4000);
+        const len = Math.min(8000, m.bytes.length - at);
+        const buf = new Uint8Array(len);
+        assert.equal(await proc.pread(rfd, buf, at), len);
+        sameBytes(buf, m.bytes.subarray(at, at + len), `around ${off} ${when}`);
+      }
+      await proc.close(rfd);
+    };
+    await check('before remount');
+    if (ctx.profile.component.needsDevice) {
+      await proc.sync();
+      await ctx.remount();
+      await check('after remount');
+    }
+    await proc.truncate('map', capSize(ctx, 300 * KiB));
+    m.truncate(capSize(ctx, 300 * KiB));
+    await proc.truncate('map', capSize(ctx, 5 * 1024 * KiB));
+    m.truncate(capSize(ctx, 5 * 1024 * KiB));
+    sameBytes(await readFile(proc, 'map'), m.bytes, 'after cut and regrow');
+  }, { requires: ['sparse'] }),
 ];

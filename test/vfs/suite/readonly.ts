@@ -157,4 +157,30 @@ export const cases: Case[] = [
     await writeFile(proc, 'after', 'y');
     assert.equal(dec(await readFile(proc, 'after')), 'y');
   }),
+
+  tcase('persistence: a directory churned by many adds and removes reads back after a remount', async (ctx) => {
+    const { proc, caps } = ctx;
+    await proc.mkdir('churn');
+    const live = new Set<string>();
+    const max = Math.min(caps.nameMax ?? 255, 40);
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 60; i++) {
+        const name = `r${round}-${'n'.repeat(i % max)}-${i}`.slice(0, max);
+        if (live.has(name)) continue;
+        await writeFile(proc, `churn/${name}`, name);
+        live.add(name);
+      }
+      let k = 0;
+      for (const name of [...live]) if (k++ % 3 !== round % 3) {
+        await proc.unlink(`churn/${name}`);
+        live.delete(name);
+      }
+    }
+    await proc.sync();
+    await ctx.remount();
+    assert.deepEqual(await names(proc, 'churn'), [...live].sort());
+    for (const name of live) assert.equal(dec(await readFile(proc, `churn/${name}`)), name);
+    for (const name of live) await proc.unlink(`churn/${name}`);
+    await proc.rmdir('churn');
+  }, { persistent: true }),
 ];
