@@ -88,3 +88,20 @@ test('a driver stuck in a loop: the watchdog kills the server, the CLI says so a
     assert.ok(Date.now() - t0 < 20_000);
   }
 });
+
+test('a progress bar on stderr only when it is a terminal', async () => {
+  const { main } = await import('../../src/cli/main.js');
+  const { PassThrough, Readable } = await import('node:stream');
+  const { COMPONENTS } = await import('./helpers.js');
+  for (const tty of [true, false]) {
+    const err = Object.assign(new PassThrough(), { isTTY: tty, columns: 80 });
+    let text = '';
+    err.on('data', (b: Buffer) => (text += b.toString()));
+    const out = new PassThrough();
+    out.resume();
+    const code = await main(['cp', `${ext4}:/home/user/big.bin`, join(dir, `big-${tty}`), '--trusted', '--component', COMPONENTS], { stdin: Readable.from([]), stdout: out, stderr: err, env: {} });
+    assert.equal(code, 0, text);
+    if (tty) assert.match(text, /100% \| 293K of 293K/);
+    else assert.equal(text, '');
+  }
+});
