@@ -14,7 +14,7 @@ import { decodeDinode, type DinodeFields } from './ffs.js';
 import { readWapbl } from './wapbl.js';
 import { MemoryDevice } from '../../dev/blockdev.js';
 import {
-  CG, CG_MAGIC, CSUM, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT, FS_DOWAPBL,
+  SUPERBLOCK, CG, CG_MAGIC, CSUM, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT, FS_DOWAPBL,
   directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK,
 } from './layout.js';
 
@@ -71,6 +71,16 @@ function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: 
   const le = g.le;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if ((opts.requireClean ?? true) && g.sb.clean !== FS_ISCLEAN) report(`superblock: clean flag is ${g.sb.clean}, not set`);
+  // The copy in the last group must agree on the geometry (fsck_ffs's readsb compares them the same way).
+  if (!usingCopy) {
+    const at = g.cgsblock(g.ncg - 1) * g.fsize;
+    if (at + 1376 <= bytes.length) {
+      const alt = SUPERBLOCK.decode(bytes, at, le);
+      const fields = ['magic', 'bsize', 'fsize', 'frag', 'ncg', 'fpg', 'ipg', 'sblkno', 'cblkno', 'iblkno', 'dblkno', 'cssize', 'cgsize', 'nindir', 'inopb'] as const;
+      const differ = fields.filter((f) => alt[f] !== g.sb[f]);
+      if (differ.length > 0) report(`superblock copy in cg ${g.ncg - 1} disagrees on ${differ.join(', ')}`);
+    }
+  }
 
   /* ---- cylinder-group headers ---- */
   const cgs: (ReturnType<typeof CG.decode> | null)[] = [];

@@ -150,6 +150,7 @@ const damages: Array<[string, Damage, RegExp]> = [
     const i = ino % b.g.ipg;
     img[cgOff(b.g, c) + h.iusedoff + (i >> 3)]! |= 1 << (i & 7);
   }, /not in any directory/],
+  ['superblock copy disagreeing', (b, img) => SUPERBLOCK.encode(img, b.g.cgsblock(b.g.ncg - 1) * b.g.fsize, b.g.le, { fpg: 8 }), /copy in cg \d+ disagrees on fpg/],
   ['unclean file system', (b, img) => SUPERBLOCK.encode(img, b.g.sbloc, b.g.le, { clean: 0 }), /clean flag/],
 ];
 
