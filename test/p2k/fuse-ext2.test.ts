@@ -15,12 +15,12 @@ import { withMount, mustSh, modulePath } from './helpers.js';
 const EXT2FS = modulePath('../../src/fs/ext2fs/index');
 
 async function makeTree(root: string): Promise<void> {
-  for (let i = 0; i < 120; i++) {
+  for (let i = 0; i < 60; i++) {
     const d = join(root, `d${i % 7}`, `s${i % 3}`);
     await fs.mkdir(d, { recursive: true });
     await fs.writeFile(join(d, `f${i}`), `file ${i}\n`.repeat(i * 7));
   }
-  await fs.writeFile(join(root, 'big.bin'), randomBytes(3 * 1024 * 1024 + 17));
+  await fs.writeFile(join(root, 'big.bin'), randomBytes(2 * 1024 * 1024 + 17));
   await fs.symlink('d1/s1/f1', join(root, 'link'));
   await fs.symlink('x'.repeat(200), join(root, 'longlink'));
   await fs.link(join(root, 'big.bin'), join(root, 'big.hard'));
