@@ -104,4 +104,11 @@ test('FAT: changes made by rump pass fsck.fat and read back through mtools', asy
   for (const n of ['b', 'moved.txt', 'new', 'plain', 'tree']) assert.match(mdir, new RegExp(`::/a/${n.replace('.', '\\.')}`, 'i'));
   const top = (await run('mdir', ['-b', '-i', img, '::/'], { env })).stdout.toString();
   assert.doesNotMatch(top, /home/i);
+  // Image to image: an ext4 tree into this FAT image (two kernels, one command).
+  const ext4 = await makeExt(dir, join(dir, 'tree'), 'ext4');
+  const cp = await rump(['cp', '-r', `${ext4}:/home/user`, `${img}:/fromext`]);
+  assert.equal(cp.code, 0, cp.stderr);
+  await run('fsck.fat', ['-n', img]);
+  assert.equal((await run('mtype', ['-i', img, '::/fromext/docs/readme.txt'], { env })).stdout.toString(), 'read me\n');
+  assert.ok((await run('mtype', ['-i', img, '::/fromext/big.bin'], { env })).stdout.equals(await readFile(join(dir, 'tree/home/user/big.bin'))));
 });
