@@ -35,6 +35,8 @@ interface Pending {
   reject: (e: KernelError) => void;
   /** performance.now() by which the answer must have come. */
   deadline: number;
+  /** Where a read's reply payload may be placed directly (the caller's buffer). */
+  sink?: Uint8Array;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -54,6 +56,11 @@ export class SysproxyClient {
   ) {
     const ch = backend.channel;
     ch.onMessage((m) => this.onMessage(m));
+    // Stream transports copy a read's payload straight into the caller's buffer.
+    ch.setPlacer?.((id, kind, len) => {
+      const sink = kind === Kind.Result ? this.pending.get(id)?.sink : undefined;
+      return sink !== undefined && sink.length >= len ? sink : null;
+    });
     ch.onClose((reason) => {
       if (this.deathReason !== null) return;
       if (this.halting && this.pending.size === 0) {
@@ -86,17 +93,17 @@ export class SysproxyClient {
   }
 
   /** One remote call. `p` is the remote pid for a system call, undefined for a control operation. */
-  async call(p: number | undefined, op: string, args: unknown[], data?: Uint8Array): Promise<{ r: unknown; data: Uint8Array | undefined }> {
+  async call(p: number | undefined, op: string, args: unknown[], data?: Uint8Array, sink?: Uint8Array): Promise<{ r: unknown; data: Uint8Array | undefined }> {
     const spec = (p === undefined ? CONTROL_OPS : SYSCALL_OPS).get(op);
     if (spec === undefined) throw new KernelError('ENOSYS', `sysproxy: ${op}`).withContext(op);
     const json: Record<string, unknown> = { op, a: trimArgs(args) };
     if (p !== undefined) json['p'] = p;
-    return this.send(Kind.Call, { op, spec, args }, json, data);
+    return this.send(Kind.Call, { op, spec, args, ...(sink ? { sink } : {}) }, json, data);
   }
 
   private send(
     kind: Kind,
-    what: { op: string; spec: OpSpec; args: unknown[] },
+    what: { op: string; spec: OpSpec; args: unknown[]; sink?: Uint8Array },
     json: unknown,
     data?: Uint8Array,
   ): Promise<{ r: unknown; data: Uint8Array | undefined }> {
@@ -263,15 +270,18 @@ export class RemoteProc implements SyscallApi {
     while (done < buf.length || buf.length === 0) {
       const want = Math.min(MAX_IO, buf.length - done);
       let res: { r: unknown; data: Uint8Array | undefined };
+      const sink = buf.subarray(done, done + want);
       try {
-        res = await this.c.call(this.pid, op, op === 'read' ? [fd, want] : [fd, want, position + done]);
+        res = await this.c.call(this.pid, op, op === 'read' ? [fd, want] : [fd, want, position + done], undefined, sink);
       } catch (e) {
         if (done > 0 && e instanceof KernelError && e.code !== 'EIO') return done;
         throw e;
       }
       const n = res.r as number;
       if (n > want) throw new KernelError('EIO', `sysproxy: ${op} returned ${n} bytes for ${want}`).withContext(op);
-      if (n > 0) buf.set(res.data!, done);
+      // A stream transport may already have placed the bytes in `buf`.
+      const d = res.data!;
+      if (n > 0 && !(d.buffer === buf.buffer && d.byteOffset === sink.byteOffset)) buf.set(d, done);
       done += n;
       if (n < want || buf.length === 0) break;
     }

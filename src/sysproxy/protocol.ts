@@ -129,24 +129,35 @@ export function encodeJoined(m: Message): Uint8Array {
 /** Decodes one whole frame (without the stream length prefix). The data payload is a view into `frame`. */
 export function decodeFrame(frame: Uint8Array): Message {
   if (frame.length < HEADER_SIZE) throw new ProtocolError(`frame of ${frame.length} bytes is shorter than its header`);
-  const h = readHeader(new DataView(frame.buffer, frame.byteOffset, frame.byteLength));
+  const h = checkHeader(frame.subarray(0, HEADER_SIZE), frame.length);
+  const m = decodeJson(h, frame.subarray(HEADER_SIZE, HEADER_SIZE + h.jsonLength));
+  const rest = frame.subarray(HEADER_SIZE + h.jsonLength);
+  if (h.flags & FLAG_DATA) m.data = rest;
+  return m;
+}
+
+/** Reads and checks a header, given the whole frame's length. */
+function checkHeader(head: Uint8Array, frameLength: number): Header {
+  const h = readHeader(new DataView(head.buffer, head.byteOffset, HEADER_SIZE));
   if (!KINDS.has(h.kind)) throw new ProtocolError(`unknown message kind ${h.kind}`);
   if (h.reserved !== 0 || (h.flags & ~FLAG_DATA) !== 0) throw new ProtocolError(`bad header flags ${h.flags}/${h.reserved}`);
-  if (h.jsonLength > MAX_JSON || HEADER_SIZE + h.jsonLength > frame.length) {
-    throw new ProtocolError(`JSON length ${h.jsonLength} does not fit the frame of ${frame.length} bytes`);
+  if (h.jsonLength > MAX_JSON || HEADER_SIZE + h.jsonLength > frameLength) {
+    throw new ProtocolError(`JSON length ${h.jsonLength} does not fit the frame of ${frameLength} bytes`);
   }
+  const dataLength = frameLength - HEADER_SIZE - h.jsonLength;
+  if ((h.flags & FLAG_DATA) === 0 && dataLength !== 0) throw new ProtocolError('trailing bytes after a frame without data');
+  if (dataLength > MAX_IO) throw new ProtocolError(`payload of ${dataLength} bytes exceeds the protocol limit`);
+  return h;
+}
+
+function decodeJson(h: Header, bytes: Uint8Array): Message {
   let json: unknown;
   try {
-    json = JSON.parse(utf8d.decode(frame.subarray(HEADER_SIZE, HEADER_SIZE + h.jsonLength)));
+    json = JSON.parse(utf8d.decode(bytes));
   } catch {
     throw new ProtocolError('frame JSON does not parse');
   }
-  const rest = frame.subarray(HEADER_SIZE + h.jsonLength);
-  if ((h.flags & FLAG_DATA) === 0 && rest.length !== 0) throw new ProtocolError('trailing bytes after a frame without data');
-  if (rest.length > MAX_IO) throw new ProtocolError(`payload of ${rest.length} bytes exceeds the protocol limit`);
-  const m: Message = { kind: h.kind as Kind, id: h.id, json };
-  if (h.flags & FLAG_DATA) m.data = rest;
-  return m;
+  return { kind: h.kind as Kind, id: h.id, json };
 }
 
 /**
@@ -176,6 +187,109 @@ export class FrameReader {
       const frame = this.take(this.need);
       this.need = -1;
       this.onFrame(frame);
+    }
+  }
+
+  private take(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    let out: Uint8Array;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      // Not zeroed: every byte is copied in below.
+      out = Buffer.allocUnsafeSlow(n);
+      let at = 0;
+      while (at < n) {
+        const c = this.chunks[0]!;
+        const k = Math.min(c.length, n - at);
+        out.set(c.subarray(0, k), at);
+        at += k;
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/**
+ * Where a payload should land: given a reply's id, kind and payload length,
+ * a buffer at least that long (the caller's read buffer), or null to have
+ * the payload reassembled into a fresh one.
+ */
+export type Placer = (id: number, kind: Kind, dataLength: number) => Uint8Array | null;
+
+/**
+ * Decodes length-prefixed frames from a byte stream into messages. Unlike
+ * FrameReader it reads the header and JSON first, so a payload can be copied
+ * from the stream's chunks straight into the buffer a Placer names (a
+ * read's destination) instead of being joined into a fresh frame first.
+ */
+export class MessageReader {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private frameLength = -1;
+  private header: Header | null = null;
+  private message: Message | null = null;
+  private dataLength = 0;
+  private target: Uint8Array | null = null;
+  private filled = 0;
+  placer: Placer | null = null;
+
+  constructor(private readonly onMessage: (m: Message) => void) {}
+
+  push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.frameLength < 0) {
+        if (this.buffered < 4) return;
+        const b = this.take(4);
+        const len = new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+        if (len < HEADER_SIZE || len > MAX_FRAME) throw new ProtocolError(`frame length ${len} is outside the protocol's limits`);
+        this.frameLength = len;
+      }
+      if (this.header === null) {
+        if (this.buffered < HEADER_SIZE) return;
+        this.header = checkHeader(this.take(HEADER_SIZE), this.frameLength);
+      }
+      const h = this.header;
+      if (this.message === null) {
+        if (this.buffered < h.jsonLength) return;
+        this.message = decodeJson(h, this.take(h.jsonLength));
+        this.dataLength = this.frameLength - HEADER_SIZE - h.jsonLength;
+        const t = h.flags & FLAG_DATA && this.dataLength > 0 && this.placer ? this.placer(h.id, h.kind as Kind, this.dataLength) : null;
+        this.target = t !== null && t.length >= this.dataLength ? t.subarray(0, this.dataLength) : null;
+        this.filled = 0;
+      }
+      const m = this.message;
+      if (h.flags & FLAG_DATA) {
+        if (this.target !== null) {
+          // Copy what has arrived into place; wait for the rest.
+          while (this.filled < this.dataLength && this.chunks.length > 0) {
+            const c = this.chunks[0]!;
+            const k = Math.min(c.length, this.dataLength - this.filled);
+            this.target.set(c.subarray(0, k), this.filled);
+            this.filled += k;
+            this.buffered -= k;
+            if (k === c.length) this.chunks.shift();
+            else this.chunks[0] = c.subarray(k);
+          }
+          if (this.filled < this.dataLength) return;
+          m.data = this.target;
+        } else {
+          if (this.buffered < this.dataLength) return;
+          m.data = this.dataLength === 0 ? new Uint8Array(0) : this.take(this.dataLength);
+        }
+      }
+      this.frameLength = -1;
+      this.header = null;
+      this.message = null;
+      this.target = null;
+      this.onMessage(m);
     }
   }
 

@@ -40,10 +40,42 @@ type ServedProc = SyscallApi & { exit?: () => Promise<void> };
 interface Reply {
   r?: unknown;
   data?: Uint8Array;
+  /** The pooled buffer `data` is a view of, returned to the pool once sent. */
+  pooled?: Uint8Array;
+}
+
+/**
+ * Reply buffers for reads, reused: a fresh multi-megabyte buffer per read
+ * costs more (page faults) than the copy itself. Power-of-two size classes
+ * from 64 KiB, a few buffers each; a buffer comes back only when the
+ * transport says the reply no longer references it.
+ */
+class ReadBufferPool {
+  private readonly free = new Map<number, Uint8Array[]>();
+  private static readonly PER_CLASS = 4;
+
+  private static sizeClass(len: number): number {
+    let c = 64 * 1024;
+    while (c < len) c *= 2;
+    return c;
+  }
+
+  get(len: number): Uint8Array {
+    const c = ReadBufferPool.sizeClass(len);
+    // Not zeroed: only the bytes the kernel filled (the first n) are ever sent.
+    return this.free.get(c)?.pop() ?? Buffer.allocUnsafeSlow(c);
+  }
+
+  put(buf: Uint8Array): void {
+    const list = this.free.get(buf.length) ?? [];
+    if (list.length < ReadBufferPool.PER_CLASS) list.push(buf);
+    this.free.set(buf.length, list);
+  }
 }
 
 export class KernelServer {
   private readonly connections = new Set<Connection>();
+  readonly readBuffers = new ReadBufferPool();
   private halting: Promise<void> | null = null;
 
   constructor(
@@ -158,7 +190,8 @@ class Connection {
     }
     const out: Message = { kind: Kind.Result, id: m.id, json: { r: reply.r ?? null } };
     if (reply.data !== undefined) out.data = reply.data;
-    this.channel.send(out);
+    const pooled = reply.pooled;
+    this.channel.send(out, pooled ? () => this.server.readBuffers.put(pooled) : undefined);
     if (j.op === 'halt') {
       this.channel.close('halted');
       this.server.opts.onHalt?.();
@@ -216,10 +249,16 @@ class Connection {
       case 'pread': {
         const len = args[1] as number;
         if (len < 0 || len > MAX_IO) throw new KernelError('EINVAL', `sysproxy: ${op} of ${len} bytes`);
-        // Not zeroed: only the bytes the kernel filled (the first n) are ever sent.
-        const buf = Buffer.allocUnsafeSlow(len);
-        const n = op === 'read' ? await proc.read(args[0] as number, buf) : await proc.pread(args[0] as number, buf, args[2] as number);
-        return { r: n, data: buf.subarray(0, n) };
+        const pooled = this.server.readBuffers.get(len);
+        const buf = pooled.subarray(0, len);
+        let n: number;
+        try {
+          n = op === 'read' ? await proc.read(args[0] as number, buf) : await proc.pread(args[0] as number, buf, args[2] as number);
+        } catch (e) {
+          this.server.readBuffers.put(pooled);
+          throw e;
+        }
+        return { r: n, data: buf.subarray(0, n), pooled };
       }
       case 'write':
         return { r: await proc.write(args[0] as number, data!) };

@@ -8,16 +8,23 @@
 
 import type { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
-import { decodeFrame, encodeFrame, encodeJoined, FrameReader, frameLength, lengthPrefix, ProtocolError, type Message } from './protocol.js';
+import { decodeFrame, encodeFrame, encodeJoined, frameLength, lengthPrefix, MessageReader, ProtocolError, type Message, type Placer } from './protocol.js';
 
 export interface Channel {
-  send(m: Message): void;
+  /**
+   * Sends a message. `onSent`, when the transport can tell, is called once the
+   * message's data payload is no longer referenced (written to the socket,
+   * copied into the port's buffer), so the sender may reuse it.
+   */
+  send(m: Message, onSent?: () => void): void;
   /** Every message from the peer, in order. */
   onMessage(cb: (m: Message) => void): void;
   /** Called once, when the channel closes for any reason (peer gone, protocol violation, close()). */
   onClose(cb: (reason: string) => void): void;
   close(reason?: string): void;
   readonly closed: boolean;
+  /** Where payloads of incoming replies should land, for transports that can place them (streams). */
+  setPlacer?(placer: Placer): void;
 }
 
 abstract class BaseChannel implements Channel {
@@ -27,7 +34,7 @@ abstract class BaseChannel implements Channel {
   closed = false;
   closeReason = '';
 
-  abstract send(m: Message): void;
+  abstract send(m: Message, onSent?: () => void): void;
   protected abstract shutdown(): void;
 
   onMessage(cb: (m: Message) => void): void {
@@ -65,11 +72,11 @@ abstract class BaseChannel implements Channel {
 
 /** Length-prefixed frames over a byte stream (pipe, unix socket, tcp socket). */
 export class StreamChannel extends BaseChannel {
-  private readonly reader: FrameReader;
+  private readonly reader: MessageReader;
 
   constructor(private readonly stream: Duplex) {
     super();
-    this.reader = new FrameReader((frame) => this.deliver(decodeFrame(frame)));
+    this.reader = new MessageReader((m) => this.deliver(m));
     stream.on('data', (chunk: Buffer) => {
       if (this.closed) return;
       try {
@@ -85,13 +92,20 @@ export class StreamChannel extends BaseChannel {
     stream.resume();
   }
 
-  send(m: Message): void {
+  setPlacer(placer: Placer): void {
+    this.reader.placer = placer;
+  }
+
+  send(m: Message, onSent?: () => void): void {
     if (this.closed) return;
     const parts = encodeFrame(m);
     const s = this.stream as Duplex & { cork?: () => void; uncork?: () => void };
     s.cork?.();
     s.write(lengthPrefix(frameLength(parts)));
-    for (const p of parts) s.write(p);
+    for (let i = 0; i < parts.length; i++) {
+      if (i === parts.length - 1 && onSent) s.write(parts[i], () => onSent());
+      else s.write(parts[i]);
+    }
     s.uncork?.();
   }
 
@@ -121,10 +135,12 @@ export class PortChannel extends BaseChannel {
     port.on('close', () => this.close('peer closed the port'));
   }
 
-  send(m: Message): void {
+  send(m: Message, onSent?: () => void): void {
     if (this.closed) return;
     const frame = encodeJoined(m);
     this.port.postMessage(frame, [frame.buffer as ArrayBuffer]);
+    // The payload was copied into the frame.
+    onSent?.();
   }
 
   protected shutdown(): void {

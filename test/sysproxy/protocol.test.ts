@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFrame, encodeFrame, encodeJoined, FrameReader, Kind, lengthPrefix, MAX_FRAME, ProtocolError } from '../../src/sysproxy/protocol.js';
+import { decodeFrame, encodeFrame, encodeJoined, FrameReader, Kind, lengthPrefix, MAX_FRAME, MessageReader, ProtocolError, type Message } from '../../src/sysproxy/protocol.js';
 import { checkArgs, checkResult, SYSCALL_OPS } from '../../src/sysproxy/ops.js';
 
 test('a call frame is laid out as the document says', () => {
@@ -111,4 +111,36 @@ test('arguments and results are checked against the operation table', () => {
   assert.equal(checkResult('dirents', [{ name: 'a', ino: 1, type: 'door' }], undefined), false);
   assert.equal(checkResult('void', null, undefined), true);
   assert.equal(checkResult('void', 1, undefined), false);
+});
+
+test('the stream message reader places a payload straight into the named buffer, at every chunk boundary', () => {
+  const payload = Uint8Array.from({ length: 300 }, (_, i) => (i * 13) & 0xff);
+  const msgs = [
+    { kind: Kind.Result, id: 1, json: { r: 1 } },
+    { kind: Kind.Result, id: 2, json: { r: payload.length }, data: payload },
+    { kind: Kind.Result, id: 3, json: { r: 5 }, data: payload.subarray(0, 5) },
+  ];
+  const stream: number[] = [];
+  for (const m of msgs) {
+    const f = encodeJoined(m);
+    stream.push(...lengthPrefix(f.length), ...f);
+  }
+  const bytes = Uint8Array.from(stream);
+  for (let cut = 0; cut <= bytes.length; cut += 3) {
+    const target = new Uint8Array(400);
+    const got: Message[] = [];
+    const r = new MessageReader((m) => got.push(m));
+    // id 2 lands in `target`; id 3 asks for a buffer too small, so it is reassembled instead.
+    r.placer = (id) => (id === 2 ? target : id === 3 ? new Uint8Array(2) : null);
+    r.push(bytes.subarray(0, cut));
+    for (let at = cut; at < bytes.length; at += 11) r.push(bytes.subarray(at, Math.min(bytes.length, at + 11)));
+    assert.equal(got.length, 3, `cut ${cut}`);
+    assert.deepEqual(got.map((m) => [m.id, m.json]), msgs.map((m) => [m.id, m.json]));
+    assert.equal(got[0]!.data, undefined);
+    assert.equal(got[1]!.data!.buffer, target.buffer, 'payload not placed');
+    assert.deepEqual([...target.subarray(0, 300)], [...payload]);
+    assert.deepEqual([...got[2]!.data!], [...payload.subarray(0, 5)]);
+  }
+  const bad = new MessageReader(() => undefined);
+  assert.throws(() => bad.push(Uint8Array.from([...lengthPrefix(14), 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 2])), ProtocolError);
 });
