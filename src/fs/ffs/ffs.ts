@@ -8,6 +8,18 @@
  * whole runs of contiguous blocks. A directory's contents are loaded once
  * into the inode and parsed into a name map; changes write back the 512-byte
  * chunks they touch. Frees invalidate cached copies of the freed space.
+ *
+ * Locking: none of our own. The VFS's per-mount rw-lock serialises every
+ * mutation against everything else; concurrent readers may load one
+ * directory twice (harmless: same bytes) and share in-flight inode loads.
+ *
+ * Consistency: an operation updates the maps (alloc.ts) before the inode that
+ * points into them and writes the inode before the directory entry naming it,
+ * so a failure part-way (ENOSPC) leaves at worst leaked space, never a
+ * pointer to free space. There is no journal: a crash mid-operation needs the
+ * checker. Not written: WAPBL logs (a pending log forces read-only),
+ * snapshots, quotas, soft-updates dependencies, FreeBSD's metadata check
+ * hashes, old-format (4.2BSD) UFS1.
  */
 
 import { kerr } from '../../kern/error.js';
