@@ -1059,6 +1059,16 @@ export class Ext2Fs {
     this.sbDirty = false;
   }
 
+  /** Every group's descriptor (and bitmap checksums) is rewritten at the next sync (newfs). */
+  markAllGroupsDirty(): void {
+    for (let g = 0; g < this.groupCount; g++) this.dirtyGroups.add(g);
+  }
+
+  /** Device block numbers of the primary descriptor blocks, in order. */
+  get descBlocks(): number[] {
+    return [...new Set(this.gdBlock)];
+  }
+
   markSuperDirty(): void {
     this.sbDirty = true;
   }

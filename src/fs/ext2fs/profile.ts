@@ -1,14 +1,35 @@
 /**
- * How ext2fs joins the cross-file-system suite: an ext2 and an ext4 image
- * made by the real mke2fs (lost+found removed, as the suite wants an empty
- * root), checked after every test body by `e2fsck -fn`.
+ * How ext2fs joins the cross-file-system suite: an ext4 image made by our own
+ * newfs and an ext2 image made by the real mke2fs (so both paths are covered;
+ * lost+found left out, as the suite wants an empty root), each checked after
+ * every test body by `e2fsck -fn`.
  */
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MemoryDevice } from '../../dev/blockdev.js';
 import type { FsTestProfile } from '../../testing/profile.js';
 import { run, tempDir } from '../../testing/tools.js';
+import { parseOptions, type KernelServices } from '../../vfs/types.js';
 import { ext2fs } from './index.js';
+
+const services: KernelServices = {
+  now: () => {
+    const ms = Date.now();
+    return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
+  },
+  log: () => undefined,
+  random: (b) => {
+    for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
+  },
+  monotonic: () => process.hrtime.bigint(),
+};
+
+async function ourNewfs(type: 'ext2' | 'ext4', size: number): Promise<Uint8Array> {
+  const dev = MemoryDevice.zeroed(size);
+  await ext2fs.newfs!(dev, { options: parseOptions(`type=${type},blocksize=4096,nolostfound`) }, services);
+  return dev.bytes;
+}
 
 async function mke2fs(type: 'ext2' | 'ext4', size: number): Promise<Uint8Array> {
   const t = await tempDir('ext2fs-profile-');
@@ -36,14 +57,14 @@ export async function e2fsckImage(image: Uint8Array): Promise<void> {
   }
 }
 
-function profile(type: 'ext2' | 'ext4'): FsTestProfile {
+function profile(type: 'ext2' | 'ext4', maker: 'newfs' | 'mke2fs'): FsTestProfile {
   return {
     name: type,
     component: ext2fs,
     capabilities: { ...ext2fs.capabilities },
-    makeImage: (size) => mke2fs(type, size),
+    makeImage: (size) => (maker === 'newfs' ? ourNewfs(type, size) : mke2fs(type, size)),
     check: e2fsckImage,
   };
 }
 
-export const profiles: FsTestProfile[] = [profile('ext2'), profile('ext4')];
+export const profiles: FsTestProfile[] = [profile('ext2', 'mke2fs'), profile('ext4', 'newfs')];
