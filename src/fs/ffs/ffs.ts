@@ -13,11 +13,12 @@
  * mutation against everything else; concurrent readers may load one
  * directory twice (harmless: same bytes) and share in-flight inode loads.
  *
- * Consistency: an operation updates the maps (alloc.ts) before the inode that
- * points into them and writes the inode before the directory entry naming it,
- * so a failure part-way (ENOSPC) leaves at worst leaked space, never a
- * pointer to free space. There is no journal: a crash mid-operation needs the
- * checker. Not written: WAPBL logs (a pending log forces read-only),
+ * Consistency: an operation takes space from the maps (alloc.ts) before the
+ * inode points into it, and sets up the inode before a directory entry names
+ * it, so a failure part-way (ENOSPC) leaves at worst leaked space, never a
+ * pointer to free space. On disk there is no ordering: file and directory
+ * contents are written at once, metadata at sync, so a crash between syncs
+ * needs the checker (as FFS without soft updates or WAPBL). Not written: WAPBL logs (a pending log forces read-only),
  * snapshots, quotas, soft-updates dependencies, FreeBSD's metadata check
  * hashes, old-format (4.2BSD) UFS1.
  */
