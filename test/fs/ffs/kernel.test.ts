@@ -71,3 +71,51 @@ test('read-write through the kernel on a big-endian UFS1 image, then checked', a
   const fls = await flsListing(out, 'ufs1');
   assert.deepEqual([...fls.keys()].sort(), ['etc', 'home', 'home/motd', 'home/notes', 'motd']);
 });
+
+test('a makefs tree with thousands of files reads back identically through the system calls', async () => {
+  const { makeTree } = await import('./helpers.js');
+  const { readdir, lstat, readFile, readlink } = await import('node:fs/promises');
+  const tree = join(tmp.path, 'big-tree');
+  await makeTree(tree, 1500);
+  const img = await makefsImage(tree, 2, true, 48);
+  const { k, p } = await boot(img, true);
+  await p.mount('ffs', '/mnt', { source: '/dev/img0', readonly: true });
+  const buf = new Uint8Array(1 << 20);
+  let nodes = 0;
+  const stack = [''];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    const ours = (await p.readdir(`/mnt${rel}`)).map((e) => e.name).filter((n) => n !== '.' && n !== '..').sort();
+    assert.deepEqual(ours, (await readdir(tree + rel)).sort(), `names in ${rel || '/'}`);
+    for (const name of ours) {
+      const hp = `${tree}${rel}/${name}`;
+      const kp = `/mnt${rel}/${name}`;
+      const hs = await lstat(hp);
+      const ks = await p.lstat(kp);
+      nodes++;
+      assert.equal(ks.mode, hs.mode, `mode ${kp}`);
+      assert.equal(ks.uid, hs.uid, `uid ${kp}`);
+      assert.equal(ks.gid, hs.gid, `gid ${kp}`);
+      assert.equal(ks.nlink, hs.nlink, `nlink ${kp}`);
+      assert.equal(ks.mtime.sec, Math.floor(hs.mtimeMs / 1000), `mtime ${kp}`);
+      if (hs.isDirectory()) stack.push(`${rel}/${name}`);
+      else if (hs.isSymbolicLink()) assert.equal(await p.readlink(kp), await readlink(hp), `target ${kp}`);
+      else {
+        assert.equal(ks.size, hs.size, `size ${kp}`);
+        const want = await readFile(hp);
+        const fd = await p.open(kp, O_RDONLY);
+        const got = Buffer.alloc(want.length);
+        for (let off = 0; off < want.length; ) {
+          const n = await p.pread(fd, buf, off);
+          assert.ok(n > 0, `short read ${kp}`);
+          got.set(buf.subarray(0, Math.min(n, want.length - off)), off);
+          off += n;
+        }
+        await p.close(fd);
+        assert.ok(got.equals(want), `content ${kp}`);
+      }
+    }
+  }
+  assert.ok(nodes > 1500);
+  await k.halt();
+});
