@@ -18,7 +18,7 @@ import { isExtendedContainer, partitionTypeName, type PartitionInfo } from '../d
 import { NodeHypercalls } from '../rumpuser/node.js';
 import type { ProbeResult, StatVfs } from '../vfs/types.js';
 import type { SyscallApi } from '../vfs/syscalls.js';
-import { startKernelFor, type Isolation, type RemoteKernel } from './kernel.js';
+import { loadComponents, startKernelFor, type Isolation, type RemoteKernel } from './kernel.js';
 import { Volume } from './volume.js';
 
 export * from './volume.js';
@@ -121,6 +121,12 @@ interface Selected {
   probe: ProbeResult | null;
 }
 
+/** The component name for a type or alias ('ext4' -> 'ext2fs', 'vfat' -> 'msdosfs'), as this build knows them. */
+async function canonicalType(type: string): Promise<string> {
+  const c = (await loadComponents()).find((x) => x.name === type || (x.aliases ?? []).includes(type));
+  return c?.name ?? type;
+}
+
 async function selectPartition(k: RemoteKernel, image: string, opts: Pick<OpenOptions, 'type' | 'partition'>, IMAGE_NODE: string): Promise<Selected> {
   const wedgeNode = (index: number) => `${IMAGE_NODE}p${index}`;
   const parts = await k.control.partitions(IMAGE_NODE);
@@ -137,11 +143,12 @@ async function selectPartition(k: RemoteKernel, image: string, opts: Pick<OpenOp
   }
   if (parts.length === 0) return { node: IMAGE_NODE, partition: null, probe: opts.type ? null : await k.control.probe(IMAGE_NODE) };
   const candidates = parts.filter((p) => !isExtendedContainer(p));
+  const wanted = opts.type === undefined ? undefined : await canonicalType(opts.type);
   const found: Selected[] = [];
   for (const p of candidates) {
     await k.control.addWedge(IMAGE_NODE, p.index, wedgeNode(p.index));
     const r = await k.control.probe(wedgeNode(p.index));
-    if (r && (opts.type === undefined || r.type === opts.type)) found.push({ node: wedgeNode(p.index), partition: p, probe: r });
+    if (r && (wanted === undefined || r.type === wanted)) found.push({ node: wedgeNode(p.index), partition: p, probe: r });
   }
   if (found.length === 1) return found[0]!;
   if (found.length > 1) {

@@ -119,6 +119,12 @@ test('a disk with two file systems needs -p; -p picks one; a wrong -p is a clear
   const none = await rump(['ls', disk]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /^rump: ls: .*two\.img: has 2 file systems, in partitions 1 \(ext4\), 2 \(FAT16\): choose one with -p N\n$/);
+  // -t picks among the partitions by type (aliases included) when -p is absent.
+  const byType = await rump(['ls', '-t', 'vfat', `${disk}:/etc`]);
+  assert.equal(byType.code, 0, byType.stderr);
+  assert.deepEqual(byType.out.trim().split('\n'), ['hostname', 'passwd']);
+  const lsJson = JSON.parse((await rump(['ls', '--json', '-t', 'ext4', `${disk}:/etc`])).out) as { name: string; type: string; nlink: number }[];
+  assert.deepEqual(lsJson.map((e) => [e.name, e.type, e.nlink]), [['hostname', 'reg', 1], ['passwd', 'reg', 2], ['passwd.hard', 'reg', 2]]);
   const p2 = await rump(['cat', '-p', '2', `${disk}:/etc/hostname`]);
   assert.equal(p2.code, 0, p2.stderr);
   assert.equal(p2.out, 'anykernel\n');
