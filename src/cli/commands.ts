@@ -6,7 +6,6 @@
  */
 
 import { posix } from 'node:path';
-import { stat as hostStat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { KernelError, isKernelError } from '../kern/error.js';
@@ -655,14 +654,4 @@ async function tarFile(pack: tar.Pack, header: TarHeader, vol: Volume, path: str
   (entry as unknown as { end(): void }).end();
   await done;
   if (problem) throw problem;
-}
-
-// --- helpers for main ---------------------------------------------------------------------------
-
-export async function hostIsFile(p: string): Promise<boolean> {
-  try {
-    return (await hostStat(p)).isFile();
-  } catch {
-    return false;
-  }
 }

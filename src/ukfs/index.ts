@@ -29,7 +29,7 @@ export type { PartitionInfo } from '../dev/disklabel.js';
 export interface OpenOptions {
   /** Component name or alias; probed when absent. */
   type?: string;
-  /** Partition index (1..4 primary / GPT slot, 5.. logical). */
+  /** Partition index (1..4 primary / GPT slot, 5.. logical); 0 is the whole device. */
   partition?: number;
   /** Default true: the image is never written. */
   readonly?: boolean;
@@ -129,12 +129,11 @@ async function canonicalType(type: string): Promise<string> {
 
 async function selectPartition(k: RemoteKernel, image: string, opts: Pick<OpenOptions, 'type' | 'partition'>, IMAGE_NODE: string): Promise<Selected> {
   const wedgeNode = (index: number) => `${IMAGE_NODE}p${index}`;
+  // Partition 0 is the whole device, whatever table it holds (an isohybrid image, a damaged table).
+  if (opts.partition === 0) return { node: IMAGE_NODE, partition: null, probe: opts.type ? null : await k.control.probe(IMAGE_NODE) };
   const parts = await k.control.partitions(IMAGE_NODE);
   if (opts.partition !== undefined) {
-    if (parts.length === 0) {
-      if (opts.partition === 0) return { node: IMAGE_NODE, partition: null, probe: opts.type ? null : await k.control.probe(IMAGE_NODE) };
-      throw fail('ENXIO', image, 'has no partition table');
-    }
+    if (parts.length === 0) throw fail('ENXIO', image, 'has no partition table (-p 0 is the whole device)');
     const p = parts.find((x) => x.index === opts.partition);
     if (!p) throw fail('ENXIO', image, `has no partition ${opts.partition} (it has ${parts.map((x) => x.index).join(', ')})`);
     if (isExtendedContainer(p)) throw fail('EINVAL', image, `partition ${p.index} is an extended partition (its logical partitions are 5 and up)`);
