@@ -163,11 +163,30 @@ export function localPair(): [Channel, Channel] {
 
 class LocalChannel extends BaseChannel {
   peer: LocalChannel | null = null;
+  placer: Placer | null = null;
 
-  send(m: Message): void {
+  setPlacer(placer: Placer): void {
+    this.placer = placer;
+  }
+
+  send(m: Message, onSent?: () => void): void {
     if (this.closed) return;
     const peer = this.peer!;
-    queueMicrotask(() => peer.deliver(m));
+    queueMicrotask(() => {
+      // As a stream does: copy a payload into the buffer the receiver names (a read's destination),
+      // after which the sender's buffer is free again. Otherwise the receiver keeps the sender's buffer.
+      const data = m.data;
+      if (data !== undefined && data.length > 0 && peer.placer) {
+        const t = peer.placer(m.id, m.kind, data.length);
+        if (t !== null && t.length >= data.length) {
+          const placed = t.subarray(0, data.length);
+          placed.set(data);
+          m = { ...m, data: placed };
+          onSent?.();
+        }
+      }
+      peer.deliver(m);
+    });
   }
 
   protected shutdown(): void {
