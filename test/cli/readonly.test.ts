@@ -4,7 +4,7 @@
 
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readlink, lstat, mkdir, stat } from 'node:fs/promises';
+import { readFile, readlink, lstat, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, tempDir } from '../../src/testing/tools.js';
 import { makeDisk, makeExt, makeFat, makeTree, rump, sha256, TREE_FILES } from './helpers.js';
@@ -138,6 +138,19 @@ test('a disk with two file systems needs -p; -p picks one; a wrong -p is a clear
   assert.match(info.out, /ext4/);
   assert.match(info.out, /FAT16/);
   assert.equal(await sha256(disk), hash);
+});
+
+test('a GPT disk whose primary header is damaged is read through its backup header', async () => {
+  const disk = join(dir, 'gpt-bad.img');
+  const bytes = await readFile(images.get('gpt+fat')!.path);
+  bytes[512 + 60]! ^= 0xff; // inside the disk GUID: the header CRC no longer matches
+  await writeFile(disk, bytes);
+  const r = await rump(['cat', `${disk}:/etc/hostname`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.out, 'anykernel\n');
+  // sfdisk agrees that the primary is bad and the backup good.
+  const sf = await run('sfdisk', ['--verify', disk], { allowFail: true });
+  assert.match(sf.stdout.toString() + sf.stderr, /primary GPT header.*corrupt|backup GPT table.*used|The primary GPT table is corrupt/i);
 });
 
 test('read-only commands leave an unclean journaled ext4 image byte-identical', async () => {
