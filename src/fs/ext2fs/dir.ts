@@ -134,7 +134,7 @@ async function writeInline(fs: Ext2Fs, ip: Inode, data: Uint8Array): Promise<voi
 
 // ---------------------------------------------------------------- htree
 
-interface DxLevel { bp: { data: Uint8Array } | null; countOff: number; count: number; at: number; entries: { hash: number; block: number }[]; }
+interface DxLevel { lblk: number; data: Uint8Array; countOff: number; count: number; limit: number; at: number; entries: { hash: number; block: number }[]; }
 
 function dxVersion(fs: Ext2Fs, v: number): number {
   return v <= DX_HASH.TEA && fs.hashUnsigned ? v + 3 : v;
@@ -167,7 +167,7 @@ function dxLimit(fs: Ext2Fs, countOff: number): number {
  * Walks the index from the root to the leaf for `hash`. Returns the path (per level: entries and chosen index)
  * or null when the index cannot be used (unknown hash, e.g. siphash) and the caller should scan.
  */
-async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => number): Promise<{ hash: number; path: DxLevel[]; leaf: number } | null> {
+async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => number): Promise<{ hash: number; version: number; path: DxLevel[]; leaf: number } | null> {
   const first = await dirBlock(fs, ip, 0);
   if (!first) throw corrupt(fs, `directory inode ${ip.ino}: htree root block missing`);
   const root = first.bp.data.slice();
@@ -183,6 +183,7 @@ async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => numb
   const path: DxLevel[] = [];
   let d = root;
   let countOff = 0x20;
+  let lblk = 0;
   const nblocks = dirBlocks(fs, ip);
   for (let level = 0; ; level++) {
     const ddv = new DataView(d.buffer, d.byteOffset, d.length);
@@ -201,9 +202,9 @@ async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => numb
       const mid = (lo + hi) >> 1;
       if (entries[mid]!.hash <= hash) { at = mid; lo = mid + 1; } else hi = mid - 1;
     }
-    path.push({ bp: { data: d }, countOff, count: cl.count, at, entries });
+    path.push({ lblk, data: d, countOff, count: cl.count, limit: cl.limit, at, entries });
     const child = entries[at]!.block;
-    if (level === info.indirectLevels) return { hash, path, leaf: child };
+    if (level === info.indirectLevels) return { hash, version, path, leaf: child };
     const nb = await dirBlock(fs, ip, child);
     if (!nb) throw corrupt(fs, `${what}: index block ${child} missing`);
     d = nb.bp.data.slice();
@@ -211,6 +212,7 @@ async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => numb
     const fake = new DataView(d.buffer);
     if (fake.getUint32(0, true) !== 0 || recLenFromDisk(fake.getUint16(4, true), fs.bs) !== fs.bs) throw corrupt(fs, `${what}: index block ${child} has no empty header entry`);
     countOff = 8;
+    lblk = child;
   }
 }
 
@@ -370,6 +372,68 @@ async function tryBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array, i
   return ok;
 }
 
+/**
+ * Splits a full htree leaf (ext4's do_split): its entries sorted by hash, the upper half moved to a new
+ * block appended to the directory, and an index entry for it added to the parent node. Returns false
+ * when the parent node is full (the caller then drops the index).
+ */
+async function splitLeaf(fs: Ext2Fs, ip: Inode, r: { hash: number; version: number; path: DxLevel[]; leaf: number }, name: Uint8Array, ino: number, ft: number): Promise<boolean> {
+  const node = r.path[r.path.length - 1]!;
+  if (node.count >= node.limit) return false;
+  const b = await dirBlock(fs, ip, r.leaf);
+  if (!b) return false;
+  const d = b.bp.data.slice();
+  fs.bio.brelse(b.bp);
+  const live = parseEntries(fs, d, 0, leafEnd(fs, d), `directory inode ${ip.ino} block ${r.leaf}`)
+    .filter((e) => e.inode)
+    .map((e) => {
+      const nm = d.slice(e.off + 8, e.off + 8 + e.nameLen);
+      return { nm, inode: e.inode, type: e.type, hash: dirhash(nm, r.version, fs.hashSeed) };
+    })
+    .sort((a, b) => a.hash - b.hash);
+  if (live.length < 2) return false;
+  const mid = live.length >> 1;
+  const splitHash = (live[mid]!.hash + (live[mid]!.hash === live[mid - 1]!.hash ? 1 : 0)) >>> 0;
+  const end = fs.csum ? fs.bs - 12 : fs.bs;
+  const fill = (list: typeof live): Uint8Array => {
+    const out = new Uint8Array(fs.bs);
+    let off = 0;
+    list.forEach((e, i) => {
+      const len = i === list.length - 1 ? end - off : entryLen(e.nm.length);
+      putEntry(fs, out, off, len, e.inode, e.nm, e.type);
+      off += len;
+    });
+    if (!list.length) new DataView(out.buffer).setUint16(4, recLenToDisk(end, fs.bs), true);
+    if (fs.csum) writeTail(fs, out);
+    setLeafCsum(fs, ip, out);
+    return out;
+  };
+  const { lblk: newLblk } = await appendDirBlock(fs, ip);
+  const lo = fill(live.slice(0, mid));
+  const hi = fill(live.slice(mid));
+  for (const [lb, data] of [[r.leaf, lo], [newLblk, hi]] as const) {
+    const w = (await dirBlock(fs, ip, lb))!;
+    w.bp.data.set(data);
+    fs.bio.bdwrite(w.bp);
+  }
+  // Insert {splitHash, newLblk} after the entry that led here.
+  const nd = (await dirBlock(fs, ip, node.lblk))!;
+  const data = nd.bp.data;
+  const dv = new DataView(data.buffer, data.byteOffset, data.length);
+  const at = node.countOff + (node.at + 1) * 8;
+  data.copyWithin(at + 8, at, node.countOff + node.count * 8);
+  DX_ENTRY.encode({ hash: splitHash, block: newLblk }, dv, at);
+  dv.setUint16(node.countOff + 2, node.count + 1, true);
+  if (fs.csum) {
+    const tail = node.countOff + node.limit * 8;
+    dv.setUint32(tail, 0, true);
+    dv.setUint32(tail + 4, dxChecksum(ip, data, node.countOff, node.limit, node.count + 1), true);
+  }
+  fs.bio.bdwrite(nd.bp);
+  const target = r.hash >= splitHash ? newLblk : r.leaf;
+  return tryBlock(fs, ip, target, name, ino, ft);
+}
+
 /** Drops the htree index: the root and index blocks become ordinary (empty) leaf blocks. */
 async function dropIndex(fs: Ext2Fs, ip: Inode): Promise<void> {
   const n = dirBlocks(fs, ip);
@@ -448,6 +512,7 @@ export async function addEntry(fs: Ext2Fs, ip: Inode, nameStr: string, ino: numb
   if (hasIndex(fs, ip)) {
     const r = await dxPath(fs, ip, (v) => dirhash(name, v, fs.hashSeed));
     if (r && (await tryBlock(fs, ip, r.leaf, name, ino, ft))) return;
+    if (r && (await splitLeaf(fs, ip, r, name, ino, ft))) return;
     await dropIndex(fs, ip);
   }
   const n = dirBlocks(fs, ip);

@@ -54,19 +54,22 @@ test('a tree written into a pre-populated image with hashed directories; the ind
     await wide.remove(name, await m.vget(key), t());
     await (await m.vget(key)).inactive!();
   }
-  for (let i = 0; i < 40; i++) await wide.create(`new-${i}`, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() });
+  // Enough new names to split leaves: the index must stay (not be dropped).
+  for (let i = 0; i < 1500; i++) await wide.create(`new-${i}`, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() });
   await m.sync();
   await m.unmount();
   await writeFile(img, bytes);
   await fsck(img);
   const ls = await debugfs(img, 'ls -l /wide');
   assert.equal((ls.match(/^\s*[1-9]\d*\s.*entry-with-a-longish-name-/gm) ?? []).length, 300);
-  assert.equal((ls.match(/ new-/g) ?? []).length, 40);
+  assert.equal((ls.match(/ new-\d+/g) ?? []).length, 1500);
+  assert.match(await debugfs(img, 'htree /wide'), /Root node dump/);
+  assert.match(await debugfs(img, 'stat /wide'), /Flags: 0x[0-9a-f]*1[0-9a-f]{3}\b/, 'index flag kept');
   const m2 = await mountImage(bytes);
   const w2 = await resolve(m2, '/wide');
   assert.equal(await w2.lookup('entry-with-a-longish-name-2'), null);
   assert.ok((await w2.lookup('entry-with-a-longish-name-3')) !== null);
-  assert.ok((await w2.lookup('new-39')) !== null);
+  for (let i = 0; i < 1500; i += 7) assert.ok((await w2.lookup(`new-${i}`)) !== null, `new-${i}`);
 });
 
 test('a fragmented file grows its extent tree to depth 2 and shrinks back, e2fsck clean', async () => {
