@@ -127,7 +127,9 @@ export async function rumpMount(o: RumpMountOptions): Promise<{ pid: number }> {
   if (cfg.image !== undefined && !existsSync(cfg.image)) throw new KernelError('ENOENT', `rump mount: ${o.image}: no such file`).withContext('mount', o.image);
   const { script, execArgv } = daemonEntry();
   const env = { ...process.env, UV_THREADPOOL_SIZE: String(4 + READERS + 4) };
-  const child = spawn(process.execPath, [...execArgv, script, JSON.stringify(cfg)], {
+  // P2K_DAEMON_ARGS: extra node options for the daemon (diagnostics: --cpu-prof, --inspect).
+  const extra = (process.env['P2K_DAEMON_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...execArgv, ...extra, script, JSON.stringify(cfg)], {
     stdio: o.foreground ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'ignore', 'pipe', 'ipc'],
     detached: !o.foreground,
     env,
