@@ -92,6 +92,7 @@ export class Allocator {
       if (!mapEnd(h.clusteroff, Math.ceil(g.fpg / g.frag / 8))) return 'cluster map outside the cg block';
     }
     if (g.ufs2 && (h.initediblk < 0 || h.initediblk > g.ipg)) return `initialised-inode count ${h.initediblk}`;
+    if (g.contigsumsize > 0 && h.nclusterblks !== Math.floor(h.ndblk / g.frag)) return `cluster block count ${h.nclusterblks}`;
     return null;
   }
 

@@ -96,6 +96,7 @@ function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: 
     else if (g.contigsumsize > 0 && (h.clustersumoff < CG.size || h.clustersumoff + 4 * (g.contigsumsize + 1) > g.cgbytes ||
       h.clusteroff < CG.size || h.clusteroff + Math.ceil(g.fpg / g.frag / 8) > g.cgbytes)) bad = 'cluster maps outside the cg';
     else if (g.ufs2 && (h.initediblk < 0 || h.initediblk > g.ipg)) bad = `initialised inodes ${h.initediblk}`;
+    else if (g.contigsumsize > 0 && h.nclusterblks !== Math.floor(h.ndblk / g.frag)) bad = `cluster block count ${h.nclusterblks}`;
     if (bad) {
       report(`cg ${c}: ${bad}`);
       cgs.push(null);

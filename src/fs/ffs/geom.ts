@@ -158,6 +158,8 @@ export function checkSuperblock(sb: Superblock, devSize: number, sbloc: number):
     return 'bad cylinder-group layout';
   }
   if (sb.iblkno + (sb.ipg / sb.inopb) * sb.frag > sb.dblkno) return 'inode blocks overlap data';
+  // Every group's metadata, the last one's included, lies inside the file system.
+  if ((sb.ncg - 1) * sb.fpg + sb.dblkno > size) return 'the last cylinder group has no room for its metadata';
   if (sb.cgsize < CG.size || sb.cgsize > (sb.iblkno - sb.cblkno) * sb.fsize) return `bad cg size ${sb.cgsize}`;
   const csaddr = ufs2 ? sb.csaddr : sb.old_csaddr;
   if (sb.cssize < sb.ncg * 16 || sb.cssize > 1 << 30) return `bad summary size ${sb.cssize}`;
