@@ -204,6 +204,59 @@ export class Volume {
     }
   }
 
+  /**
+   * Runs a read-side call on the kernel path of `path`; when the kernel answers ENOENT and the path
+   * went through a symbolic link, retries with the path resolved inside the volume (see resolve()).
+   */
+  private async at<T>(path: string, follow: boolean, f: (kp: string) => Promise<T>): Promise<T> {
+    try {
+      return await f(this.kpath(path));
+    } catch (e) {
+      if (this.root === '' || !isKernelError(e) || (e.code !== 'ENOENT' && e.code !== 'ENOTDIR')) throw this.fixError(e, path);
+      let resolved: string | null;
+      try {
+        resolved = await this.resolve(path, follow);
+      } catch {
+        resolved = null;
+      }
+      if (resolved === null || resolved === normalize(path)) throw this.fixError(e, path);
+      try {
+        return await f(this.kpath(resolved));
+      } catch (e2) {
+        throw this.fixError(e2, path);
+      }
+    }
+  }
+
+  /**
+   * `path` resolved inside the volume as chroot(2) would: an absolute symbolic-link target starts at
+   * the volume's root, not the kernel's (where the kernel would look without a chroot call). Null
+   * when no symbolic link was on the way. At most MAXSYMLINKS links, as namei.
+   */
+  async resolve(path: string, followLast: boolean): Promise<string | null> {
+    let todo = path.split('/').filter((x) => x !== '' && x !== '.');
+    let cur: string[] = [];
+    let links = 0;
+    while (todo.length > 0) {
+      const name = todo.shift()!;
+      if (name === '..') {
+        cur.pop();
+        continue;
+      }
+      const p = '/' + [...cur, name].join('/');
+      const st = await this.proc.lstat(this.kpath(p));
+      if ((st.mode & S_IFMT) === S_IFLNK && (todo.length > 0 || followLast)) {
+        if (++links > 32) throw new KernelError('ELOOP');
+        const target = await this.proc.readlink(this.kpath(p));
+        if (target.startsWith('/')) cur = [];
+        todo = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...todo];
+        continue;
+      }
+      cur.push(name);
+    }
+    return links === 0 ? null : '/' + cur.join('/');
+  }
+
   private fixError(e: unknown, path: string | undefined): unknown {
     if (!isKernelError(e)) return e;
     if (e.path !== undefined) e.path = this.vpath(e.path);
@@ -234,11 +287,11 @@ export class Volume {
   }
 
   async stat(path: string): Promise<VolumeStats> {
-    return this.checked(await this.call(path, (p) => p.stat(this.kpath(path))), path);
+    return this.checked(await this.at(path, true, (kp) => this.proc.stat(kp)), path);
   }
 
   async lstat(path: string): Promise<VolumeStats> {
-    return this.checked(await this.call(path, (p) => p.lstat(this.kpath(path))), path);
+    return this.checked(await this.at(path, false, (kp) => this.proc.lstat(kp)), path);
   }
 
   async exists(path: string): Promise<boolean> {
@@ -255,7 +308,7 @@ export class Volume {
   readdir(path: string, opts: { withFileTypes: true }): Promise<VolumeDirent[]>;
   readdir(path: string, opts: { withFileTypes?: false }): Promise<string[]>;
   async readdir(path: string, opts: { withFileTypes?: boolean } = {}): Promise<string[] | VolumeDirent[]> {
-    const ents = await this.call(path, (p) => p.readdir(this.kpath(path)));
+    const ents = await this.at(path, true, (kp) => this.proc.readdir(kp));
     if (!opts.withFileTypes) return ents.map((e) => e.name);
     const parent = normalize(path);
     return ents.map((e) => new VolumeDirent(e.name, e.type, e.ino, parent));
@@ -286,7 +339,7 @@ export class Volume {
    * Reads until end of file, not to the size stat reports, so a lying inode cannot make it allocate.
    */
   async *readChunks(path: string, chunk = IO_CHUNK): AsyncGenerator<Uint8Array> {
-    const fd = await this.call(path, (p) => p.open(this.kpath(path), O_RDONLY));
+    const fd = await this.at(path, true, (kp) => this.proc.open(kp, O_RDONLY));
     try {
       this.checked(await this.call(path, (p) => p.fstat(fd)), path);
       const buf = new Uint8Array(chunk);
@@ -411,7 +464,7 @@ export class Volume {
   }
 
   async readlink(path: string): Promise<string> {
-    return this.call(path, (p) => p.readlink(this.kpath(path)));
+    return this.at(path, false, (kp) => this.proc.readlink(kp));
   }
 
   async chmod(path: string, mode: number): Promise<void> {
@@ -443,7 +496,9 @@ export class Volume {
   }
 
   async open(path: string, flags: OpenFlags = 'r', mode = 0o666): Promise<VolumeFileHandle> {
-    const fd = await this.call(path, (p) => p.open(this.kpath(path), openFlags(flags), mode));
+    const f = openFlags(flags);
+    // Creating opens keep the kernel's own resolution; reading ones also find absolute links inside the volume.
+    const fd = (f & O_CREAT) !== 0 ? await this.call(path, (p) => p.open(this.kpath(path), f, mode)) : await this.at(path, true, (kp) => this.proc.open(kp, f, mode));
     return new VolumeFileHandle(this, fd, path);
   }
 
@@ -453,7 +508,7 @@ export class Volume {
   }
 
   async statfs(path = '/'): Promise<StatVfs> {
-    return this.call(path, (p) => p.statvfs(this.kpath(path)));
+    return this.at(path, true, (kp) => this.proc.statvfs(kp));
   }
 
   async sync(): Promise<void> {

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, tempDir } from '../../src/testing/tools.js';
@@ -20,6 +20,9 @@ before(async () => {
   ({ path: dir, cleanup } = await tempDir('ukfs-'));
   await mkdir(join(dir, 'tree/etc'), { recursive: true });
   await writeFile(join(dir, 'tree/etc/motd'), 'welcome\n');
+  // Absolute links, as system images have them (/etc/localtime -> /usr/share/zoneinfo/...).
+  await symlink('/etc/motd', join(dir, 'tree/etc/alt'));
+  await symlink('/etc', join(dir, 'tree/abs-dir'));
   img = join(dir, 'disk.img');
   await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'ukfs', '-d', join(dir, 'tree'), img, '16M']);
 });
@@ -86,6 +89,23 @@ test('openImage read-write: every Volume call, checked by e2fsck and debugfs', a
   assert.match(await debugfs('stat /a/link'), /Fast link dest: "b\/c\/f.txt"/);
   assert.ok(Buffer.from((await run('debugfs', ['-R', 'cat /a/b/h.bin', img])).stdout).equals(Buffer.from(new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) & 0xff))));
   assert.match((await run('debugfs', ['-R', 'ls /gone', img])).stderr, /File not found/);
+});
+
+test('absolute symbolic links resolve inside the image, as under chroot', async () => {
+  const vol = await openImage(img, { isolation: 'trusted', extraComponentModules: [COMPONENTS] });
+  try {
+    assert.equal(await vol.readFile('/etc/alt', 'utf8'), 'welcome\n');
+    assert.equal(await vol.readFile('/abs-dir/alt', 'utf8'), 'welcome\n');
+    assert.deepEqual((await vol.readdir('/abs-dir')).sort(), ['alt', 'motd']);
+    assert.ok((await vol.stat('/abs-dir')).isDirectory());
+    assert.equal(await vol.readlink('/abs-dir/alt'), '/etc/motd');
+    const fh = await vol.open('/abs-dir/motd');
+    assert.equal((await fh.stat()).size, 8);
+    await fh.close();
+    await assert.rejects(vol.stat('/abs-dir/none'), (e: unknown) => isKernelError(e) && e.code === 'ENOENT' && e.path === '/abs-dir/none');
+  } finally {
+    await vol.close();
+  }
 });
 
 test('read-only by default: writes answer EROFS and the image is unchanged; worker answers the same', async () => {
