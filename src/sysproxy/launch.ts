@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { KernelError } from '../kern/error.js';
 import type { Backend } from './client.js';
 import { hostKernel, loadComponents, type HostConfig } from './host.js';
 import { refuse, type KernelServer } from './server.js';
@@ -219,6 +220,10 @@ async function startProcess(opts: StartOptions, withAccept: boolean): Promise<St
   const memlimit = opts.memlimitMiB ?? DEFAULT_MEMLIMIT_MIB;
   const images = opts.images.map((i) => ({ ...i, path: realOrResolved(i.path) }));
   const extra = (opts.extraComponentModules ?? []).map(compiledModule);
+  for (const p of [...images.map((i) => i.path), build.code, ...extra]) {
+    // Node 20 splits --allow-fs-read/--allow-fs-write values at commas: such a path cannot be granted alone.
+    if (p.includes(',')) throw new KernelError('EINVAL', `sysproxy: ${p}: a path with a comma cannot be opened in the sandboxed server (Node's permission model splits at commas); rename it or use the trusted isolation`).withContext('startKernel', p);
+  }
   const cfg: ServerConfig = {
     images,
     extraComponentModules: extra,

@@ -143,3 +143,17 @@ test('the network namespace layer alone: a process started in it cannot reach a 
     tcp.close();
   }
 });
+
+test('an image path the permission model cannot grant alone (a comma) is refused with EINVAL, not opened unsandboxed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sysproxy-comma-'));
+  try {
+    const image = join(dir, 'a,b.img');
+    await writeFile(image, new Uint8Array(4096));
+    await assert.rejects(
+      startKernel({ images: [{ node: '/dev/img0', path: image, readonly: true }] }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EINVAL' && /comma/.test(e.detail ?? ''),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
