@@ -110,11 +110,15 @@ export interface LsOpts { long?: boolean; all?: boolean; recursive?: boolean; di
 
 interface LsRow { name: string; st: VolumeStats; target?: string; path: string }
 
-async function lsRows(vol: Volume, dir: string, all: boolean): Promise<LsRow[]> {
+/** Names only (a plain listing needs no per-entry call), or names with their status for -l and --json. */
+async function lsNames(vol: Volume, dir: string, all: boolean): Promise<string[]> {
   const names = (await vol.readdir(dir)).sort();
+  return all ? ['.', '..', ...names] : names.filter((n) => !n.startsWith('.'));
+}
+
+async function lsRows(vol: Volume, dir: string, all: boolean): Promise<LsRow[]> {
   const rows: LsRow[] = [];
-  const want = all ? ['.', '..', ...names] : names.filter((n) => !n.startsWith('.'));
-  for (const n of want) {
+  for (const n of await lsNames(vol, dir, all)) {
     const p = n === '.' ? dir : n === '..' ? normalize(dir + '/..') : joinPath(dir, n);
     const st = await vol.lstat(p);
     const row: LsRow = { name: n, st, path: p };
@@ -160,6 +164,14 @@ export async function cmdLs(ctx: Context, args: string[], o: LsOpts): Promise<vo
     for (const d of dirs) {
       let rows: LsRow[];
       try {
+        if (!o.long && !o.json) {
+          const names = await lsNames(vol, d, !!o.all);
+          let text = many ? `${first ? '' : '\n'}${t.kind === 'image' ? `${t.image}:` : ''}${d}:\n` : '';
+          first = false;
+          text += names.map((n) => n + '\n').join('');
+          await writeOut(ctx.io.stdout, text);
+          continue;
+        }
         rows = await lsRows(vol, d, !!o.all);
       } catch (e) {
         await ctx.report(ctx.labelFor(t, e), e);
