@@ -70,14 +70,16 @@ test('a mount that never yields to the event loop gets the server killed', async
   assert.equal(await gone((rk as unknown as { serverPid: number }).serverPid), true);
 });
 
-test('a server that exceeds its heap limit dies; the client answers EIO and says why', async () => {
-  const rk = await startKernel({ images: [], memlimitMiB: 48, timeoutMs: 60_000, extraComponentModules: [fixture('hang')] });
-  const death = deathOf(rk);
-  const p = await rk.newProc();
-  await assert.rejects(withTimeout(p.mount('hogfs', '/mnt'), 30_000, 'hogging mount'), isEio);
-  assert.match(await death, /heap limit \(48 MiB\)/);
-  await assert.rejects(p.getcwd(), isEio);
-});
+for (const isolation of ['process', 'worker'] as const) {
+  test(`a ${isolation} server that exceeds its heap limit dies; the client answers EIO and says why`, async () => {
+    const rk = await startKernel({ images: [], isolation, memlimitMiB: 48, timeoutMs: 60_000, extraComponentModules: [fixture('hang')] });
+    const death = deathOf(rk);
+    const p = await rk.newProc();
+    await assert.rejects(withTimeout(p.mount('hogfs', '/mnt'), 30_000, 'hogging mount'), isEio);
+    assert.match(await death, /heap limit \(48 MiB\)/);
+    await assert.rejects(p.getcwd(), isEio);
+  });
+}
 
 test('a server killed from outside is a death with the signal named', async () => {
   const rk = await startKernel({ images: [] });
