@@ -17,7 +17,7 @@ after(async () => {
   await work.cleanup();
   await (await sharedTree()).cleanup();
 });
-const opts = { files: 400, bigDir: 600, hugeSparse: false, noSparse: true };
+const opts = { files: 300, bigDir: 300, hugeSparse: false, noSparse: true };
 const t = () => services().now();
 
 for (const [type, extra] of [['ext4', []], ['ext2', []], ['ext4', ['-b', '1024', '-O', '^metadata_csum,^64bit']]] as const) {
@@ -27,7 +27,7 @@ for (const [type, extra] of [['ext4', []], ['ext2', []], ['ext4', ['-b', '1024',
     const bytes = await mke2fs(img, type, '64M', [...extra]);
     const m = await mountImage(bytes, { readonly: false });
     const n = await copyIn(m, tree.path);
-    assert.ok(n > 1000);
+    assert.ok(n > 600, `copied ${n}`);
     await m.sync();
     await m.unmount();
     await writeFile(img, bytes);
@@ -48,7 +48,7 @@ test('a tree written into a pre-populated image with hashed directories; the ind
   await root.mkdir('copy', { type: 'dir', mode: 0o755, uid: 0, gid: 0, time: t() });
   await copyIn(m, tree.path, '/copy');
   const wide = await resolve(m, '/wide');
-  for (let i = 0; i < 600; i += 2) {
+  for (let i = 0; i < 300; i += 2) {
     const name = `entry-with-a-longish-name-${i}`;
     const key = (await wide.lookup(name))!;
     await wide.remove(name, await m.vget(key), t());
@@ -61,7 +61,7 @@ test('a tree written into a pre-populated image with hashed directories; the ind
   await writeFile(img, bytes);
   await fsck(img);
   const ls = await debugfs(img, 'ls -l /wide');
-  assert.equal((ls.match(/^\s*[1-9]\d*\s.*entry-with-a-longish-name-/gm) ?? []).length, 300);
+  assert.equal((ls.match(/^\s*[1-9]\d*\s.*entry-with-a-longish-name-/gm) ?? []).length, 150);
   assert.equal((ls.match(/ new-\d+/g) ?? []).length, 1500);
   assert.match(await debugfs(img, 'htree /wide'), /Root node dump/);
   assert.match(await debugfs(img, 'stat /wide'), /Flags: 0x[0-9a-f]*1[0-9a-f]{3}\b/, 'index flag kept');
