@@ -11,7 +11,7 @@ import { readPartitions } from '../dev/disklabel.js';
 import { NodeHypercalls } from '../rumpuser/node.js';
 import { parseOptions, type FileSystemType } from '../vfs/types.js';
 import { loadComponents, loadSysproxy, mountDisk, type RemoteKernel } from '../ukfs/index.js';
-import { CliError, parseSize, parseTimeout, humanError, type Context } from './context.js';
+import { CliError, parseMemlimit, parseSize, parseTimeout, humanError, type Context } from './context.js';
 import { copyTree, HostFs, VolumeFs } from './copy.js';
 import { Progress } from './progress.js';
 
@@ -126,7 +126,7 @@ export async function cmdServer(ctx: Context, o: { disk?: string[]; listen?: str
     listen: o.listen,
     images: disks.map((d) => ({ node: `/dev/${d.key}`, path: d.path, readonly: d.readonly })),
     isolation: ctx.isolation,
-    ...(ctx.opts.memlimit ? { memlimitMiB: Number(ctx.opts.memlimit) } : {}),
+    ...(ctx.opts.memlimit ? { memlimitMiB: parseMemlimit(ctx.opts.memlimit) } : {}),
     ...(ctx.opts.timeout ? { timeoutMs: parseTimeout(ctx.opts.timeout) } : {}),
     ...(ctx.opts.component?.length ? { extraComponentModules: ctx.opts.component } : {}),
   });

@@ -11,7 +11,7 @@ import tar from 'tar-stream';
 import { KernelError, isKernelError } from '../kern/error.js';
 import { inspectImage, joinPath, normalize, type Volume, type VolumeStats, type WalkEntry } from '../ukfs/index.js';
 import { partitionTypeName } from '../dev/disklabel.js';
-import { CliError, splitImageArg, type Context, type Target } from './context.js';
+import { CliError, parseMemlimit, parseTimeout, splitImageArg, type Context, type Target } from './context.js';
 import { columns, dfJson, humanSize, modeString, octal, shortTime, statJson, statText } from './format.js';
 import { copyTree, HostFs, isENOENT, measure, VolumeFs, type CopyFs } from './copy.js';
 import { Progress } from './progress.js';
@@ -68,7 +68,8 @@ export async function cmdInfo(ctx: Context, images: string[], o: { json?: boolea
       reports.push(
         await inspectImage(image, {
           isolation: ctx.isolation,
-          ...(ctx.opts.memlimit ? { memlimitMiB: Number(ctx.opts.memlimit) } : {}),
+          ...(ctx.opts.memlimit ? { memlimitMiB: parseMemlimit(ctx.opts.memlimit) } : {}),
+          ...(ctx.opts.timeout ? { timeoutMs: parseTimeout(ctx.opts.timeout) } : {}),
           ...(ctx.opts.component?.length ? { extraComponentModules: ctx.opts.component } : {}),
         }),
       );
@@ -261,6 +262,7 @@ export async function cmdFind(ctx: Context, args: string[], o: { name?: string; 
     if (!type) throw new CliError(`unknown type '${o.type}' (f, d, l, b, c, p, s)`);
   }
   const maxdepth = o.maxdepth !== undefined ? Number(o.maxdepth) : Infinity;
+  if (!(maxdepth >= 0)) throw new CliError(`bad -maxdepth '${o.maxdepth}'`);
   await each(ctx, args.length ? args : ['.'], false, async (vol, path, t) => {
     const prefix = t.kind === 'image' ? `${t.image}:` : '';
     for await (const e of vol.walk(path, { onProblem: (p) => void ctx.report(`${prefix}${p.path}`, p.error) })) {

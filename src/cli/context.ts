@@ -109,6 +109,13 @@ export function parseTimeout(s: string): number {
   return Math.round(m[2] === 'ms' ? v : m[2] === 'm' ? v * 60_000 : v * 1000);
 }
 
+/** `--memlimit` in MiB: a whole number from 16 up. */
+export function parseMemlimit(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 16 || n > 1 << 20) throw new CliError(`bad --memlimit '${s}' (MiB, at least 16)`);
+  return n;
+}
+
 /** Sizes as mkfs and dd spell them: 512, 64k, 64m, 1g (powers of 1024). */
 export function parseSize(s: string): number {
   const m = /^(\d+)([kmgt]?)(i?b)?$/i.exec(s.trim());
@@ -185,7 +192,7 @@ export class Context {
         isolation: this.isolation,
         ...(this.opts.type !== undefined ? { type: this.opts.type } : {}),
         ...(this.partition !== undefined ? { partition: this.partition } : {}),
-        ...(this.opts.memlimit !== undefined ? { memlimitMiB: Number(this.opts.memlimit) } : {}),
+        ...(this.opts.memlimit !== undefined ? { memlimitMiB: parseMemlimit(this.opts.memlimit) } : {}),
         ...(this.opts.timeout !== undefined ? { timeoutMs: parseTimeout(this.opts.timeout) } : {}),
         ...(this.opts.component?.length ? { extraComponentModules: this.opts.component } : {}),
       };

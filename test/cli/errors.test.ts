@@ -33,6 +33,11 @@ test('errors read "rump: CMD: IMAGE:PATH: message" and exit 1; good arguments st
   const noImage = await rump(['ls', join(dir, 'nope.img')]);
   assert.equal(noImage.code, 1);
   assert.equal(noImage.stderr, `rump: ls: ${join(dir, 'nope.img')}: No such file or directory\n`);
+  const mem = await rump(['ls', '--memlimit', 'lots', ext4]);
+  assert.equal(mem.code, 1);
+  assert.equal(mem.stderr, "rump: ls: bad --memlimit 'lots' (MiB, at least 16)\n");
+  const tmo = await rump(['cat', '--timeout', 'soon', `${ext4}:/etc/passwd`]);
+  assert.equal(tmo.stderr, "rump: cat: bad --timeout 'soon' (seconds, or 500ms, 2m)\n");
   const ro = await rump(['ls', '--bogus', ext4]);
   assert.equal(ro.code, 1);
   assert.match(ro.stderr, /unknown option '--bogus'/);
