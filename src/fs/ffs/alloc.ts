@@ -12,7 +12,7 @@
 
 import { kerr } from '../../kern/error.js';
 import type { BufCache, Buf } from '../../vfs/bio.js';
-import { CG, CG_MAGIC, CSUM, type CgHeader } from './layout.js';
+import { CG, CG_MAGIC, CSUM, DINODE2, type CgHeader } from './layout.js';
 import type { FsGeom } from './geom.js';
 
 export interface CsumTotals {
@@ -178,7 +178,7 @@ export class Allocator {
           ib.data.fill(0);
           // Fresh inodes get random generation numbers, as NetBSD does.
           for (let j = 0; j < g.inopb; j++) {
-            new DataView(ib.data.buffer, ib.data.byteOffset).setInt32(j * 256 + 80, this.random() | 0, g.le);
+            DINODE2.encode(ib.data, j * DINODE2.size, g.le, { gen: this.random() | 0 });
           }
           this.bio.bdwrite(ib);
           initediblk += g.inopb;

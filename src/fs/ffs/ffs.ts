@@ -34,7 +34,7 @@ import { FsGeom } from './geom.js';
 import {
   DINODE1, DINODE2, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, SUPERBLOCK, FS_ISCLEAN, FS_44INODEFMT,
   SHORTLINK_OFF_UFS1, SHORTLINK_OFF_UFS2, directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK, DT_UNKNOWN,
-  UFS_MAXNAMLEN, NXADDR, EXTATTR, CG, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
+  UFS_MAXNAMLEN, NXADDR, EXTATTR, CG, ODIRECT, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
 } from './layout.js';
 
 /** Largest directory loaded whole into memory. */
@@ -205,7 +205,7 @@ export class FfsMount implements FsMount {
     const bp = await this.bread(g.inoToFsba(ino), g.bsize);
     const at = g.inoToFsbo(ino) * g.isize;
     if (fresh) {
-      const gen = new DataView(bp.data.buffer, bp.data.byteOffset).getInt32(at + (g.ufs2 ? 80 : 108), g.le);
+      const gen = decodeDinode(g, bp.data, at).gen;
       bp.data.fill(0, at, at + g.isize);
       f.gen = gen + 1;
     }
@@ -952,7 +952,7 @@ export class FfsNode implements VnodeImpl {
     let type = e.type;
     if (!this.g.ufs2 && this.g.sb.old_inodefmt < FS_44INODEFMT) {
       // 4.2BSD directories: a 16-bit name length and no type byte.
-      namlen = new DataView(data.buffer, data.byteOffset + off + 6, 2).getUint16(0, this.g.le);
+      namlen = ODIRECT.decode(data, off, this.g.le).namlen;
       type = DT_UNKNOWN;
     }
     const room = chunk + DIRBLKSIZ - off;

@@ -14,7 +14,7 @@ import { decodeDinode, type DinodeFields } from './ffs.js';
 import { readWapbl } from './wapbl.js';
 import { MemoryDevice } from '../../dev/blockdev.js';
 import {
-  SUPERBLOCK, CG, CG_MAGIC, CSUM, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT, FS_DOWAPBL,
+  SUPERBLOCK, CG, CG_MAGIC, CSUM, DIRECT, ODIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, FS_ISCLEAN, FS_44INODEFMT, FS_DOWAPBL,
   directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK,
 } from './layout.js';
 
@@ -282,7 +282,7 @@ function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: 
         let off = c;
         while (off < c + DIRBLKSIZ) {
           const e = DIRECT.decode(data, off, le);
-          const namlen = old ? new DataView(data.buffer, off + 6, 2).getUint16(0, le) : e.namlen;
+          const namlen = old ? ODIRECT.decode(data, off, le).namlen : e.namlen;
           if (e.reclen < 8 || e.reclen % 4 !== 0 || off + e.reclen > c + DIRBLKSIZ || (e.ino !== 0 && directSize(namlen) > e.reclen)) {
             report(`directory ${ino}: bad entry at offset ${off} (reclen ${e.reclen}, namlen ${namlen})`);
             break;

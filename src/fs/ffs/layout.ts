@@ -335,6 +335,12 @@ export const DIRECT = defineStruct(8, [
   [6, 'u8', 'type'],
   [7, 'u8', 'namlen'],
 ]);
+/** struct odirect header (4.2BSD directories, UFS1 before FS_44INODEFMT): a 16-bit name length, no type. */
+export const ODIRECT = defineStruct(8, [
+  [0, 'u32', 'ino'],
+  [4, 'u16', 'reclen'],
+  [6, 'u16', 'namlen'],
+]);
 /** Bytes a directory entry with a name of `namlen` bytes needs (dir.h UFS_DIRECTSIZ). */
 export function directSize(namlen: number): number {
   return (8 + namlen + 1 + 3) & ~3;

@@ -230,10 +230,10 @@ export async function newfs(dev: BlockDevice, o: OptionMap, k: KernelServices, l
     const nino = ufs2 ? initediblk : ipg;
     const ib = new Uint8Array(Math.ceil(nino / L.inopb) * bsize);
     if (ufs2) {
-      const idv = new DataView(ib.buffer);
       const r = new Uint8Array(4 * nino);
       k.random(r);
-      for (let i = 0; i < nino; i++) idv.setInt32(i * 256 + 80, new DataView(r.buffer).getInt32(i * 4) & 0x7fffffff, le);
+      const rdv = new DataView(r.buffer);
+      for (let i = 0; i < nino; i++) DINODE2.encode(ib, i * DINODE2.size, le, { gen: rdv.getInt32(i * 4) & 0x7fffffff });
     }
     writes.push([ib, (cgbase + L.iblkno) * fsize]);
   }
