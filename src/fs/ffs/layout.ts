@@ -325,8 +325,8 @@ export const DINODE2 = defineStruct(256, [
   [208, 'i64', 'ib', NIADDR],
 ]);
 /** Where the block pointers start: short symlinks are stored there instead (dinode.h di_shortlink). */
-export const SHORTLINK_OFF_UFS1 = 40;
-export const SHORTLINK_OFF_UFS2 = 112;
+export const SHORTLINK_OFF_UFS1 = DINODE1.offsetOf('db');
+export const SHORTLINK_OFF_UFS2 = DINODE2.offsetOf('db');
 
 /** struct direct header (dir.h, FS_44INODEFMT): the name follows, NUL-padded to 4 bytes. */
 export const DIRECT = defineStruct(8, [
