@@ -96,10 +96,11 @@ function leafEnd(fs: Ext2Fs, d: Uint8Array): number {
 }
 
 function verifyLeaf(fs: Ext2Fs, ip: Inode, d: Uint8Array, lblk: number): void {
-  if (!fs.csum || !fs.opts.verify || !hasTail(d, fs.bs)) return;
+  if (!fs.csum || !fs.opts.verify || fs.verified.has(d) || !hasTail(d, fs.bs)) return;
   const have = new DataView(d.buffer, d.byteOffset).getUint32(fs.bs - 4, true);
   const want = crc32c(ip.csumSeed, d, 0, fs.bs - 12);
   if (have !== want) throw corrupt(fs, `directory inode ${ip.ino} block ${lblk}: checksum 0x${have.toString(16)} != 0x${want.toString(16)}`);
+  fs.verified.add(d);
 }
 
 function setLeafCsum(fs: Ext2Fs, ip: Inode, d: Uint8Array): void {

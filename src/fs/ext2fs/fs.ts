@@ -75,6 +75,8 @@ export class Ext2Fs {
   private readonly dirtyGroups = new Set<number>();
   private sbDirty = false;
   readonly dirtyInodes = new Set<Inode>();
+  /** Cached blocks whose checksum was verified (or set by us): identity of the buffer cache's data arrays. */
+  readonly verified = new WeakSet<Uint8Array>();
   /** The in-memory inode of a file that has a vnode (set by the mount), so internal updates do not race it. */
   liveInode: (ino: number) => Inode | undefined = () => undefined;
 
@@ -375,12 +377,13 @@ export class Ext2Fs {
   }
 
   private verifyExtentBlock(ip: Inode, blk: number, data: Uint8Array, max: number): void {
-    if (!this.csum || !this.opts.verify) return;
+    if (!this.csum || !this.opts.verify || this.verified.has(data)) return;
     const off = 12 + 12 * max;
     if (off + 4 > data.length) return;
     const have = new DataView(data.buffer, data.byteOffset).getUint32(off, true);
     const want = crc32c(ip.csumSeed, data, 0, off);
     if (have !== want) throw corrupt(this, `inode ${ip.ino}: extent block ${blk}: checksum 0x${have.toString(16)} != 0x${want.toString(16)}`);
+    this.verified.add(data);
   }
 
   /** Maps `lblk` through the on-disk extent tree; a hole runs up to the next extent (at most `max` blocks). */
