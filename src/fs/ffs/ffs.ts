@@ -1203,6 +1203,7 @@ export class FfsNode implements VnodeImpl {
 
   async remove(name: string, node: VnodeImpl, time: Timespec): Promise<void> {
     const n = node as FfsNode;
+    if ((await this.loadDir()).get(name)?.ino !== n.key) throw kerr('ENOENT', `ffs: remove: '${name}' changed meanwhile`);
     await this.removeEntry(name);
     n.d.nlink--;
     n.d.ctime = time.sec;
@@ -1214,6 +1215,7 @@ export class FfsNode implements VnodeImpl {
 
   async rmdir(name: string, node: VnodeImpl, time: Timespec): Promise<void> {
     const n = node as FfsNode;
+    if ((await this.loadDir()).get(name)?.ino !== n.key) throw kerr('ENOENT', `ffs: rmdir: '${name}' changed meanwhile`);
     if (!(await n.isEmptyDir())) throw kerr('ENOTEMPTY');
     await this.removeEntry(name);
     this.d.nlink--;
