@@ -1191,6 +1191,7 @@ export class FfsNode implements VnodeImpl {
 
   async link(name: string, target: VnodeImpl, time: Timespec): Promise<void> {
     const t = target as FfsNode;
+    if (t.d.nlink <= 0) throw kerr('ENOENT', 'ffs: link: the file was removed meanwhile');
     if (t.d.nlink >= FFS_LINK_MAX) throw kerr('EMLINK');
     t.d.nlink++;
     t.d.ctime = time.sec;
