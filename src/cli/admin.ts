@@ -10,7 +10,7 @@ import { HostDevice, SubDevice, type BlockDevice } from '../dev/blockdev.js';
 import { readPartitions } from '../dev/disklabel.js';
 import { NodeHypercalls } from '../rumpuser/node.js';
 import { parseOptions, type FileSystemType } from '../vfs/types.js';
-import { loadComponents, loadSysproxy, mountDisk, type RemoteKernel } from '../ukfs/index.js';
+import { connect, loadComponents, mountDisk, serve } from '../ukfs/index.js';
 import { CliError, parseMemlimit, parseSize, parseTimeout, humanError, type Context } from './context.js';
 import { copyTree, HostFs, VolumeFs } from './copy.js';
 import { Progress } from './progress.js';
@@ -119,10 +119,8 @@ export function parseDisk(spec: string): { key: string; path: string; readonly: 
 
 export async function cmdServer(ctx: Context, o: { disk?: string[]; listen?: string }, stop: Promise<void>): Promise<void> {
   if (!o.listen) throw new CliError('--listen unix://PATH or tcp://127.0.0.1:PORT is required');
-  const sp = await loadSysproxy();
-  if (!sp) throw new CliError('this build has no sysproxy');
   const disks = (o.disk ?? []).map(parseDisk);
-  const server = await sp.serve({
+  const server = await serve({
     listen: o.listen,
     images: disks.map((d) => ({ node: `/dev/${d.key}`, path: d.path, readonly: d.readonly })),
     isolation: ctx.isolation,
@@ -130,10 +128,10 @@ export async function cmdServer(ctx: Context, o: { disk?: string[]; listen?: str
     ...(ctx.opts.timeout ? { timeoutMs: parseTimeout(ctx.opts.timeout) } : {}),
     ...(ctx.opts.component?.length ? { extraComponentModules: ctx.opts.component } : {}),
   });
-  const k = (server as { kernel?: RemoteKernel }).kernel;
+  const k = server.kernel;
   let ended!: () => void;
   const died = new Promise<void>((r) => (ended = r));
-  if (k) {
+  {
     k.onDeath((reason) => {
       ctx.io.stderr.write(`rump: server: kernel stopped: ${reason}\n`);
       ended();
@@ -158,9 +156,7 @@ export async function cmdServer(ctx: Context, o: { disk?: string[]; listen?: str
 export async function cmdHalt(ctx: Context): Promise<void> {
   const url = ctx.io.env['RUMP_SERVER'];
   if (!url) throw new CliError('RUMP_SERVER is not set');
-  const sp = await loadSysproxy();
-  if (!sp) throw new CliError('this build has no sysproxy');
-  const k = await sp.connect(url).catch((e: unknown) => {
+  const k = await connect(url).catch((e: unknown) => {
     throw new CliError(`${url}: cannot connect: ${humanError(e)}`);
   });
   await k.halt();

@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { isKernelError, KernelError } from '../kern/error.js';
 import { strerror, type Errno } from '../kern/errno.js';
-import { openImage, kernelVolume, loadSysproxy, type ImageVolume, type Isolation, type Volume } from '../ukfs/index.js';
+import { openImage, kernelVolume, connect, type ImageVolume, type Isolation, type Volume } from '../ukfs/index.js';
 
 export interface Io {
   stdin: Readable & { isTTY?: boolean };
@@ -208,9 +208,7 @@ export class Context {
   remote(): Promise<Volume> {
     this.shared.remote ??= (async () => {
       const url = this.io.env['RUMP_SERVER']!;
-      const sp = await loadSysproxy();
-      if (!sp) throw new CliError('RUMP_SERVER is set but this build has no sysproxy');
-      const k = await sp.connect(url).catch((e: unknown) => {
+      const k = await connect(url).catch((e: unknown) => {
         throw new CliError(`${url}: cannot connect: ${humanError(e)}`);
       });
       return kernelVolume(k, await k.newProc(), false);

@@ -22,7 +22,7 @@ import { loadComponents, startKernelFor, type Isolation, type RemoteKernel } fro
 import { Volume } from './volume.js';
 
 export * from './volume.js';
-export { startKernelFor, startLocalKernel, loadComponents, loadSysproxy } from './kernel.js';
+export { startKernelFor, loadComponents, serve, connect } from './kernel.js';
 export type { Isolation, RemoteKernel } from './kernel.js';
 export type { PartitionInfo } from '../dev/disklabel.js';
 

@@ -1,43 +1,17 @@
 /**
- * How ukfs gets a kernel: through sysproxy's startKernel (a sandboxed server
- * process, a worker, or in-process), or — where sysproxy is not built in — a
- * local kernel dressed as a RemoteKernel, so everything above this file is
- * written once against one interface.
+ * How ukfs gets a kernel: sysproxy's startKernel (a sandboxed server process,
+ * a worker, or in-process), so everything above this file is written once
+ * against RemoteKernel whatever the isolation; and the components this build
+ * has, for mkfs (newfs runs in-process on a file we create) and for naming
+ * types by alias.
  */
 
-import { Kernel } from '../kern/kernel.js';
-import { KernelError } from '../kern/error.js';
-import { NodeHypercalls } from '../rumpuser/node.js';
-import { readPartitions, type PartitionInfo } from '../dev/disklabel.js';
 import type { FileSystemType } from '../vfs/types.js';
-import type { SyscallApi } from '../vfs/syscalls.js';
-import type { KernelControl, RemoteKernel, StartOptions } from '../sysproxy/types.js';
+import { startKernel, serve, connect } from '../sysproxy/index.js';
+import type { RemoteKernel, StartOptions } from '../sysproxy/index.js';
 
-export type { Isolation, RemoteKernel, StartOptions, KernelControl } from '../sysproxy/types.js';
-
-/** What sysproxy's index exports (loaded by name so ukfs builds while sysproxy is being written). */
-export interface SysproxyModule {
-  startKernel(opts: StartOptions): Promise<RemoteKernel>;
-  serve(opts: StartOptions & { listen: string }): Promise<{ close(): Promise<void> }>;
-  connect(url: string): Promise<RemoteKernel>;
-}
-
-let sysproxyModule: Promise<SysproxyModule | null> | undefined;
-
-/** sysproxy's entry points, or null when that module is not present in this build. */
-export function loadSysproxy(): Promise<SysproxyModule | null> {
-  sysproxyModule ??= (async () => {
-    const spec = '../sysproxy/index.js';
-    try {
-      const m = (await import(spec)) as Partial<SysproxyModule>;
-      return typeof m.startKernel === 'function' ? (m as SysproxyModule) : null;
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('sysproxy')) return null;
-      throw e;
-    }
-  })();
-  return sysproxyModule;
-}
+export type { Isolation, RemoteKernel, StartOptions, KernelControl } from '../sysproxy/index.js';
+export { serve, connect };
 
 const COMPONENT_MODULES = ['ext2fs', 'msdosfs', 'cd9660', 'ffs', 'tmpfs'];
 
@@ -52,70 +26,21 @@ export async function loadComponents(): Promise<FileSystemType[]> {
       if (!out.some((c) => c.name === (v as FileSystemType).name)) out.push(v as FileSystemType);
     }
   };
-  try {
-    const spec = '../fs/all.js';
-    const m = (await import(spec)) as { allComponents?: FileSystemType[] };
-    for (const c of m.allComponents ?? []) add(c);
-  } catch {
-    // Fall through to the components one by one.
-  }
+  const { allComponents } = await import('../fs/all.js');
+  for (const c of allComponents) add(c);
   for (const name of COMPONENT_MODULES) {
     try {
       const spec = `../fs/${name}/index.js`;
       const m = (await import(spec)) as Record<string, unknown>;
       for (const v of Object.values(m)) add(v);
     } catch {
-      // Not built yet.
+      // Not in this build.
     }
   }
   return out;
 }
 
-/** A kernel in this process, behind the RemoteKernel interface (what `--trusted` means without sysproxy). */
-export async function startLocalKernel(opts: StartOptions, components?: FileSystemType[]): Promise<RemoteKernel> {
-  const k = await Kernel.boot({ components: components ?? (await loadComponents()), host: new NodeHypercalls() });
-  try {
-    for (const img of opts.images) await k.etfs.register(img.node, img.path, { readonly: img.readonly });
-  } catch (e) {
-    await k.halt().catch(() => undefined);
-    throw e;
-  }
-  const device = (node: string) => {
-    const d = k.etfs.lookup(node);
-    if (!d) throw new KernelError('ENXIO', `${node} is not registered`);
-    return d;
-  };
-  const control: KernelControl = {
-    probe: (node) => k.probe(node),
-    partitions: async (node): Promise<PartitionInfo[]> => readPartitions(device(node)),
-    addWedge: async (node, index, newNode) => {
-      const dev = device(node);
-      const p = (await readPartitions(dev)).find((x) => x.index === index);
-      if (!p) throw new KernelError('ENXIO', `${node} has no partition ${index}`);
-      await k.etfs.register(newNode, dev, { offset: p.start, size: p.size, readonly: dev.readonly });
-    },
-    consoleLines: async () => [...k.consoleLines],
-  };
-  let halted = false;
-  return {
-    isolation: 'trusted',
-    control,
-    newProc: async (cred): Promise<SyscallApi> => k.newProc(cred),
-    halt: async () => {
-      if (halted) return;
-      halted = true;
-      await k.halt();
-    },
-    get dead() {
-      return false;
-    },
-    onDeath: () => undefined,
-  };
-}
-
-/** A kernel for `opts`: sysproxy's when it is built in, else a local one (isolation then reads 'trusted'). */
-export async function startKernelFor(opts: StartOptions): Promise<RemoteKernel> {
-  const sp = await loadSysproxy();
-  if (sp) return sp.startKernel(opts);
-  return startLocalKernel(opts);
+/** A kernel holding `opts.images`, hosted as `opts.isolation` says (default: the sandboxed server process). */
+export function startKernelFor(opts: StartOptions): Promise<RemoteKernel> {
+  return startKernel(opts);
 }
