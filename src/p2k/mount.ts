@@ -277,9 +277,11 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
       newProc: (cred) => served.newProc(cred),
       defaultPermissions: cfg.defaultPermissions,
       protectedHardlinks: hostProtectedHardlinks(),
-      ...(cfg.entryTimeout !== undefined ? { entryTimeout: cfg.entryTimeout } : {}),
-      ...(cfg.attrTimeout !== undefined ? { attrTimeout: cfg.attrTimeout } : {}),
-      ...(cfg.negativeTimeout !== undefined ? { negativeTimeout: cfg.negativeTimeout } : {}),
+      // A read-only mount never changes (the image is opened read-only and no atime is written), so the host
+      // kernel may keep names and attributes for a minute; a writable one keeps them for a second.
+      entryTimeout: cfg.entryTimeout ?? (cfg.rw ? 1 : 60),
+      attrTimeout: cfg.attrTimeout ?? (cfg.rw ? 1 : 60),
+      negativeTimeout: cfg.negativeTimeout ?? (cfg.rw ? 1 : 60),
     });
     session = await FuseSession.mount({
       mountpoint: cfg.mountpoint, fsname: cfg.image ?? 'tmpfs', subtype: 'rump', readonly: !cfg.rw,
