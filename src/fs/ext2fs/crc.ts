@@ -46,9 +46,9 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end = data.leng
 
 /** crc32c over a little-endian 32-bit value (inode numbers, group numbers, generations). */
 export function crc32cU32(crc: number, v: number): number {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v >>> 0, true);
-  return crc32c(crc, b);
+  let c = crc >>> 0;
+  for (let i = 0; i < 4; i++) c = CRC32C[(c ^ (v >>> (8 * i))) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
 }
 
 /** crc32c over a little-endian 64-bit value (block numbers). */

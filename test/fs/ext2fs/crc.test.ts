@@ -23,3 +23,12 @@ test('crc32c gives the same result for any split of the input', () => {
 test('crc16 matches the CRC-16/ARC check value', () => {
   assert.equal(crc16(0, digits), 0xbb3d);
 });
+
+test('crc32cU32 equals crc32c over the little-endian bytes', async () => {
+  const { crc32cU32 } = await import('../../../src/fs/ext2fs/crc.js');
+  for (const v of [0, 1, 0x12345678, 0xffffffff]) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, true);
+    assert.equal(crc32cU32(0xabcdef01, v), crc32c(0xabcdef01, b));
+  }
+});

@@ -223,6 +223,7 @@ const now = (): { sec: number; nsec: number } => services().now();
 export async function copyIn(m: FsMount, host: string, at = '/'): Promise<number> {
   let n = 0;
   const links = new Map<bigint, VnodeImpl>();
+  const buf = Buffer.alloc(1024 * 1024);
   const stack: [string, VnodeImpl][] = [[host, await resolve(m, at)]];
   while (stack.length) {
     const [dir, dvp] = stack.pop()!;
@@ -247,7 +248,6 @@ export async function copyIn(m: FsMount, host: string, at = '/'): Promise<number
         if (st.nlink > 1n) links.set(st.ino, vp);
         const fh = await fsp.open(p);
         try {
-          const buf = Buffer.alloc(1024 * 1024);
           let off = 0;
           for (;;) {
             const { bytesRead } = await fh.read(buf, 0, buf.length, off);

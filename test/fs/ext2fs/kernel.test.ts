@@ -30,6 +30,8 @@ test('probe, alias mounts and system calls on an etfs-registered host image', as
   await k.etfs.register('/dev/img0', img, { readonly: true });
   const pr = await k.probe('/dev/img0');
   assert.deepEqual(pr, { type: 'ext2fs', variant: 'ext4', label: 'mylabel', uuid: '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9', size: 16 * 1024 * 1024 });
+  await k.etfs.register('/dev/zero0', new Uint8Array(1 << 20));
+  assert.equal(await k.probe('/dev/zero0'), null, 'no superblock, no answer');
   const p = k.newProc();
   for (const alias of ['ext4', 'ext2', 'ext3', 'ext2fs']) {
     await p.mount(alias, '/mnt', { source: '/dev/img0', readonly: true, options: 'nocsum' });

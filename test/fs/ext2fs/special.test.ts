@@ -26,28 +26,32 @@ async function smallTree(name: string, o: Parameters<typeof makeTree>[1]): Promi
 }
 
 /** An ext4 image with /f and /g whose journal holds a committed new /f and /g, then a revoke of /g's block. */
-async function uncleanImage(): Promise<string> {
+async function uncleanImage(v3 = false): Promise<string> {
   const dir = join(work.path, 'jtree');
   await mkdir(dir, { recursive: true });
+  const bs = v3 ? 1024 : 4096;
   await writeFile(join(dir, 'f'), 'old f');
   await writeFile(join(dir, 'g'), 'old g');
-  const img = join(work.path, 'unclean.img');
-  await mke2fs(img, 'ext4', '16M', ['-b', '4096'], dir);
+  const img = join(work.path, `unclean-${bs}.img`);
+  await mke2fs(img, 'ext4', '16M', ['-b', String(bs)], dir);
   const fb = (await debugfs(img, 'bmap /f 0')).trim();
   const gb = (await debugfs(img, 'bmap /g 0')).trim();
-  const data = Buffer.alloc(8192);
+  const data = Buffer.alloc(2 * bs);
   data.write('new f', 0);
-  data.write('new g', 4096);
+  data.write('new g', bs);
   await writeFile(join(work.path, 'jdata'), data);
   const cmds = join(work.path, 'jcmds');
-  await writeFile(cmds, `jo\njw -b ${fb},${gb} ${join(work.path, 'jdata')}\njc\njo\njw -r ${gb}\njc\n`);
+  // `jo -c` makes a journal with v3 (crc32c) block tags.
+  await writeFile(cmds, `jo${v3 ? ' -c' : ''}\njw -b ${fb},${gb} ${join(work.path, 'jdata')}\njc\njo\njw -r ${gb}\njc\n`);
   await run('debugfs', ['-w', '-f', cmds, img]);
-  assert.match((await run('dumpe2fs', ['-h', img])).stdout.toString(), /needs_recovery/);
+  const info = (await run('dumpe2fs', ['-h', img])).stdout.toString();
+  assert.match(info, /needs_recovery/);
+  if (v3) assert.match(info, /journal_checksum_v3/);
   return img;
 }
 
-test('an unclean journal is replayed in memory for a read-only mount; the image is not written', async () => {
-  const img = await uncleanImage();
+for (const v3 of [false, true]) test(`an unclean journal${v3 ? ' (checksum v3, 1 KiB blocks)' : ''} is replayed in memory for a read-only mount; the image is not written`, async () => {
+  const img = await uncleanImage(v3);
   const bytes = new Uint8Array(await readFile(img));
   const before = sha(bytes);
   const log: string[] = [];
