@@ -77,7 +77,9 @@ test('rump server --disk ... --listen; RUMP_SERVER clients see /mnt/KEY; rump ha
   assert.equal(await readFile(join(dir, 'from-server'), 'utf8'), 'root:x:0:0:root:/root:/bin/sh\n');
   const halt = await rump(['halt'], { env });
   assert.equal(halt.code, 0, halt.stderr);
-  const done = await Promise.race([server, new Promise<string>((r) => setTimeout(() => r('still running'), 10_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([server, new Promise<string>((r) => (timer = setTimeout(() => r('still running'), 10_000)))]);
+  clearTimeout(timer);
   stop();
   assert.equal(done, 0, 'the server ends after halt');
 });
