@@ -34,6 +34,12 @@ export interface BridgeOptions {
   ownerGid?: number;
   /** How many per-caller processes to keep (default 64). */
   maxProcs?: number;
+  /**
+   * The served file system is mounted read-only: nothing can vanish or change, so a read-only OPEN by a caller
+   * whose permissions the host kernel has checked is answered at once and the served kernel's open overlaps
+   * the host kernel's next request (an error, only possible from a corrupt image, then comes from READ).
+   */
+  readonly?: boolean;
   /** Apply Linux's fs.protected_hardlinks rule to callers (the daemon follows the host's sysctl). */
   protectedHardlinks?: boolean;
 }
@@ -60,9 +66,12 @@ interface DirState {
 
 interface Handle {
   proc: SyscallApi;
+  /** The descriptor in the served process; -1 while `pending`. */
   fd: number;
   node: Node;
   dir?: DirState;
+  /** An open still on its way (read-only mounts answer OPEN before the served kernel has). */
+  pending?: Promise<number>;
 }
 
 export class Bridge implements RawFileSystem {
@@ -143,6 +152,15 @@ export class Bridge implements RawFileSystem {
     return h;
   }
 
+  /** Waits for an open still on its way; rejects with its error, every time it is asked. */
+  private async ready(h: Handle): Promise<Handle> {
+    if (h.pending) {
+      h.fd = await h.pending;
+      delete h.pending;
+    }
+    return h;
+  }
+
   private attr(st: Stat): Attr {
     return {
       ino: st.ino, size: st.size, blocks: st.blocks,
@@ -200,15 +218,16 @@ export class Bridge implements RawFileSystem {
   async getattr(c: Caller, fh: number | undefined): Promise<AttrOut> {
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
     let st: Stat;
-    if (h) st = await h.proc.fstat(h.fd);
+    if (h) st = await h.proc.fstat((await this.ready(h)).fd);
     else {
       const node = this.node(c.nodeid);
       const path = this.nodes.path(node);
       if (path !== null) st = await (await this.proc(c)).lstat(path);
       else {
         // A detached (unlinked but open) file: ask through any descriptor open on it.
-        const any = [...this.handles.values()].find((x) => x.node === node);
-        if (!any) throw kerr('ENOENT');
+        const found = [...this.handles.values()].find((x) => x.node === node);
+        if (!found) throw kerr('ENOENT');
+        const any = await this.ready(found);
         st = await any.proc.fstat(any.fd);
       }
     }
@@ -217,7 +236,8 @@ export class Bridge implements RawFileSystem {
 
   async setattr(c: Caller, s: SetattrIn): Promise<AttrOut> {
     const proc = await this.proc(c);
-    const h = s.valid & FATTR.FH ? this.handles.get(s.fh) : undefined;
+    const h0 = s.valid & FATTR.FH ? this.handles.get(s.fh) : undefined;
+    const h = h0 ? await this.ready(h0) : undefined;
     const path = h ? null : this.pathOf(c.nodeid);
     if (s.valid & FATTR.MODE) {
       if (h) await h.proc.fchmod(h.fd, s.mode & 0o7777);
@@ -341,6 +361,13 @@ export class Bridge implements RawFileSystem {
     const node = this.node(c.nodeid);
     const path = this.pathOf(c.nodeid);
     const proc = await this.proc(c);
+    if (this.opts.readonly && (flags & O_ACCMODE) === O_RDONLY && (this.opts.defaultPermissions || proc === this.owner)) {
+      const pending = proc.open(path, O_RDONLY);
+      pending.catch(() => {}); // observed by ready()
+      const fh = this.nextFh++;
+      this.handles.set(fh, { proc, fd: -1, node, pending });
+      return { fh, keepCache: true };
+    }
     // Only the access mode: the host kernel computes append offsets and sends truncation as SETATTR.
     const fd = await proc.open(path, flags & O_ACCMODE);
     // Nothing changes the image but this mount, so cached pages stay valid across opens.
@@ -363,7 +390,7 @@ export class Bridge implements RawFileSystem {
   }
 
   async read(_c: Caller, fh: number, offset: number, size: number): Promise<Uint8Array> {
-    const h = this.handle(fh);
+    const h = await this.ready(this.handle(fh));
     if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EINVAL');
     const buf = new Uint8Array(size);
     let got = 0;
@@ -377,7 +404,7 @@ export class Bridge implements RawFileSystem {
   }
 
   async write(_c: Caller, fh: number, offset: number, data: Uint8Array): Promise<number> {
-    const h = this.handle(fh);
+    const h = await this.ready(this.handle(fh));
     if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EFBIG');
     let done = 0;
     while (done < data.length) {
@@ -397,6 +424,11 @@ export class Bridge implements RawFileSystem {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
+    try {
+      await this.ready(h);
+    } catch {
+      return; // it never opened
+    }
     await h.proc.close(h.fd);
   }
 
@@ -408,7 +440,7 @@ export class Bridge implements RawFileSystem {
   // has nothing to push; the ENOSYS answer makes the host kernel stop sending FLUSH at all.
 
   async fsync(_c: Caller, fh: number): Promise<void> {
-    const h = this.handle(fh);
+    const h = await this.ready(this.handle(fh));
     await h.proc.fsync(h.fd);
   }
 
@@ -532,7 +564,8 @@ export class Bridge implements RawFileSystem {
   async closeAll(): Promise<void> {
     for (const [fh, h] of this.handles) {
       this.handles.delete(fh);
-      await h.proc.close(h.fd).catch(() => {});
+      if (h.pending) await this.ready(h).catch(() => {});
+      if (h.fd >= 0) await h.proc.close(h.fd).catch(() => {});
     }
   }
 }

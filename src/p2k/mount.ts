@@ -277,6 +277,7 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
       newProc: (cred) => served.newProc(cred),
       defaultPermissions: cfg.defaultPermissions,
       protectedHardlinks: hostProtectedHardlinks(),
+      readonly: !cfg.rw,
       // A read-only mount never changes (the image is opened read-only and no atime is written), so the host
       // kernel may keep names and attributes for a minute; a writable one keeps them for a second.
       entryTimeout: cfg.entryTimeout ?? (cfg.rw ? 1 : 60),
