@@ -91,12 +91,24 @@ async function dirBlock(fs: Ext2Fs, ip: Inode, lblk: number) {
   return { bp, pblk: m.pblk };
 }
 
-function leafEnd(fs: Ext2Fs, d: Uint8Array): number {
+/** Where the entries of a directory block end: before the checksum tail of a leaf; htree nodes have none. */
+function leafEnd(fs: Ext2Fs, d: Uint8Array, ip?: Inode, lblk = -1): number {
+  if (ip && lblk >= 0 && isDxNode(fs, ip, d, lblk)) return fs.bs;
   return fs.csum && hasTail(d, fs.bs) ? fs.bs - 12 : fs.bs;
+}
+
+/** Whether a block of an indexed directory is an htree node (root, or interior with its one empty entry spanning the block). */
+function isDxNode(fs: Ext2Fs, ip: Inode, d: Uint8Array, lblk: number): boolean {
+  if (!(ip.flags & IFLAG.INDEX)) return false;
+  if (lblk === 0) return true;
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  return dv.getUint32(0, true) === 0 && recLenFromDisk(dv.getUint16(4, true), fs.bs) === fs.bs;
 }
 
 function verifyLeaf(fs: Ext2Fs, ip: Inode, d: Uint8Array, lblk: number): void {
   if (!fs.csum || !fs.opts.verify || fs.verified.has(d) || !hasTail(d, fs.bs)) return;
+  // htree nodes carry a dx_tail, which the kernel lays out so that it also looks like a dirent tail.
+  if (isDxNode(fs, ip, d, lblk)) return;
   const have = new DataView(d.buffer, d.byteOffset).getUint32(fs.bs - 4, true);
   const want = crc32c(ip.csumSeed, d, 0, fs.bs - 12);
   if (have !== want) throw corrupt(fs, `directory inode ${ip.ino} block ${lblk}: checksum 0x${have.toString(16)} != 0x${want.toString(16)}`);
@@ -237,7 +249,7 @@ async function scanBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array):
   try {
     const d = b.bp.data;
     verifyLeaf(fs, ip, d, lblk);
-    for (const e of parseEntries(fs, d, 0, leafEnd(fs, d), `directory inode ${ip.ino} block ${lblk}`)) {
+    for (const e of parseEntries(fs, d, 0, leafEnd(fs, d, ip, lblk), `directory inode ${ip.ino} block ${lblk}`)) {
       if (e.inode && e.nameLen === name.length && nameEq(d, e.off, name)) return { lblk, off: e.off, inode: e.inode, type: e.type };
     }
     return null;
@@ -304,7 +316,7 @@ export async function readEntries(fs: Ext2Fs, ip: Inode, cookie: number, max: nu
     try {
       const d = b.bp.data;
       verifyLeaf(fs, ip, d, lblk);
-      for (const e of parseEntries(fs, d, 0, leafEnd(fs, d), `directory inode ${ip.ino} block ${lblk}`)) {
+      for (const e of parseEntries(fs, d, 0, leafEnd(fs, d, ip, lblk), `directory inode ${ip.ino} block ${lblk}`)) {
         const pos = lblk * bs + e.off;
         if (pos < cookie || !e.inode) continue;
         out.push({ name: dec.decode(d.subarray(e.off + 8, e.off + 8 + e.nameLen)), inode: e.inode, type: e.type, next: pos + e.recLen });
@@ -365,7 +377,7 @@ async function tryBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array, i
     fs.bio.brelse(b.bp);
     throw e;
   }
-  const ok = insertInto(fs, d, 0, leafEnd(fs, d), name, ino, ft, `directory inode ${ip.ino} block ${lblk}`);
+  const ok = insertInto(fs, d, 0, leafEnd(fs, d, ip, lblk), name, ino, ft, `directory inode ${ip.ino} block ${lblk}`);
   if (ok) {
     setLeafCsum(fs, ip, d);
     fs.bio.bdwrite(b.bp);
