@@ -341,12 +341,16 @@ export class Volume {
   async *readChunks(path: string, chunk = IO_CHUNK): AsyncGenerator<Uint8Array> {
     const fd = await this.at(path, true, (kp) => this.proc.open(kp, O_RDONLY));
     try {
-      this.checked(await this.call(path, (p) => p.fstat(fd)), path);
-      const buf = new Uint8Array(chunk);
+      const st = this.checked(await this.call(path, (p) => p.fstat(fd)), path);
+      // A buffer the size of the file (a small file is one read), up to `chunk`; the data may still
+      // run past what stat said, so the loop reads until the kernel says end of file.
+      const buf = new Uint8Array(Math.min(chunk, Math.max(4096, st.size + 1)));
       for (;;) {
         const n = await this.call(path, (p) => p.read(fd, buf));
         if (n === 0) break;
         yield buf.subarray(0, n);
+        // A short read of a regular file is its end (POSIX read(2)): no call to hear it again.
+        if (n < buf.length) break;
       }
     } finally {
       await this.proc.close(fd).catch(() => undefined);
