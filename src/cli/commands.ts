@@ -478,22 +478,43 @@ export async function cmdChmod(ctx: Context, modeSpec: string, args: string[], o
   });
 }
 
-/** OWNER[:GROUP] or :GROUP, numeric ('root' is 0). */
-export function parseOwner(spec: string): { uid: number; gid: number } {
-  const m = /^([^:.]*)(?:[:.]([^:]*))?$/.exec(spec);
-  const num = (s: string | undefined): number => {
-    if (s === undefined || s === '') return -1;
-    if (s === 'root') return 0;
-    if (!/^\d+$/.test(s)) throw new CliError(`invalid owner '${spec}': only numeric ids (and root) are understood`);
-    return Number(s);
-  };
-  if (!m) throw new CliError(`invalid owner '${spec}'`);
-  return { uid: num(m[1]), gid: num(m[2]) };
+/** OWNER[:GROUP], OWNER: or :GROUP; ids or names. */
+export function parseOwner(spec: string): { user: string | null; group: string | null } {
+  const m = /^([^:]*)(?::([^:]*))?$/.exec(spec);
+  if (!m || (m[1] === '' && (m[2] ?? '') === '')) throw new CliError(`invalid owner '${spec}'`);
+  return { user: m[1] || null, group: m[2] || null };
+}
+
+/** Largest passwd or group file we read to look a name up. */
+const NAME_DB_MAX = 4 * 1024 * 1024;
+
+/**
+ * A user or group name as the image's own /etc/passwd or /etc/group says (the ids that matter are
+ * the image's, not the host's); a number stands for itself; -1 leaves it unchanged.
+ */
+async function lookupId(vol: Volume, db: '/etc/passwd' | '/etc/group', name: string | null): Promise<number> {
+  if (name === null) return -1;
+  if (/^\d+$/.test(name)) return Number(name);
+  let text = '';
+  try {
+    const st = await vol.stat(db);
+    if (st.size <= NAME_DB_MAX) text = await vol.readFile(db, 'utf8');
+  } catch {
+    // No such file in this image: only numbers and root.
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f.length >= 3 && /^\d+$/.test(f[2]!)) return Number(f[2]);
+  }
+  if (name === 'root') return 0;
+  throw new CliError(`invalid ${db === '/etc/passwd' ? 'user' : 'group'}: '${name}' (not in the image's ${db})`);
 }
 
 export async function cmdChown(ctx: Context, ownerSpec: string, args: string[], o: { recursive?: boolean; noDereference?: boolean }): Promise<void> {
-  const { uid, gid } = parseOwner(ownerSpec);
+  const spec = parseOwner(ownerSpec);
   await each(ctx, args, true, async (vol, path, t) => {
+    const uid = await lookupId(vol, '/etc/passwd', spec.user);
+    const gid = await lookupId(vol, '/etc/group', spec.group);
     if (!o.recursive) {
       if (o.noDereference) await vol.lchown(path, uid, gid);
       else await vol.chown(path, uid, gid);

@@ -122,7 +122,7 @@ export async function main(argv: string[], io: Io = defaultIo(), opts: { stop?: 
     .description('change modes (octal or u+x,go-w)'))
     .action(run('chmod', (ctx, mode: string, t: string[], o: { R: boolean }) => cmdChmod(ctx, mode, t, { recursive: o.R })));
 
-  common(program.command('chown').argument('<owner>', 'UID[:GID]').argument('<target...>', 'IMAGE:PATH').option('-R', 'recursive', false)
+  common(program.command('chown').argument('<owner>', 'USER[:GROUP] (names from the image\'s /etc/passwd and /etc/group, or ids)').argument('<target...>', 'IMAGE:PATH').option('-R', 'recursive', false)
     .option('-h', 'change symbolic links themselves', false).description('change owners'))
     .action(run('chown', (ctx, owner: string, t: string[], o: { R: boolean; h: boolean }) => cmdChown(ctx, owner, t, { recursive: o.R, noDereference: o.h })));
 

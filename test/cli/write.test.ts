@@ -53,6 +53,10 @@ async function changeImage(img: string, ext: boolean): Promise<void> {
     await ok(['chmod', '640', `${img}:/a/moved.txt`]);
     await ok(['chmod', 'u+x,o-r', `${img}:/a/b/c/one.txt`]);
     await ok(['chown', '1000:100', `${img}:/a/moved.txt`]);
+    // Names come from the image's own /etc/passwd (root:x:0:0 in the test tree), not the host's.
+    await ok(['chown', 'root:', `${img}:/a/b`]);
+    const bad = await rump(['chown', 'nosuchuser', `${img}:/a/b`]);
+    assert.equal(bad.stderr, "rump: chown: invalid user: 'nosuchuser' (not in the image's /etc/passwd)\n");
   }
   // Errors on the way: the format and status of every failure.
   const missing = await rump(['rm', `${img}:/nope`]);
