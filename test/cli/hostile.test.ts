@@ -152,7 +152,7 @@ async function allCommands(img: string, files: string[], isolation: string): Pro
   ];
   let log = '';
   for (const args of cmds) {
-    const r = await rump([...args, '--timeout', '2'], { isolation, stdoutLimit: 64 * 1024 * 1024 });
+    const r = await rump([...args, '--timeout', '3'], { isolation, stdoutLimit: 64 * 1024 * 1024 });
     log += `$ ${args[0]} -> ${r.code}\n${r.stderr}`;
     assert.ok(r.code === 0 || r.code === 1, `${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     for (const line of r.stderr.split('\n').filter(Boolean)) {
@@ -186,7 +186,7 @@ test('hostile images through the library: only KernelErrors reach the client, ev
   for (const [name, img] of hostile) {
     let vol;
     try {
-      vol = await openImage(img, { isolation: 'worker', timeoutMs: 2000, extraComponentModules: [COMPONENTS] });
+      vol = await openImage(img, { isolation: 'worker', timeoutMs: 3000, extraComponentModules: [COMPONENTS] });
     } catch (e) {
       assert.ok(isKernelError(e), `${name}: open threw ${String(e)}`);
       continue;
@@ -216,7 +216,7 @@ test('hostile images through the library: only KernelErrors reach the client, ev
 
 test('the directory cycle under the sandboxed server process, too', async () => {
   const img = hostile.get('directory containing itself')!;
-  const r = await rump(['ls', '-R', img, '--timeout', '2'], { isolation: 'process' });
+  const r = await rump(['ls', '-R', img, '--timeout', '3'], { isolation: 'process' });
   assert.ok(r.code === 0 || r.code === 1, r.stderr);
   assert.match(r.out, /\/a\/b:\nfile\nself\n/);
   assert.match(r.stderr, /^rump: ls: .*selfdir\.img:\/a\/b\/self: File system loop detected \(directory cycle\)\n$/);
