@@ -5,14 +5,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { run, tempDir } from '../../src/testing/tools.js';
-import { makeExt, makeTree, rump, sha256 } from './helpers.js';
+import { makeExt, makeTree, rump, sha256, sibling } from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
 let ext4: string;
-const SPINFS = fileURLToPath(new URL('./fixtures/spinfs.ts', import.meta.url));
+const SPINFS = sibling('./fixtures/spinfs');
 
 before(async () => {
   ({ path: dir, cleanup } = await tempDir('rump-err-'));

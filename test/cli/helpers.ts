@@ -9,8 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
 import { run } from '../../src/testing/tools.js';
 
+/** A module next to this one, as it exists in this run: .ts from the sources, .js when compiled. */
+export function sibling(rel: string): string {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return fileURLToPath(new URL(`${rel}${ext}`, import.meta.url));
+}
+
 /** The components not yet in src/fs/all.ts, loaded into every kernel these tests boot. */
-export const COMPONENTS = fileURLToPath(new URL('../ukfs/fixtures/components.ts', import.meta.url));
+export const COMPONENTS = sibling('../ukfs/fixtures/components');
 
 export interface RumpResult { code: number; stdout: Buffer; stderr: string; out: string }
 

@@ -11,7 +11,7 @@ import { run, tempDir } from '../../src/testing/tools.js';
 import { isKernelError } from '../../src/kern/error.js';
 import { openImage, type ImageVolume } from '../../src/ukfs/index.js';
 
-const COMPONENTS = fileURLToPath(new URL('./fixtures/components.ts', import.meta.url));
+const COMPONENTS = fileURLToPath(new URL(`./fixtures/components${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 let dir: string;
 let cleanup: () => Promise<void>;
 let img: string;
