@@ -79,8 +79,10 @@ function nameEq(d: Uint8Array, off: number, name: Uint8Array): boolean {
   return true;
 }
 
+/** Logical blocks to walk in a directory: its size, but never more than the blocks it owns (a hostile size would be a long walk over holes). */
 export function dirBlocks(fs: Ext2Fs, ip: Inode): number {
-  return Math.floor(ip.size / fs.bs);
+  const owned = Math.ceil((ip.blocks512 * 512) / fs.bs);
+  return Math.min(Math.floor(ip.size / fs.bs), owned, 1 << 22);
 }
 
 /** Reads logical directory block `lblk` through the buffer cache, verifying its checksum tail. Held: release it. */

@@ -354,7 +354,9 @@ export async function orphanRemove(fs: Ext2Fs, ip: Inode): Promise<void> {
     return;
   }
   let cur = fs.sb.lastOrphan;
-  for (let n = 0; cur !== 0 && n < fs.sb.inodesCount; n++) {
+  const seen = new Set<number>();
+  for (let n = 0; cur !== 0 && n < fs.sb.inodesCount && !seen.has(cur); n++) {
+    seen.add(cur);
     const o = fs.liveInode(cur) ?? (await fs.readInode(cur));
     if (o.dtime === ip.ino) {
       o.dtime = ip.dtime;
