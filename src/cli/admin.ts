@@ -48,7 +48,10 @@ export async function cmdMkfs(ctx: Context, image: string, o: MkfsOpts): Promise
   try {
     dev = await HostDevice.open(await k.host.open(image, { readonly: false }), image);
     const target = want !== undefined && want < dev.size ? new SubDevice(dev, 0, want - (want % 512), image) : dev;
-    await comp.newfs!(target, { options: parseOptions(o.options), ...(o.label !== undefined ? { label: o.label } : {}) }, k.services);
+    const options = parseOptions(o.options);
+    // `-t ext4` names the variant as well as the component (ext2fs's newfs takes it as type=).
+    if (comp.name === 'ext2fs' && /^ext[234]$/.test(type) && !options.has('type')) options.set('type', type);
+    await comp.newfs!(target, { options, ...(o.label !== undefined ? { label: o.label } : {}) }, k.services);
     await target.flush();
   } catch (e) {
     throw new CliError(`${image}: cannot make ${comp.name}: ${humanError(e)}`);

@@ -61,6 +61,25 @@ test('mkfs -t ffs --from keeps modes, times, symlinks and hard links (sleuthkit 
   assert.equal(st[1]!.target, 'etc/passwd');
 });
 
+test('mkfs -t ext4 --from: e2fsck finds it clean; debugfs sees modes, times, symlinks and hard links', async () => {
+  const img = join(dir, 'new-ext4.img');
+  const r = await rump(['mkfs', '-t', 'ext4', '--size', '16m', '-L', 'fromdir', '--from', join(dir, 'rich'), img]);
+  assert.equal(r.code, 0, r.stderr);
+  await run('e2fsck', ['-fn', img]);
+  const dumpe2fs = (await run('dumpe2fs', ['-h', img])).stdout.toString();
+  assert.match(dumpe2fs, /Filesystem volume name:\s+fromdir/);
+  assert.match(dumpe2fs, /Filesystem features:.*extent/);
+  const debugfs = async (req: string) => (await run('debugfs', ['-R', req, img])).stdout.toString();
+  assert.equal(await debugfs('cat /etc/passwd'), 'root:x:0:0\n');
+  const st = await debugfs('stat /etc/passwd');
+  assert.match(st, /Mode:\s+0640/);
+  assert.match(st, /Links: 2/);
+  assert.match(st, /mtime: 0x5d7616b5/);
+  assert.match(await debugfs('stat /pw'), /Fast link dest: "etc\/passwd"/);
+  const ino = (text: string) => /Inode: (\d+)/.exec(text)![1];
+  assert.equal(ino(await debugfs('stat /etc/passwd.hard')), ino(st));
+});
+
 test('mkfs errors: unknown type, no size for a missing file, bad size', async () => {
   const a = await rump(['mkfs', '-t', 'nosuchfs', '--size', '1m', join(dir, 'x.img')]);
   assert.equal(a.code, 1);
