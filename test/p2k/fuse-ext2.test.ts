@@ -1,5 +1,5 @@
 /**
- * rump mount of ext2 and ext4 images made by mke2fs -d: a tree goes in with cp -a and tar, files are changed,
+ * rump mount of an ext4 image made by mke2fs -d: a tree goes in with cp -a and tar, files are changed,
  * renamed and removed through host system calls, and after umount the image must pass e2fsck -fn and hold
  * exactly the expected tree as debugfs rdump extracts it (the real tools judge, not our driver).
  */
@@ -31,7 +31,8 @@ const listing = async (d: string): Promise<string> =>
   (await mustSh('find', ['.', '-printf', '%P %y %m %s %l %T@ %n\n'], { cwd: d }))
     .split('\n').map((l) => l.replace(/^(.* d \d+) \d+ /, '$1 - ')).sort().join('\n');
 
-for (const variant of ['ext2', 'ext4'] as const) {
+// ext4 here; ext2 (and ext4 again, with more tools) in the separate acceptance run (acceptance.run.ts).
+for (const variant of ['ext4'] as const) {
   test(`${variant}: cp -a, tar, edits through the mount; e2fsck -fn and debugfs agree after umount`, async () => {
     requireTool('mke2fs');
     requireTool('e2fsck');

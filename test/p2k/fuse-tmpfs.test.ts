@@ -202,7 +202,7 @@ test('cp -a, tar and rsync move a tree in and out unchanged', async () => {
   const src = await tempDir('p2k-src-');
   const out = await tempDir('p2k-out-');
   try {
-    await makeTree(src.path, 120);
+    await makeTree(src.path, 60);
     {
       const mnt = await area('trees');
       await mustSh('cp', ['-a', src.path + '/.', join(mnt, 'cp')]);
