@@ -75,6 +75,8 @@ export class Ext2Fs {
   private readonly dirtyGroups = new Set<number>();
   private sbDirty = false;
   readonly dirtyInodes = new Set<Inode>();
+  /** Bitmaps changed since the last sync ('block3', 'inode0'): their descriptor checksums are stale until then. */
+  private readonly touched = new Set<string>();
   /** Cached blocks whose checksum was verified (or set by us): identity of the buffer cache's data arrays. */
   readonly verified = new WeakSet<Uint8Array>();
   /** The in-memory inode of a file that has a vnode (set by the mount), so internal updates do not race it. */
@@ -583,7 +585,11 @@ export class Ext2Fs {
   private async blockBitmap(g: number): Promise<Buf> {
     const gd = this.groups[g]!;
     const blk = this.gdBlockBitmap(gd);
-    if (!(gd.flags & BG_BLOCK_UNINIT) || !(this.csum || this.gdtCsum)) return this.bread(blk);
+    if (!(gd.flags & BG_BLOCK_UNINIT) || !(this.csum || this.gdtCsum)) {
+      const bp = await this.bread(blk);
+      this.verifyBitmap(g, 'block', bp, this.bpg / 8, gd.blockBitmapCsumLo, gd.blockBitmapCsumHi);
+      return bp;
+    }
     const bp = await this.getblk(blk);
     const d = bp.data;
     d.fill(0);
@@ -599,6 +605,19 @@ export class Ext2Fs {
     gd.flags &= ~BG_BLOCK_UNINIT;
     this.dirtyGroups.add(g);
     return bp;
+  }
+
+  /** Checks a bitmap read from disk against its descriptor's checksum (metadata_csum), once per cached copy. */
+  private verifyBitmap(g: number, what: 'block' | 'inode', bp: Buf, bytes: number, lo: number, hi: number): void {
+    if (!this.csum || !this.opts.verify || this.verified.has(bp.data)) return;
+    const c = crc32c(this.seed, bp.data, 0, bytes);
+    const want = this.descSize >= 64 ? c : c & 0xffff;
+    const have = this.descSize >= 64 ? ((lo | (hi << 16)) >>> 0) : lo;
+    if (want !== have && !this.touched.has(`${what}${g}`)) {
+      this.bio.brelse(bp);
+      throw corrupt(this, `group ${g}: ${what} bitmap checksum 0x${have.toString(16)} != 0x${want.toString(16)}`);
+    }
+    this.verified.add(bp.data);
   }
 
   /** Blocks of group g used by the superblock/descriptor copies and by group tables that live in it. */
@@ -629,7 +648,11 @@ export class Ext2Fs {
   private async inodeBitmap(g: number): Promise<Buf> {
     const gd = this.groups[g]!;
     const blk = this.gdInodeBitmap(gd);
-    if (!(gd.flags & BG_INODE_UNINIT) || !(this.csum || this.gdtCsum)) return this.bread(blk);
+    if (!(gd.flags & BG_INODE_UNINIT) || !(this.csum || this.gdtCsum)) {
+      const bp = await this.bread(blk);
+      this.verifyBitmap(g, 'inode', bp, this.ipg / 8, gd.inodeBitmapCsumLo, gd.inodeBitmapCsumHi);
+      return bp;
+    }
     const bp = await this.getblk(blk);
     bp.data.fill(0);
     for (let r = this.ipg; r < this.bs * 8; r++) bp.data[r >> 3]! |= 1 << (r & 7);
@@ -663,6 +686,7 @@ export class Ext2Fs {
         len++;
       }
       this.bio.bdwrite(bp);
+      this.touched.add(`block${g}`);
       this.setFreeBlocks(gd, this.gdFreeBlocks(gd) - len);
       this.freeBlocks -= len;
       this.dirtyGroups.add(g);
@@ -695,6 +719,7 @@ export class Ext2Fs {
         if (this.bio.has(b * this.bs)) await this.bio.invalidateRange(b * this.bs, this.bs);
       }
       this.bio.bdwrite(bp);
+      this.touched.add(`block${g}`);
       this.setFreeBlocks(gd, this.gdFreeBlocks(gd) + freed);
       this.freeBlocks += freed;
       this.dirtyGroups.add(g);
@@ -727,6 +752,7 @@ export class Ext2Fs {
       }
       bp.data[bit >> 3]! |= 1 << (bit & 7);
       this.bio.bdwrite(bp);
+      this.touched.add(`inode${g}`);
       this.setFreeInodes(gd, this.gdFreeInodes(gd) - 1);
       if (isDir) this.setUsedDirs(gd, this.gdUsedDirs(gd) + 1);
       if (this.csum || this.gdtCsum) {
@@ -754,6 +780,7 @@ export class Ext2Fs {
       this.freeInodes++;
     }
     this.bio.bdwrite(bp);
+    this.touched.add(`inode${g}`);
     this.dirtyGroups.add(g);
     this.sbDirty = true;
   }
@@ -996,6 +1023,7 @@ export class Ext2Fs {
     if (this.opts.readonly) return;
     for (const g of [...this.dirtyGroups].sort((a, b) => a - b)) await this.writeGroup(g);
     this.dirtyGroups.clear();
+    this.touched.clear();
     if (this.sbDirty) await this.writeSuper();
     await this.bio.flush();
   }

@@ -113,6 +113,13 @@ test('checksum mismatches answer EIO naming the structure; nocsum relaxes; a bad
   dirbad[rb * 4096 + 30]! ^= 0xff;
   const m3 = await mountImage(dirbad);
   await assert.rejects((await m3.vget(m3.rootKey)).lookup('f'), (e: { code: string; detail: string }) => e.code === 'EIO' && /directory inode 2 block 0/.test(e.detail));
+  // A block bitmap, found when allocating.
+  const bb = Number(/Block bitmap at (\d+)/.exec((await run('dumpe2fs', [img])).stdout.toString())![1]);
+  const bmbad = clean.slice();
+  bmbad[bb * 4096 + 4000]! ^= 0x01;
+  const m4 = await mountImage(bmbad, { readonly: false });
+  const f4 = await m4.vget(await (await m4.vget(m4.rootKey)).create('new', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: { sec: 1, nsec: 0 } }).catch(() => m4.rootKey));
+  await assert.rejects(f4.write(new Uint8Array(4096), 0, { sec: 1, nsec: 0 }), (e: { code: string; detail: string }) => e.code === 'EIO' && /group 0: block bitmap checksum/.test(e.detail));
 });
 
 test('nanosecond and post-2038 timestamps set with debugfs read back as debugfs shows them', async () => {

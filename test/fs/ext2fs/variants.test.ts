@@ -19,6 +19,7 @@ const opts = { files: 400, bigDir: 200, noSparse: true };
 
 const variants: [string, string, string[]][] = [
   ['ext3', 'ext3', []],
+  ['ext2 revision 0', 'ext2', ['-r', '0']],
   ['ext4 with 1 KiB blocks', 'ext4', ['-b', '1024']],
   ['ext4 with 128-byte inodes', 'ext4', ['-I', '128']],
   ['ext4 without metadata_csum and 64bit', 'ext4', ['-O', '^metadata_csum,^64bit']],
