@@ -192,7 +192,10 @@ if (isMain()) {
   });
   main(process.argv.slice(2)).then(
     (code) => {
+      // Exit once our output is flushed rather than when the event loop drains: a kernel client's
+      // idle timers must not hold a finished command open.
       process.exitCode = code;
+      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
     },
     (e: unknown) => {
       process.stderr.write(`rump: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
