@@ -124,7 +124,8 @@ async function processOrphans(fs: Ext2Fs): Promise<void> {
 
 async function mount(dev: BlockDevice | null, opts: MountOptions, k: KernelServices): Promise<FsMount> {
   if (!dev) throw kerr('ENOTBLK', 'ext2fs: needs a block device');
-  const readonly = opts.readonly || dev.readonly;
+  if (!opts.readonly && dev.readonly) throw kerr('EROFS', `ext2fs: ${dev.name} is read-only; mount it read-only`);
+  const readonly = opts.readonly;
   const fsOpts = { readonly, verify: !opts.options.has('nocsum') };
   let fs = new Ext2Fs(dev, fsOpts, k);
   try {
