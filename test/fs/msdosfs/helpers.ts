@@ -73,8 +73,10 @@ export async function makeTree(root: string, opts: { files: number; perDir?: num
   await mkdir(root, { recursive: true });
   while (made < opts.files) {
     const d = dirs[Math.floor(rnd() * dirs.length)]!;
-    if (d.used.size >= perDir) continue;
-    if (d.depth < depth && rnd() < 0.08) {
+    const full = d.used.size >= perDir;
+    if (full && d.depth >= depth) continue;
+    // A full directory still takes subdirectories, so the walk always finds room.
+    if (d.depth < depth && (full || rnd() < 0.08)) {
       const name = uniqueName(d, true);
       const rel = d.rel ? `${d.rel}/${name}` : name;
       await mkdir(join(root, rel));
@@ -121,7 +123,7 @@ export async function mtoolsImage(fatType: 12 | 16 | 32, sizeKiB: number, src?: 
     await run('mkfs.fat', [...args, img, String(sizeKiB)]);
     if (src) {
       const entries = await readdir(src);
-      if (entries.length) await run('mcopy', ['-s', '-m', '-i', img, ...entries.map((e) => join(src, e)), '::/'], { env: MTOOLS_ENV });
+      if (entries.length) await run('mcopy', ['-D', 's', '-s', '-m', '-i', img, ...entries.map((e) => join(src, e)), '::/'], { env: MTOOLS_ENV });
     }
     return new Uint8Array(await readFile(img));
   } finally {
@@ -272,4 +274,30 @@ export class SparseDevice {
   }
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
+}
+
+/** sleuthkit's view of an image: fls -r -p (allocated entries only) and icat for contents. */
+export async function sleuthkitTree(bytes: Uint8Array, sample: (rel: string) => boolean): Promise<{ types: Map<string, 'd' | 'r'>; contents: Map<string, Buffer> }> {
+  const t = await tempDir('msdosfs-tsk-');
+  try {
+    const img = join(t.path, 'fat.img');
+    await writeFile(img, bytes);
+    const r = await run('fls', ['-r', '-p', '-u', img]);
+    const types = new Map<string, 'd' | 'r'>();
+    const inodes = new Map<string, string>();
+    for (const line of r.stdout.toString('utf8').split('\n')) {
+      const m = /^([-a-z])\/([-a-z])\s+(\*\s+)?(\d+)(?:\(realloc\))?:\t(.*)$/.exec(line);
+      if (!m || m[3] || m[5]!.startsWith('$')) continue;
+      types.set(m[5]!, m[2] === 'd' ? 'd' : 'r');
+      inodes.set(m[5]!, m[4]!);
+    }
+    const contents = new Map<string, Buffer>();
+    for (const [rel, ino] of inodes) {
+      if (types.get(rel) !== 'r' || !sample(rel)) continue;
+      contents.set(rel, (await run('icat', [img, ino])).stdout);
+    }
+    return { types, contents };
+  } finally {
+    await t.cleanup();
+  }
 }
