@@ -1,6 +1,7 @@
 /**
  * rumpMount's choices before FUSE: probing the type when none is given, a partition of an MBR image, read-only
- * by default, and failures that leave nothing mounted (an unrecognised image, a missing partition).
+ * by default, failures that leave nothing mounted (an unrecognised image, a missing partition), and the
+ * foreground mode.
  * Images come from mke2fs and sfdisk; the partitioned image is checked by e2fsck afterwards.
  */
 
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { run, tempDir, requireTool } from '../../src/testing/tools.js';
 import { rumpMount } from '../../src/p2k/mount.js';
-import { withMount, isMounted, modulePath } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { withMount, isMounted, modulePath, nodeArgs, sh } from './helpers.js';
 
 const EXT2FS = modulePath('../../src/fs/ext2fs/index');
 
@@ -50,6 +52,40 @@ test('type probed, MBR partition chosen, read-only by default; failures leave no
     await assert.rejects(rumpMount({ image: junk, mountpoint: mnt, options: { componentModules: [EXT2FS] } }), { code: 'EFTYPE' });
     await assert.rejects(rumpMount({ image: join(dir.path, 'absent.img'), mountpoint: mnt }), { code: 'ENOENT' });
     assert.equal(await isMounted(mnt), false);
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+test('foreground: the call lasts as long as the mount; SIGTERM unmounts and ends it', async () => {
+  const dir = await tempDir('p2k-fg-');
+  try {
+    const mnt = join(dir.path, 'mnt');
+    await fs.mkdir(mnt);
+    const script = join(dir.path, 'fg.mjs');
+    await fs.writeFile(script, `
+      const { rumpMount } = await import(${JSON.stringify(modulePath('../../src/p2k/mount'))});
+      await rumpMount({ mountpoint: ${JSON.stringify(mnt)}, type: 'tmpfs', options: { rw: true }, foreground: true });
+      console.log('foreground ended');
+    `);
+    const child = spawn(process.execPath, [...nodeArgs(), script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    try {
+      for (let i = 0; i < 300 && !(await isMounted(mnt)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await isMounted(mnt), `mounted in the foreground: ${out}`);
+      await fs.writeFile(join(mnt, 'f'), 'fg');
+      assert.equal(await fs.readFile(join(mnt, 'f'), 'utf8'), 'fg');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.match(out, /foreground ended/);
+      assert.equal(await isMounted(mnt), false);
+    } finally {
+      if (await isMounted(mnt)) await sh('umount', ['-l', mnt]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   } finally {
     await dir.cleanup();
   }
