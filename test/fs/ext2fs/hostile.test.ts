@@ -119,7 +119,7 @@ test('crafted corruptions answer EIO/EFTYPE with a detail, never a foreign excep
 for (const name of ['ext4', 'ext2']) {
   test(`a seeded mutation campaign over ${name} metadata keeps the invariants`, async () => {
     const { bytes, regions } = images.get(name)!;
-    const r = await fuzzCampaign({ component: ext2fs, image: bytes, regions, writable: true }, 7, 20, { callTimeoutMs: 5000 });
+    const r = await fuzzCampaign({ component: ext2fs, image: bytes, regions, writable: true }, 7, 15, { callTimeoutMs: 5000 });
     assert.equal(r.violations.length, 0, `${fuzzSummary(r)}: ${JSON.stringify(r.violations.slice(0, 3))}`);
   });
 }

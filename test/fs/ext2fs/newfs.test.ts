@@ -54,7 +54,7 @@ test('a tree written into a fresh newfs image passes e2fsck and reads back throu
   const tree = join(work.path, 'tree');
   const { mkdir } = await import('node:fs/promises');
   await mkdir(tree);
-  await makeTree(tree, { files: 200, bigDir: 200, noSparse: true, hugeSparse: false });
+  await makeTree(tree, { files: 150, bigDir: 150, noSparse: true, hugeSparse: false });
   for (const type of ['ext2', 'ext4']) {
     const { bytes, img } = await make(48 << 20, `type=${type}`);
     const m = await mountImage(bytes, { readonly: false });
