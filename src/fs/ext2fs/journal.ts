@@ -14,6 +14,8 @@ import { JBD_HDR, JBD_INCOMPAT, JBD_MAGIC, JBD_REVOKE, JBD_SB, JBD_TAG, JBD_TAG3
 
 const BT_DESCRIPTOR = 1, BT_COMMIT = 2, BT_SB_V1 = 3, BT_SB_V2 = 4, BT_REVOKE = 5;
 const TAG_ESCAPE = 1, TAG_SAME_UUID = 2, TAG_LAST = 8;
+/** Replayed blocks are held in memory (the overlay of a read-only mount): a cap on what a hostile journal can ask for. */
+const MAX_REPLAY_BYTES = 256 * 1024 * 1024;
 
 export interface Recovery {
   /** Final contents of each replayed block, by file-system block number. */
@@ -147,6 +149,9 @@ export async function recoverJournal(fs: Ext2Fs): Promise<Recovery | null> {
       if (t.blocknr >= fs.blocksCount) {
         fs.k.log(`ext2fs: journal: transaction ${seq} names block ${t.blocknr} outside the file system; skipped`);
         continue;
+      }
+      if (!blocks.has(t.blocknr) && (blocks.size + 1) * bs > MAX_REPLAY_BYTES) {
+        throw kerr('EFTYPE', `ext2fs: journal replay needs more than ${MAX_REPLAY_BYTES >> 20} MiB of distinct blocks`);
       }
       const data = await read(at);
       if (t.flags & TAG_ESCAPE) new DataView(data.buffer).setUint32(0, JBD_MAGIC, false);
