@@ -13,7 +13,8 @@ import { O_CREAT, O_RDONLY, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import { newfsMsdos } from '../../../src/fs/msdosfs/newfs.js';
 import { fsckFat, mountImage, mtoolsExtract, MTOOLS_ENV } from './helpers.js';
 import { run, tempDir } from '../../../src/testing/tools.js';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { msdosfs } from '../../../src/fs/msdosfs/index.js';
 import { join } from 'node:path';
 
 const services = { now: () => ({ sec: 1700000000, nsec: 0 }), log: () => undefined, random: (b: Uint8Array) => b.fill(1), monotonic: () => 0n };
@@ -141,4 +142,29 @@ test('short names are generated as mtools expects (~N tails, NT case flags) and 
   const fd = await r.proc.open('/mnt/LONGFI~1.TEX', O_RDONLY);
   await r.proc.close(fd);
   await r.kernel.halt();
+});
+
+test('a whole-disk image with an MBR mounts its FAT partition (sfdisk + mkfs.fat --offset + mcopy)', async () => {
+  const t = await tempDir('msdosfs-mbr-');
+  try {
+    const p = join(t.path, 'disk.img');
+    await writeFile(p, new Uint8Array(40 * 1024 * 1024));
+    await run('sfdisk', ['-q', p], { input: 'label: dos\nstart=2048, type=e\n' });
+    await run('mkfs.fat', ['-F', '16', '--offset', '2048', p, String(39 * 1024)]);
+    const f = join(t.path, 'In Partition.txt');
+    await writeFile(f, 'inside');
+    await run('mcopy', ['-i', `${p}@@1M`, f, '::/'], { env: MTOOLS_ENV });
+    const bytes = new Uint8Array(await readFile(p));
+    const probe = await msdosfs.probe!(new MemoryDevice(bytes, { readonly: true }));
+    assert.equal(probe?.variant, 'FAT16');
+    const { kernel, proc } = await mountImage(bytes, { readonly: true });
+    const fd = await proc.open('/mnt/in partition.TXT', O_RDONLY);
+    const buf = new Uint8Array(16);
+    const n = await proc.read(fd, buf);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, n)), 'inside');
+    await proc.close(fd);
+    await kernel.halt();
+  } finally {
+    await t.cleanup();
+  }
 });
