@@ -267,7 +267,14 @@ export class MsdosMount implements FsMount {
         size: e.fileSize,
       };
       const node = new FatNode(this, key, fields, rec.parentKey);
-      if (node.isDir) node.ix = await this.pinDir(node.dirClu());
+      if (node.isDir) {
+        // A corrupt directory still gets a vnode (so it can be stat'ed and removed); its contents answer EIO.
+        try {
+          node.ix = await this.pinDir(node.dirClu());
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'EIO') throw e;
+        }
+      }
       return node;
     } finally {
       this.bio.brelse(bp);
