@@ -206,11 +206,14 @@ async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => numb
     const limit = dxLimit(fs, countOff);
     if (cl.limit !== limit || cl.count < 1 || cl.count > cl.limit) throw corrupt(fs, `${what}: node count ${cl.count}/limit ${cl.limit} (expected limit ${limit})`);
     verifyDx(fs, ip, d, countOff, cl.limit, cl.count, what);
-    const entries: { hash: number; block: number }[] = [];
+    // Direct reads at the declared offsets: this runs for every lookup in an indexed directory.
+    const entries: { hash: number; block: number }[] = new Array(cl.count);
+    const hOff = DX_ENTRY.f.hash.off, bOff = DX_ENTRY.f.block.off;
     for (let i = 0; i < cl.count; i++) {
-      const e = DX_ENTRY.decode(ddv, countOff + i * 8);
-      entries.push({ hash: i === 0 ? 0 : e.hash, block: e.block });
-      if (e.block >= nblocks) throw corrupt(fs, `${what}: index names block ${e.block} past the directory end`);
+      const p = countOff + i * 8;
+      const block = ddv.getUint32(p + bOff, true);
+      entries[i] = { hash: i === 0 ? 0 : ddv.getUint32(p + hOff, true), block };
+      if (block >= nblocks) throw corrupt(fs, `${what}: index names block ${block} past the directory end`);
     }
     let lo = 1, hi = entries.length - 1, at = 0;
     while (lo <= hi) {
@@ -251,8 +254,22 @@ async function scanBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array):
   try {
     const d = b.bp.data;
     verifyLeaf(fs, ip, d, lblk);
-    for (const e of parseEntries(fs, d, 0, leafEnd(fs, d, ip, lblk), `directory inode ${ip.ino} block ${lblk}`)) {
-      if (e.inode && e.nameLen === name.length && nameEq(d, e.off, name)) return { lblk, off: e.off, inode: e.inode, type: e.type };
+    // The hot path of lookup: the same checks as parseEntries, without building the entry list.
+    const end = leafEnd(fs, d, ip, lblk);
+    const dv = new DataView(d.buffer, d.byteOffset, d.length);
+    for (let off = 0; off < end;) {
+      if (off + 8 > end) throw corrupt(fs, `directory inode ${ip.ino} block ${lblk}: entry header at ${off} runs past the block`);
+      const inode = dv.getUint32(off, true);
+      const recLen = recLenFromDisk(dv.getUint16(off + 4, true), fs.bs);
+      const nameLen = d[off + 6]!;
+      if (recLen < 8 || recLen % 4 || off + recLen > end || (inode && 8 + nameLen > recLen)) {
+        throw corrupt(fs, `directory inode ${ip.ino} block ${lblk}: bad entry at offset ${off} (rec_len ${recLen}, name_len ${nameLen})`);
+      }
+      if (inode && nameLen === name.length && nameEq(d, off, name)) {
+        if (inode > fs.sb.inodesCount) throw corrupt(fs, `directory inode ${ip.ino} block ${lblk}: entry at offset ${off} names inode ${inode} out of range`);
+        return { lblk, off, inode, type: fs.filetype ? d[off + 7]! & 7 : 0 };
+      }
+      off += recLen;
     }
     return null;
   } finally {

@@ -370,7 +370,12 @@ export class Ext2Fs {
 
   private extentNode(data: Uint8Array, off: number, len: number, what: string, wantDepth: number | null): { entries: number; depth: number; max: number; dv: DataView; base: number } {
     const dv = new DataView(data.buffer, data.byteOffset, data.length);
-    const h = EXT_HDR.decode(dv, off);
+    // Direct reads at the declared offsets: this runs for every mapping.
+    const F = EXT_HDR.f;
+    const h = {
+      magic: dv.getUint16(off + F.magic.off, true), entries: dv.getUint16(off + F.entries.off, true),
+      max: dv.getUint16(off + F.max.off, true), depth: dv.getUint16(off + F.depth.off, true),
+    };
     if (h.magic !== EXT_MAGIC) throw corrupt(this, `${what}: bad extent header magic 0x${h.magic.toString(16)}`);
     const cap = Math.floor((len - 12) / 12);
     if (h.max > cap || h.entries > h.max) throw corrupt(this, `${what}: extent header entries ${h.entries}/max ${h.max} beyond ${cap}`);
@@ -406,10 +411,11 @@ export class Ext2Fs {
         if (found + 1 < entries) holeEnd = Math.min(holeEnd, dv.getUint32(base + (found + 1) * 12, true));
         if (node.depth === 0) {
           if (found < 0) return { pblk: 0, len: Math.max(1, holeEnd - lblk), uninit: false };
-          const e = EXT_LEAF.decode(dv, base + found * 12);
+          const L = EXT_LEAF.f, at = base + found * 12;
+          const e = { block: dv.getUint32(at + L.block.off, true), len: dv.getUint16(at + L.len.off, true) };
           const uninit = e.len > EXT_INIT_MAX_LEN;
           const len = uninit ? e.len - EXT_INIT_MAX_LEN : e.len;
-          const start = e.startLo + e.startHi * 0x100000000;
+          const start = dv.getUint32(at + L.startLo.off, true) + dv.getUint16(at + L.startHi.off, true) * 0x100000000;
           if (lblk >= e.block + len) return { pblk: 0, len: Math.max(1, holeEnd - lblk), uninit: false };
           this.checkBlock(start, len, `inode ${ip.ino}: extent at logical ${e.block}`);
           const skip = lblk - e.block;
