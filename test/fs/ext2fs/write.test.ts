@@ -20,7 +20,7 @@ after(async () => {
 const opts = { files: 200, bigDir: 300, hugeSparse: false, noSparse: true };
 const t = () => services().now();
 
-for (const [type, extra] of [['ext4', []], ['ext2', []], ['ext4', ['-b', '1024', '-O', '^metadata_csum,^64bit']]] as const) {
+for (const [type, extra] of [['ext4', []], ['ext2', []], ['ext3', []], ['ext4', ['-b', '1024', '-O', '^metadata_csum,^64bit']]] as const) {
   test(`a tree written into a fresh ${type} ${extra.join(' ')} image passes e2fsck and reads back through debugfs`, async () => {
     const tree = await sharedTree(opts);
     const img = join(work.path, `fresh-${type}-${extra.length}.img`);
