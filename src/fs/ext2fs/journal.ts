@@ -67,25 +67,45 @@ export async function recoverJournal(fs: Ext2Fs): Promise<Recovery | null> {
   const logEnd = incompat & JBD_INCOMPAT.FAST_COMMIT ? jsb.maxlen - (jsb.numFcBlocks || 256) : jsb.maxlen;
   if (logEnd <= jsb.first) throw kerr('EFTYPE', 'ext2fs: journal has no log area');
   const wrap = (b: number): number => (b >= logEnd ? b - logEnd + jsb.first : b);
+  const csum = csum2 || csum3;
+  const jseed = crc32c(0xffffffff, jsb.uuid);
+  /** Descriptor and revoke blocks end in a crc32c tail; commit blocks keep theirs at h_chksum[0] (offset 16). */
+  const blockCsumOk = (type: number, d: Uint8Array): boolean => {
+    const at = type === BT_COMMIT ? 16 : bs - 4;
+    const dv = new DataView(d.buffer, d.byteOffset, d.length);
+    const have = dv.getUint32(at, false);
+    const copy = d.slice();
+    new DataView(copy.buffer).setUint32(at, 0, false);
+    return crc32c(jseed, copy) === have;
+  };
+  /** Data block checksum of a tag: crc32c over the big-endian sequence, then the block (v2 keeps the low 16 bits). */
+  const tagCsumOk = (seq: number, data: Uint8Array, have: number): boolean => {
+    const sb = new Uint8Array(4);
+    new DataView(sb.buffer).setUint32(0, seq, false);
+    const c = crc32c(crc32c(jseed, sb), data);
+    return csum3 ? c === have : (c & 0xffff) === have;
+  };
 
-  interface Tag { blocknr: number; flags: number; }
+  interface Tag { blocknr: number; flags: number; checksum: number; }
   const tagsOf = (d: Uint8Array): Tag[] => {
     const dv = new DataView(d.buffer, d.byteOffset, d.length);
     const tags: Tag[] = [];
     let p = 12;
     const end = bs - tailBytes;
     while (p + tagBytes <= end) {
-      let blocknr: number, flags: number;
+      let blocknr: number, flags: number, checksum: number;
       if (csum3) {
         const t = JBD_TAG3.decode(dv, p);
         blocknr = t.blocknr + (is64 ? t.blocknrHigh * 0x100000000 : 0);
         flags = t.flags;
+        checksum = t.checksum;
       } else {
         const t = JBD_TAG.decode(dv, p);
         blocknr = t.blocknr + (is64 ? t.blocknrHigh * 0x100000000 : 0);
         flags = t.flags;
+        checksum = t.checksum;
       }
-      tags.push({ blocknr, flags });
+      tags.push({ blocknr, flags, checksum });
       p += tagBytes;
       if (!(flags & TAG_SAME_UUID)) p += 16;
       if (flags & TAG_LAST) break;
@@ -102,6 +122,11 @@ export async function recoverJournal(fs: Ext2Fs): Promise<Recovery | null> {
       const d = await read(blk);
       const h = JBD_HDR.decode(new DataView(d.buffer));
       if (h.magic !== JBD_MAGIC || h.sequence !== seq) break;
+      // With v2/v3 checksums a block that fails its checksum ends the log, as in jbd2's scan pass.
+      if (csum && (h.blocktype === BT_DESCRIPTOR || h.blocktype === BT_REVOKE || h.blocktype === BT_COMMIT) && !blockCsumOk(h.blocktype, d)) {
+        fs.k.log(`ext2fs: journal: ${h.blocktype === BT_COMMIT ? 'commit' : h.blocktype === BT_REVOKE ? 'revoke' : 'descriptor'} block ${blk} of transaction ${seq} fails its checksum; log ends there`);
+        break;
+      }
       if (h.blocktype === BT_DESCRIPTOR) {
         const n = tagsOf(d).length;
         await visit(seq, BT_DESCRIPTOR, d, blk);
@@ -154,6 +179,10 @@ export async function recoverJournal(fs: Ext2Fs): Promise<Recovery | null> {
         throw kerr('EFTYPE', `ext2fs: journal replay needs more than ${MAX_REPLAY_BYTES >> 20} MiB of distinct blocks`);
       }
       const data = await read(at);
+      if (csum && !tagCsumOk(seq, data, t.checksum)) {
+        fs.k.log(`ext2fs: journal: transaction ${seq}: block ${t.blocknr} fails its checksum; not replayed`);
+        continue;
+      }
       if (t.flags & TAG_ESCAPE) new DataView(data.buffer).setUint32(0, JBD_MAGIC, false);
       blocks.set(t.blocknr, data);
     }

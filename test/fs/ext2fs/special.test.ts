@@ -169,3 +169,25 @@ test('64 KiB blocks', async () => {
   await writeFile(img, bytes);
   await fsck(img);
 });
+
+test('journal checksums (v3): a bad data block is not replayed, a bad descriptor ends the log', async () => {
+  const img = await uncleanImage(true);
+  const clean = new Uint8Array(await readFile(img));
+  const jblock = async (l: number): Promise<number> => Number((await debugfs(img, `bmap <8> ${l}`)).trim());
+  const readF = async (bytes: Uint8Array, log: string[]): Promise<string> => {
+    const m = await mountImage(bytes, { log });
+    const f = await resolve(m, '/f');
+    return (await readAll(f, f.getattr().size)).toString();
+  };
+  const data = clean.slice();
+  data[(await jblock(2)) * 1024 + 100]! ^= 0xff; // first data block of transaction 1 (/f's new content)
+  const log1: string[] = [];
+  assert.equal(await readF(data, log1), 'old f');
+  assert.ok(log1.some((l) => /fails its checksum; not replayed/.test(l)), log1.join('\n'));
+  const desc = clean.slice();
+  desc[(await jblock(1)) * 1024 + 40]! ^= 0xff; // the descriptor block
+  const log2: string[] = [];
+  assert.equal(await readF(desc, log2), 'old f');
+  assert.ok(log2.some((l) => /descriptor block \d+ of transaction 1 fails its checksum/.test(l)), log2.join('\n'));
+  assert.equal(await readF(clean.slice(), []), 'new f');
+});
