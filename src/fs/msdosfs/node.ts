@@ -26,6 +26,7 @@ export class FatNode implements VnodeImpl {
   nlink = 1;
   /** A directory's index, pinned while this vnode lives (for the link count). */
   ix: DirIndex | null = null;
+  private timeCache: { wd: number; wt: number; ad: number; cd: number; ct: number; ctt: number; mtime: Timespec; atime: Timespec; birth: Timespec } | null = null;
   /** The root directory has no entry: its times live in memory only (FAT keeps none for it). */
   private rootTimes = { mtime: FAT_EPOCH, atime: FAT_EPOCH };
 
@@ -79,10 +80,20 @@ export class FatNode implements VnodeImpl {
       atime = this.ts(this.rootTimes.atime);
       birth = this.ts(FAT_EPOCH);
     } else {
-      mtime = this.ts(fatToUnix(f.wrtDate, f.wrtTime, o.tz));
-      atime = this.ts(fatToUnix(f.lstAccDate, 0, o.tz));
-      const tenth = Math.min(f.crtTimeTenth, 199);
-      birth = this.ts(fatToUnix(f.crtDate, f.crtTime, o.tz) + Math.floor(tenth / 100), (tenth % 100) * 10_000_000);
+      // getattr runs on every permission check: convert the dates only when they changed.
+      const c = this.timeCache;
+      if (c !== null && c.wd === f.wrtDate && c.wt === f.wrtTime && c.ad === f.lstAccDate && c.cd === f.crtDate && c.ct === f.crtTime && c.ctt === f.crtTimeTenth) {
+        ({ mtime, atime, birth } = c);
+      } else {
+        mtime = this.ts(fatToUnix(f.wrtDate, f.wrtTime, o.tz));
+        atime = this.ts(fatToUnix(f.lstAccDate, 0, o.tz));
+        const tenth = Math.min(f.crtTimeTenth, 199);
+        birth = this.ts(fatToUnix(f.crtDate, f.crtTime, o.tz) + Math.floor(tenth / 100), (tenth % 100) * 10_000_000);
+        this.timeCache = { wd: f.wrtDate, wt: f.wrtTime, ad: f.lstAccDate, cd: f.crtDate, ct: f.crtTime, ctt: f.crtTimeTenth, mtime, atime, birth };
+      }
+      mtime = { ...mtime };
+      atime = { ...atime };
+      birth = { ...birth };
     }
     return {
       type: this.isDir ? 'dir' : 'reg',

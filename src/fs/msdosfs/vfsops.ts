@@ -760,9 +760,26 @@ export class MsdosMount implements FsMount {
     if (off % ss === 0 && buf.length % ss === 0) return this.dev.read(buf, off);
     const start = off - (off % ss);
     const end = Math.ceil((off + buf.length) / ss) * ss;
-    const tmp = new Uint8Array(end - start);
-    await this.dev.read(tmp, start);
-    buf.set(tmp.subarray(off - start, off - start + buf.length));
+    // The whole sectors in the middle go straight into the caller's buffer; only the partial head and
+    // tail sectors pass through a bounce buffer.
+    const midStart = off % ss === 0 ? off : start + ss;
+    const midEnd = Math.floor((off + buf.length) / ss) * ss;
+    if (midEnd - midStart < ss) {
+      const tmp = new Uint8Array(end - start);
+      await this.dev.read(tmp, start);
+      buf.set(tmp.subarray(off - start, off - start + buf.length));
+      return;
+    }
+    const one = new Uint8Array(ss);
+    if (midStart !== off) {
+      await this.dev.read(one, start);
+      buf.set(one.subarray(off - start), 0);
+    }
+    await this.dev.read(buf.subarray(midStart - off, midEnd - off), midStart);
+    if (midEnd < off + buf.length) {
+      await this.dev.read(one, midEnd);
+      buf.set(one.subarray(0, off + buf.length - midEnd), midEnd - off);
+    }
   }
 
   /** Writes `buf` at device offset `off`, reading partial sectors first. */

@@ -168,3 +168,38 @@ test('a whole-disk image with an MBR mounts its FAT partition (sfdisk + mkfs.fat
     await t.cleanup();
   }
 });
+
+test('random unaligned preads and pwrites agree with a shadow copy, after remount and in mtools', async () => {
+  let s = 12345;
+  const rnd = (n: number) => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return s % n;
+  };
+  const shadow = new Uint8Array(300000);
+  let size = 0;
+  const a = await mountImage(await fresh(32));
+  const fd = await a.proc.open('/mnt/random io.bin', O_CREAT | O_WRONLY, 0o644);
+  for (let i = 0; i < 200; i++) {
+    const off = rnd(250000);
+    const len = 1 + rnd(i % 10 === 0 ? 40000 : 1500);
+    const data = new Uint8Array(len).map(() => rnd(256));
+    await a.proc.pwrite(fd, data, off);
+    shadow.set(data, off);
+    size = Math.max(size, off + len);
+  }
+  await a.proc.close(fd);
+  const rfd = await a.proc.open('/mnt/random io.bin', O_RDONLY);
+  for (let i = 0; i < 200; i++) {
+    const off = rnd(size);
+    const buf = new Uint8Array(1 + rnd(5000));
+    const n = await a.proc.pread(rfd, buf, off);
+    assert.equal(n, Math.min(buf.length, size - off));
+    assert.deepEqual(buf.subarray(0, n), shadow.subarray(off, off + n), `pread at ${off}`);
+  }
+  await a.proc.close(rfd);
+  await a.kernel.halt();
+  const img = a.host.fileBytes('image')!;
+  await fsckFat(img);
+  const tree = await mtoolsExtract(img);
+  assert.ok(tree.get('random io.bin')!.equals(Buffer.from(shadow.subarray(0, size))));
+});
