@@ -1,7 +1,8 @@
 /**
  * mkfs for ext2/3/4 (NetBSD's newfs_ext2fs, Linux's mke2fs): lays out block
- * groups in the classic way (each group's bitmaps and inode table at its
- * start, after the superblock and descriptor copies of sparse_super groups),
+ * groups with each group's bitmaps and inode table at its start (after the
+ * superblock and descriptor copies of sparse_super groups), or with flex_bg
+ * those of a flex group packed into its first group,
  * writes the superblock and descriptors, then mounts the result to make the
  * root directory, lost+found and the journal with the ordinary allocator, so
  * every count and checksum comes from the same code as later writes.
@@ -22,7 +23,7 @@ import { COMPAT, EXT2_MAGIC, GD, IFLAG, INCOMPAT, JBD_HDR, JBD_MAGIC, JBD_SB, RO
 const FEATURES = new Map<string, ['compat' | 'incompat' | 'ro', number]>([
   ['has_journal', ['compat', COMPAT.HAS_JOURNAL]], ['ext_attr', ['compat', COMPAT.EXT_ATTR]], ['dir_index', ['compat', COMPAT.DIR_INDEX]],
   ['filetype', ['incompat', INCOMPAT.FILETYPE]], ['extent', ['incompat', INCOMPAT.EXTENTS]], ['extents', ['incompat', INCOMPAT.EXTENTS]],
-  ['64bit', ['incompat', INCOMPAT.BIT64]], ['sparse_super', ['ro', RO_COMPAT.SPARSE_SUPER]], ['large_file', ['ro', RO_COMPAT.LARGE_FILE]],
+  ['64bit', ['incompat', INCOMPAT.BIT64]], ['flex_bg', ['incompat', INCOMPAT.FLEX_BG]], ['sparse_super', ['ro', RO_COMPAT.SPARSE_SUPER]], ['large_file', ['ro', RO_COMPAT.LARGE_FILE]],
   ['huge_file', ['ro', RO_COMPAT.HUGE_FILE]], ['uninit_bg', ['ro', RO_COMPAT.GDT_CSUM]], ['gdt_csum', ['ro', RO_COMPAT.GDT_CSUM]],
   ['dir_nlink', ['ro', RO_COMPAT.DIR_NLINK]], ['extra_isize', ['ro', RO_COMPAT.EXTRA_ISIZE]], ['metadata_csum', ['ro', RO_COMPAT.METADATA_CSUM]],
 ]);
@@ -30,7 +31,7 @@ const BASE = ['sparse_super', 'large_file', 'filetype', 'dir_index', 'ext_attr']
 const DEFAULTS: Record<string, string[]> = {
   ext2: BASE,
   ext3: [...BASE, 'has_journal'],
-  ext4: [...BASE, 'has_journal', 'extent', 'huge_file', 'metadata_csum', '64bit', 'dir_nlink', 'extra_isize'],
+  ext4: [...BASE, 'has_journal', 'extent', 'flex_bg', 'huge_file', 'metadata_csum', '64bit', 'dir_nlink', 'extra_isize'],
 };
 
 function num(v: string | undefined, name: string, def: number): number {
@@ -125,13 +126,30 @@ export async function newfs(dev: BlockDevice, opts: NewfsOptions, k: KernelServi
   };
   const groupStart = (g: number): number => firstDataBlock + g * bpg;
   const groupLen = (g: number): number => Math.min(bpg, blocksCount - groupStart(g));
+  // Each group's blocks in use start at its first block: superblock and descriptor copies, then the tables.
+  // With flex_bg the tables of a flex group (2^k groups) are packed into its first group, as mke2fs does;
+  // k is the largest (up to 4) for which they fit there.
   interface G { bb: number; ib: number; it: number; used: number; }
+  const metaOf = (g: number): number => (hasSuper(g) ? 1 + gdtBlocks : 0);
+  let flex = 1;
+  if (feat.incompat & INCOMPAT.FLEX_BG) {
+    for (flex = 16; flex > 1; flex >>= 1) {
+      let fits = true;
+      for (let g0 = 0; g0 < groupCount && fits; g0 += flex) {
+        const n = Math.min(flex, groupCount - g0);
+        fits = metaOf(g0) + n * (2 + itb) <= groupLen(g0);
+      }
+      if (fits) break;
+    }
+  }
   const groups: G[] = [];
   for (let g = 0; g < groupCount; g++) {
-    const meta = hasSuper(g) ? 1 + gdtBlocks : 0;
-    const bb = groupStart(g) + meta;
-    groups.push({ bb, ib: bb + 1, it: bb + 2, used: meta + 2 + itb });
-    if (meta + 2 + itb > groupLen(g)) throw kerr('EINVAL', `ext2fs newfs: group ${g} too small for its tables`);
+    const g0 = g - (g % flex);
+    const n = Math.min(flex, groupCount - g0);
+    const base = groupStart(g0) + metaOf(g0);
+    const i = g - g0;
+    groups.push({ bb: base + i, ib: base + n + i, it: base + 2 * n + i * itb, used: metaOf(g) + (g === g0 ? n * (2 + itb) : 0) });
+    if (groups[g]!.used > groupLen(g)) throw kerr('EINVAL', `ext2fs newfs: group ${g} too small for its tables`);
   }
   const inodesCount = ipg * groupCount;
   if (inodesCount < 16) throw kerr('EINVAL', 'ext2fs newfs: too few inodes');
@@ -166,7 +184,7 @@ export async function newfs(dev: BlockDevice, opts: NewfsOptions, k: KernelServi
     featureIncompat: feat.incompat, featureRoCompat: feat.ro, uuid, volumeName: label, hashSeed, defHashVersion: 1,
     descSize: descSize === 64 ? 64 : 0, mkfsTime: now, minExtraIsize: feat.ro & RO_COMPAT.EXTRA_ISIZE ? 32 : 0,
     wantExtraIsize: feat.ro & RO_COMPAT.EXTRA_ISIZE ? 32 : 0, flags: 1, checksumType: feat.ro & RO_COMPAT.METADATA_CSUM ? 1 : 0,
-    defaultMountOpts: 0x000c,
+    defaultMountOpts: 0x000c, logGroupsPerFlex: flex > 1 || feat.incompat & INCOMPAT.FLEX_BG ? Math.log2(flex) : 0,
   }, sbv);
 
   // Descriptors, bitmaps and zeroed inode tables.

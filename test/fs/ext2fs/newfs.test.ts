@@ -28,9 +28,10 @@ async function make(size: number, options: string): Promise<{ bytes: Uint8Array;
 
 const cases: [number, string, RegExp][] = [
   [1 << 20, 'type=ext2', /Filesystem features:\s+ext_attr dir_index filetype sparse_super large_file/],
-  [1 << 20, 'type=ext4', /extent 64bit sparse_super large_file huge_file dir_nlink extra_isize metadata_csum/],
+  [1 << 20, 'type=ext4', /extent 64bit flex_bg sparse_super large_file huge_file dir_nlink extra_isize metadata_csum/],
   [8 << 20, 'type=ext3,label=vol3', /has_journal/],
-  [64 << 20, 'type=ext4', /has_journal.*extent/],
+  [64 << 20, 'type=ext4', /has_journal.*extent.*flex_bg/],
+  [300 << 20, 'type=ext4,blocksize=1024', /Flex block group size:\s+\d+/],
   [64 << 20, 'type=ext4,blocksize=4096,inode_size=128,features=^metadata_csum+^64bit', /Inode size:\s+128/],
   [48 << 20, 'type=ext4,^metadata_csum,uninit_bg,^64bit,inode_ratio=8192', /features:.*uninit_bg/],
   [64 << 20, 'type=ext2,blocksize=2048,uuid=0123456789abcdef0123456789abcdef,label=two', /Filesystem UUID:\s+01234567-89ab-cdef-0123-456789abcdef/],
