@@ -231,8 +231,20 @@ export class MsdosMount implements FsMount {
     await this.dev.write(sec, off);
   }
 
-  /** Sets or clears the dirty flag (bit 0 of BS_Reserved1, as Windows NT, Linux and dosfstools use it). */
+  /**
+   * Sets or clears the dirty flags: bit 0 of BS_Reserved1 (Windows NT, Linux, dosfstools) and, on FAT16/32,
+   * the clean-shutdown bit of FAT[1] (fatgen103 §4: ClnShutBitMask 0x8000 / 0x08000000, set = clean).
+   */
   private async setDirty(dirty: boolean): Promise<void> {
+    if (this.geo.type !== 12) {
+      const bit = this.geo.type === 16 ? 0x8000 : 0x08000000;
+      const v = await this.fat.getRaw(1);
+      const nv = dirty ? v & ~bit : v | bit;
+      if (nv !== v) {
+        await this.fat.set(1, nv);
+        await this.fat.flush();
+      }
+    }
     const bps = this.geo.bytesPerSector;
     const sec = new Uint8Array(bps);
     await this.dev.read(sec, 0);

@@ -93,10 +93,18 @@ test('the dirty flag is set while mounted read-write and cleared at unmount; a r
     const img = await fresh(fat);
     const off = fat === 32 ? 65 : 37;
     const copy = img.slice();
+    // FAT[1]'s clean-shutdown bit (0x8000 on FAT16, 0x08000000 on FAT32: its byte is the last of the entry).
+    const fat1 = fat === 16 ? 2 + 1 : 4 + 3;
+    const fatOff = new DataView(img.buffer, img.byteOffset).getUint16(14, true) * 512 + fat1;
+    const bit = fat === 16 ? 0x80 : 0x08;
+    assert.equal(img[fatOff]! & bit, bit);
     const { kernel, host } = await mountImage(img);
     assert.equal(host.fileBytes('image')![off]! & 1, 1);
+    assert.equal(host.fileBytes('image')![fatOff]! & bit, 0);
     await kernel.halt();
     assert.equal(host.fileBytes('image')![off]! & 1, 0);
+    assert.equal(host.fileBytes('image')![fatOff]! & bit, bit);
+    await fsckFat(host.fileBytes('image')!);
     const ro = await mountImage(copy, { readonly: true });
     await ro.proc.readdir('/mnt');
     await ro.kernel.halt();
