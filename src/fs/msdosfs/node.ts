@@ -267,6 +267,10 @@ export class FatNode implements VnodeImpl {
       this.chain = [];
     } else {
       if (need === 0) throw kerr('EIO', `msdosfs: empty file (key ${this.key}) has start cluster ${f.cluster}`);
+      // A chain longer than the volume's cluster count must loop: refuse before walking (and allocating) that far.
+      if (need > this.mp.geo.clusterCount) {
+        throw kerr('EIO', `msdosfs: file (key ${this.key}) size ${f.size} needs ${need} clusters, more than the volume's ${this.mp.geo.clusterCount}`);
+      }
       this.chain = await this.mp.fat.chain(f.cluster, need, `file (key ${this.key}, ${f.size} bytes)`, need);
     }
     return this.chain;

@@ -129,6 +129,9 @@ for (const fat of [12, 16, 32] as const) {
     const ent = rootEntry(g, 'BIG     BIN');
     dv(g.img).setUint32(ent + 28, 10, true); // one cluster's worth, five clusters in the chain
     await expectEio(g, '/mnt/BIG.BIN', /longer/);
+    const k = await fixture(fat);
+    dv(k.img).setUint32(rootEntry(k, 'ONE     BIN') + 28, 0xffffffff, true); // 4 GiB - 1 on a small volume
+    await expectEio(k, '/mnt/ONE.BIN', /more than the volume/);
     const h = await fixture(fat);
     const c2 = startCluster(h, rootEntry(h, 'BIG     BIN'));
     setFat(h, c2 + 1, 0); // a free cluster inside the chain
