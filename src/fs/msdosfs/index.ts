@@ -8,8 +8,10 @@
  */
 
 import type { BlockDevice, FileSystemType, FsCapabilities, KernelServices, MountOptions, NewfsOptions, ProbeResult } from '../../vfs/types.js';
-import { findVolume } from './bootsect.js';
-import { MAX_FILE_SIZE } from './format.js';
+import { findVolume, type Geometry } from './bootsect.js';
+import {
+  ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_LONG_NAME_MASK, ATTR_VOLUME_ID, DIRENT_SIZE, MAX_FILE_SIZE, SLOT_END, SLOT_FREE, cp437Decode,
+} from './format.js';
 import { newfsMsdos } from './newfs.js';
 import { MsdosMount } from './vfsops.js';
 
@@ -27,6 +29,29 @@ export const msdosCapabilities: FsCapabilities = {
   maxFileSize: MAX_FILE_SIZE,
 };
 
+/**
+ * The label Windows and mtools show: the volume-ID entry in the root directory's first cluster (or first
+ * sectors of the fixed root), which takes precedence over the boot sector's copy.
+ */
+async function rootLabel(dev: BlockDevice, g: Geometry): Promise<string | undefined> {
+  const len = g.type === 32 ? g.clusterSize : Math.min(g.rootBytes, 16 * 1024);
+  const off = g.type === 32 ? g.dataOffset + (g.rootCluster - 2) * g.clusterSize : g.rootOffset;
+  if (off + len > dev.size) return undefined;
+  const buf = new Uint8Array(len);
+  await dev.read(buf, off);
+  for (let o = 0; o + DIRENT_SIZE <= len; o += DIRENT_SIZE) {
+    if (buf[o] === SLOT_END) break;
+    const attr = buf[o + 11]!;
+    if (buf[o] === SLOT_FREE || (attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME) continue;
+    if ((attr & (ATTR_VOLUME_ID | ATTR_DIRECTORY)) === ATTR_VOLUME_ID) {
+      let s = '';
+      for (let i = 0; i < 11; i++) s += cp437Decode(buf[o + i]!);
+      return s.trimEnd();
+    }
+  }
+  return undefined;
+}
+
 export const msdosfs: FileSystemType = {
   name: 'msdosfs',
   aliases: ['msdos', 'vfat', 'fat'],
@@ -39,7 +64,8 @@ export const msdosfs: FileSystemType = {
       if (found === null) return null;
       const g = found.geo;
       const r: ProbeResult = { type: 'msdosfs', variant: `FAT${g.type}`, size: g.totalSectors * g.bytesPerSector };
-      if (g.label && g.label !== 'NO NAME') r.label = g.label;
+      const label = (await rootLabel(found.dev, g)) ?? g.label;
+      if (label && label !== 'NO NAME') r.label = label;
       if (g.volumeId) {
         const h = g.volumeId.toString(16).toUpperCase().padStart(8, '0');
         r.uuid = `${h.slice(0, 4)}-${h.slice(4)}`;

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, tempDir } from '../../../src/testing/tools.js';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
@@ -68,6 +68,10 @@ test('newfs with a label: probe, mtools and fsck.fat see it; files written after
       await writeFile(img, dev.bytes);
       const r = await run('mlabel', ['-s', '-i', img, '::'], { env: MTOOLS_ENV });
       assert.match(r.stdout.toString(), /ANYKERNEL/);
+      // A label changed by mlabel (root directory entry) is what probe reports.
+      await run('mlabel', ['-i', img, '::Relabeled'], { env: MTOOLS_ENV });
+      const relabeled = new Uint8Array(await readFile(img));
+      assert.equal((await msdosfs.probe!(new MemoryDevice(relabeled)))?.label, 'RELABELED');
     } finally {
       await t.cleanup();
     }
