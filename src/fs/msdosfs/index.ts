@@ -8,6 +8,7 @@
  */
 
 import type { BlockDevice, FileSystemType, FsCapabilities, KernelServices, MountOptions, NewfsOptions, ProbeResult } from '../../vfs/types.js';
+import { kerr } from '../../kern/error.js';
 import { findVolume, type Geometry } from './bootsect.js';
 import {
   ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_LONG_NAME_MASK, ATTR_VOLUME_ID, DIRENT_SIZE, MAX_FILE_SIZE, SLOT_END, SLOT_FREE, cp437Decode,
@@ -77,10 +78,7 @@ export const msdosfs: FileSystemType = {
   },
 
   async mount(dev: BlockDevice | null, opts: MountOptions, k: KernelServices) {
-    if (dev === null) {
-      const { kerr } = await import('../../kern/error.js');
-      throw kerr('ENOTBLK', 'msdosfs: needs a block device');
-    }
+    if (dev === null) throw kerr('ENOTBLK', 'msdosfs: needs a block device');
     return MsdosMount.mount(dev, opts, k);
   },
 

@@ -18,7 +18,7 @@
 import { kerr } from '../../kern/error.js';
 import { BufCache, type Buf } from '../../vfs/bio.js';
 import type { BlockDevice, FsMount, KernelServices, MountOptions, StatVfs, Timespec, VnodeImpl, VnodeKey } from '../../vfs/types.js';
-import { findVolume, type Geometry } from './bootsect.js';
+import { findVolume, parseBootSector, type Geometry } from './bootsect.js';
 import { Fat, EOC } from './fat.js';
 import {
   ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_LONG_NAME_MASK, ATTR_VOLUME_ID, DIRENT, DIRENT_SIZE, FSINFO, FSI_LEAD, FSI_STRUC, FSI_TRAIL,
@@ -158,7 +158,6 @@ export class MsdosMount implements FsMount {
         // Say why the boot sector was refused.
         const sec = new Uint8Array(512);
         await devIn.read(sec, 0);
-        const { parseBootSector } = await import('./bootsect.js');
         parseBootSector(sec, devIn.size);
       }
       throw kerr('EFTYPE', 'msdosfs: no FAT boot sector');
