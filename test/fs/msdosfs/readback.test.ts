@@ -6,10 +6,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from '../../../src/testing/tools.js';
-import { diffTrees, makeTree, mountImage, mtoolsImage, readHostTree, readKernelTree } from './helpers.js';
+import { run, tempDir } from '../../../src/testing/tools.js';
+import {
+  diffTrees, fsckFat, makeTree, mountImage, mtoolsExtract, mtoolsImage, MTOOLS_ENV, readHostTree, readKernelTree, writeKernelTree,
+} from './helpers.js';
 
 const VARIANTS = [
   { fat: 12 as const, kib: 8 * 1024, files: 400, maxSize: 6000 },
@@ -54,3 +56,34 @@ for (const v of VARIANTS) {
     }
   });
 }
+
+test('unusual geometries from mkfs.fat (4 KiB sectors, 64 KiB clusters, one FAT, small root) read and write correctly', async () => {
+  const t = await tempDir('msdosfs-geo-');
+  try {
+    const src = join(t.path, 'src');
+    await makeTree(src, { files: 60, seed: 9, maxSize: 70000 });
+    const host = await readHostTree(src);
+    const geometries: [string[], number][] = [
+      [['-F', '16', '-S', '4096', '-s', '1'], 24 * 1024], [['-F', '12', '-s', '128'], 16 * 1024], [['-F', '32', '-f', '1'], 40 * 1024],
+      [['-F', '12', '-r', '112'], 8 * 1024], [['-F', '12', '-S', '2048', '-s', '2'], 12 * 1024],
+    ];
+    for (const [g, kib] of geometries) {
+      const img = join(t.path, `g${g.join('')}.img`);
+      await run('mkfs.fat', [...g, '-C', img, String(kib)]);
+      const entries = await readdir(src);
+      await run('mcopy', ['-D', 's', '-s', '-i', img, ...entries.map((e) => join(src, e)), '::/'], { env: MTOOLS_ENV });
+      const bytes = new Uint8Array(await readFile(img));
+      const { kernel, proc, host: h } = await mountImage(bytes);
+      assert.equal(diffTrees(host, await readKernelTree(proc, '/mnt')), null, g.join(' '));
+      await proc.mkdir('/mnt/Written Here');
+      await writeKernelTree(proc, host, '/mnt/Written Here');
+      await kernel.halt();
+      const out = h.fileBytes('image')!;
+      await fsckFat(out);
+      const ext = await mtoolsExtract(out);
+      for (const [k, v] of host) assert.ok(v === null ? ext.get(`Written Here/${k}`) === null : ext.get(`Written Here/${k}`)?.equals(v), `${g.join(' ')}: ${k}`);
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
