@@ -19,6 +19,7 @@ import {
 } from './commands.js';
 import { cmdFsck, cmdHalt, cmdMkfs, cmdServer } from './admin.js';
 import { cmdShell } from './shell.js';
+import { cmdCrashsim, cmdFuzz, cmdMount, cmdTest, cmdUmount } from './devtools.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -153,6 +154,36 @@ export async function main(argv: string[], io: Io = defaultIo(), opts: { stop?: 
 
   program.command('halt').description('halt the kernel RUMP_SERVER points at')
     .action(run('halt', (ctx) => cmdHalt(ctx)));
+
+  program.command('mount').argument('<image>').argument('<mountpoint>')
+    .option('-t, --type <type>', 'file-system type (probed when absent)').option('-p, --partition <n>', 'partition number')
+    .option('-o, --options <options>', 'ro|rw,uid=,gid=,allow_other,default_permissions,... and driver options')
+    .option('-f, --foreground', 'stay in the foreground', false)
+    .description('mount an image on the host through FUSE, the driver in its sandbox (read-only unless -o rw)')
+    .action(run('mount', (_ctx, image: string, mp: string, o: { type?: string; partition?: string; options?: string; foreground?: boolean }) => cmdMount(image, mp, o)));
+  program.command('umount').argument('<mountpoint>').option('-l, --lazy', 'detach now, clean up later', false)
+    .description('sync, unmount and stop the server of a rump mount')
+    .action(run('umount', (_ctx, mp: string, o: { lazy?: boolean }) => cmdUmount(mp, o)));
+  program.command('test').argument('[pattern...]', 'component names or parts of test file paths')
+    .option('-w, --watch', 're-run on every change under src/ and test/', false)
+    .option('--suite', 'with a component, also run the cross-file-system suite on it', false)
+    .description('run tests of this checkout in one process (developers)')
+    .action(async (patterns: string[], o: { watch?: boolean; suite?: boolean }) => {
+      status = await cmdTest(patterns, o);
+    });
+  program.command('fuzz').requiredOption('-t, --type <type>', 'component or profile').option('--seed <n>', 'seed', '1')
+    .option('--cases <n>', 'number of cases', '1000').option('--image <image>', 'fuzz this image instead of a generated one')
+    .option('--corpus <dir>', 'where reproducers go', 'test/corpus')
+    .description('fuzz a component with mutated images; ends with "N cases, V violations"')
+    .action(async (o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string }) => {
+      status = await cmdFuzz(io, o);
+    });
+  program.command('crashsim').requiredOption('-t, --type <type>', 'component or profile').option('--seed <n>', 'seed', '1')
+    .option('--workload <name>', 'workload', 'default')
+    .description('crash-simulate a workload; ends with "P prefixes checked, I inconsistent, L fsynced files lost"')
+    .action(async (o: { type: string; seed?: string; workload?: string }) => {
+      status = await cmdCrashsim(io, o);
+    });
 
   const args = argv[0] === 'find' ? findArgs(argv) : argv;
   try {

@@ -7,7 +7,8 @@
  *
  * Bodies that need a capability a profile lacks are reported as skipped with
  * the reason "not applicable: <profile> lacks <capability>" — never passed.
- * RUMP_FS=name1,name2 restricts the run to some profiles.
+ * By default the fast profiles run (tmpfs, toyfs); RUMP_FS=name1,name2 picks
+ * profiles or components by name, RUMP_FS=all runs every profile.
  */
 
 import { test } from 'node:test';
@@ -16,7 +17,7 @@ import { MemoryHypercalls } from '../rumpuser/memory.js';
 import type { Proc } from '../vfs/proc.js';
 import type { FsCapabilities } from '../vfs/types.js';
 import type { FsTestProfile } from './profile.js';
-import { allProfiles } from '../fs/profiles.js';
+import { allProfiles, fastProfiles } from '../fs/profiles.js';
 
 export type Requirement = keyof FsCapabilities | 'write';
 
@@ -51,9 +52,10 @@ export function registerProfiles(profiles: readonly FsTestProfile[]): void {
 }
 
 export function registeredProfiles(): FsTestProfile[] {
-  const all = registered.length > 0 ? registered : allProfiles;
   const only = process.env['RUMP_FS'];
-  if (!only) return [...all];
+  if (!only) return registered.length > 0 ? [...registered] : [...fastProfiles];
+  const all = registered.length > 0 ? registered : allProfiles;
+  if (only === 'all') return [...all];
   const names = new Set(only.split(',').map((s) => s.trim()));
   return all.filter((p) => names.has(p.name) || names.has(p.component.name));
 }

@@ -1,0 +1,124 @@
+/**
+ * `rump mount`/`umount` (the FUSE bridge) and the developer commands:
+ * `rump test [--watch] [--suite] [PATTERN]`, `rump fuzz -t TYPE` and
+ * `rump crashsim -t TYPE`, whose last lines are the summaries scripts read.
+ */
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Kernel } from '../kern/kernel.js';
+import { MemoryHypercalls } from '../rumpuser/memory.js';
+import { O_CREAT, O_WRONLY } from '../vfs/fcntl.js';
+import type { Proc } from '../vfs/proc.js';
+import { allProfiles } from '../fs/profiles.js';
+import type { FsTestProfile } from '../testing/profile.js';
+import { fuzzCampaign, fuzzSummary, applyMutations } from '../testing/fuzz.js';
+import { crashSimulate, crashSummary, type Workload } from '../testing/crashsim.js';
+import { saveReproducer } from '../testing/corpus.js';
+import { testCommand } from '../testing/runner.js';
+import { rumpMount, rumpUmount } from '../p2k/mount.js';
+import { parseRumpOptions } from '../p2k/options.js';
+import { CliError, type Io } from './context.js';
+
+export async function cmdMount(image: string, mountpoint: string, o: { type?: string; partition?: string; options?: string; foreground?: boolean }): Promise<void> {
+  const parsed = parseRumpOptions(o.options ?? '');
+  const type = o.type ?? parsed.type;
+  const partition = o.partition !== undefined ? Number(o.partition) : parsed.partition;
+  await rumpMount({
+    image: resolve(image),
+    mountpoint: resolve(mountpoint),
+    ...(type !== undefined ? { type } : {}),
+    ...(partition !== undefined ? { partition } : {}),
+    options: parsed.options,
+    foreground: o.foreground ?? false,
+  });
+}
+
+export async function cmdUmount(mountpoint: string, o: { lazy?: boolean }): Promise<void> {
+  await rumpUmount(resolve(mountpoint), { lazy: o.lazy ?? false });
+}
+
+export async function cmdTest(patterns: string[], o: { watch?: boolean; suite?: boolean }): Promise<number> {
+  return testCommand({ patterns, watch: o.watch ?? false, suite: o.suite ?? false });
+}
+
+function profileFor(type: string): FsTestProfile {
+  const p = allProfiles.find((x) => x.name === type) ??
+    allProfiles.find((x) => x.component.name === type || (x.component.aliases ?? []).includes(type));
+  if (!p) throw new CliError(`no test profile for type '${type}' (have: ${allProfiles.map((x) => x.name).join(', ')})`);
+  return p;
+}
+
+/** A small tree written through the kernel into a fresh image of the profile: what the fuzzer mutates. */
+async function populatedImage(p: FsTestProfile): Promise<Uint8Array> {
+  if (!p.makeImage) throw new CliError(`${p.name} has no device image to fuzz`);
+  const img = await p.makeImage(4 * 1024 * 1024);
+  if (p.capabilities.readonly) return img;
+  const host = new MemoryHypercalls();
+  host.addFile('img', img);
+  const k = await Kernel.boot({ components: [p.component], host });
+  await k.etfs.register('/dev/img0', 'img');
+  const proc = k.newProc();
+  await proc.mount(p.component.name, '/mnt', { source: '/dev/img0' });
+  for (let d = 0; d < 4; d++) {
+    await proc.mkdir(`/mnt/dir${d}`);
+    for (let f = 0; f < 12; f++) await writeSmall(proc, `/mnt/dir${d}/file-${f}.txt`, 700 * f + d);
+  }
+  if (p.capabilities.symlinks !== false) await proc.symlink('dir0/file-1.txt', '/mnt/link');
+  await k.halt();
+  return host.fileBytes('img')!;
+}
+
+async function writeSmall(p: Proc, path: string, len: number): Promise<void> {
+  const fd = await p.open(path, O_CREAT | O_WRONLY, 0o644);
+  await p.write(fd, new Uint8Array(len).fill(len & 0xff));
+  await p.close(fd);
+}
+
+export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string }): Promise<number> {
+  const p = profileFor(o.type);
+  const seed = Number(o.seed ?? 1);
+  const cases = Number(o.cases ?? 1000);
+  const image = o.image ? new Uint8Array(readFileSync(o.image)) : await populatedImage(p);
+  const target = { component: p.component, image, writable: !p.capabilities.readonly, regions: [[0, Math.min(image.length, 1024 * 1024)] as [number, number]] };
+  const r = await fuzzCampaign(target, seed, cases, {
+    onCase: (n, v) => {
+      if (v) io.stderr.write(`case ${n}: ${v.kind}: ${v.message}\n`);
+    },
+  });
+  for (const v of r.violations) {
+    const note = saveReproducer(o.corpus ?? 'test/corpus', { fs: p.component.name, seed, caseNo: v.caseNo, violation: v.violation, mutations: v.mutations }, applyMutations(image, v.mutations));
+    io.stderr.write(`reproducer saved: ${note}\n`);
+  }
+  io.stdout.write(`${fuzzSummary(r)}\n`);
+  return r.violations.length > 0 ? 1 : 0;
+}
+
+const WORKLOADS: Record<string, Workload> = {
+  /** mkdir, two files written and fsynced, a rename, an unlink. */
+  default: async ({ proc, mnt, fsynced }) => {
+    await proc.mkdir(`${mnt}/d`);
+    for (const [name, len] of [['a', 5000], ['b', 300]] as const) {
+      const data = new Uint8Array(len).fill(len & 0xff);
+      const fd = await proc.open(`${mnt}/d/${name}`, O_CREAT | O_WRONLY, 0o644);
+      await proc.write(fd, data);
+      await proc.fsync(fd);
+      fsynced(`${mnt}/d/${name}`, data);
+      await proc.close(fd);
+    }
+    await proc.rename(`${mnt}/d/a`, `${mnt}/a`);
+    fsynced(`${mnt}/a`, new Uint8Array(5000).fill(5000 & 0xff));
+    await proc.unlink(`${mnt}/d/b`);
+  },
+};
+
+export async function cmdCrashsim(io: Io, o: { type: string; seed?: string; workload?: string }): Promise<number> {
+  const p = profileFor(o.type);
+  const name = o.workload ?? 'default';
+  const workload = WORKLOADS[name];
+  if (!workload) throw new CliError(`no workload '${name}' (have: ${Object.keys(WORKLOADS).join(', ')})`);
+  const r = await crashSimulate({ profile: p, workload, seed: Number(o.seed ?? 1) });
+  for (const s of r.states) if (!s.consistent || s.lost.length > 0) io.stderr.write(`${s.label}: ${s.consistent ? 'consistent' : 'inconsistent'}${s.lost.length ? `, lost ${s.lost.join(' ')}` : ''}\n`);
+  io.stdout.write(`${r.writes} writes, ${r.flushes} flushes\n${crashSummary(r)}\n`);
+  return 0;
+}
