@@ -28,6 +28,15 @@ async function component(name: string): Promise<FileSystemType> {
 export async function cmdMkfs(ctx: Context, image: string, o: MkfsOpts): Promise<void> {
   const type = ctx.opts.type;
   if (!type) throw new CliError('-t TYPE is required');
+  if (type === 'cd9660' || type === 'iso9660') {
+    // An ISO is made from a tree, not empty and then filled.
+    if (o.from === undefined) throw new CliError('-t cd9660 needs --from DIR');
+    const { writeIso } = await import('./isotree.js');
+    await writeIso(o.from, image).catch((e: unknown) => {
+      throw new CliError(`${image}: cannot make cd9660: ${humanError(e)}`);
+    });
+    return;
+  }
   const comp = await component(type);
   const want = o.size !== undefined ? parseSize(o.size) : undefined;
   let exists = true;
