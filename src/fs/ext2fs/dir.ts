@@ -304,10 +304,26 @@ export async function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise
   }
   const n = dirBlocks(fs, ip);
   for (let lblk = 0; lblk < n; lblk++) {
+    lblk = await skipHoles(fs, ip, lblk, n);
+    if (lblk >= n) break;
     const f = await scanBlock(fs, ip, lblk, name);
     if (f) return f;
   }
   return null;
+}
+
+/**
+ * The first mapped block at or after `lblk` (or `n`): a hostile directory may claim a huge size over a few
+ * blocks, so holes are passed a whole mapped run at a time, never block by block.
+ */
+async function skipHoles(fs: Ext2Fs, ip: Inode, lblk: number, n: number): Promise<number> {
+  if (ip.flags & IFLAG.INLINE_DATA) return lblk;
+  while (lblk < n) {
+    const m = await fs.map(ip, lblk, n - lblk);
+    if (m.pblk !== 0 && !m.uninit) return lblk;
+    lblk += Math.max(1, m.len);
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------- readdir
@@ -330,6 +346,8 @@ export async function readEntries(fs: Ext2Fs, ip: Inode, cookie: number, max: nu
   const bs = fs.bs;
   const n = dirBlocks(fs, ip);
   for (let lblk = Math.floor(cookie / bs); lblk < n && out.length < max; lblk++) {
+    lblk = await skipHoles(fs, ip, lblk, n);
+    if (lblk >= n) break;
     const b = await dirBlock(fs, ip, lblk);
     if (!b) continue;
     try {
