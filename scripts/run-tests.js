@@ -17,6 +17,7 @@ function collect(dir, out) {
 const filter = process.argv.slice(2);
 let files = collect('dist/test', []).sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((p) => f.includes(p)));
-const concurrency = Math.max(2, availableParallelism());
+// Most test time is spent waiting on real tools and server processes, so run twice as many files as cores.
+const concurrency = Math.max(4, 2 * availableParallelism());
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

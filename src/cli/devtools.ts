@@ -95,7 +95,7 @@ export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: 
 }
 
 const WORKLOADS: Record<string, Workload> = {
-  /** mkdir, two files written and fsynced, a rename, an unlink. */
+  /** mkdir, two files written and fsynced (they must survive every later crash), then unsynced changes: a third file, a rename, an unlink. */
   default: async ({ proc, mnt, fsynced }) => {
     await proc.mkdir(`${mnt}/d`);
     for (const [name, len] of [['a', 5000], ['b', 300]] as const) {
@@ -106,9 +106,11 @@ const WORKLOADS: Record<string, Workload> = {
       fsynced(`${mnt}/d/${name}`, data);
       await proc.close(fd);
     }
-    await proc.rename(`${mnt}/d/a`, `${mnt}/a`);
-    fsynced(`${mnt}/a`, new Uint8Array(5000).fill(5000 & 0xff));
-    await proc.unlink(`${mnt}/d/b`);
+    const fd = await proc.open(`${mnt}/d/c`, O_CREAT | O_WRONLY, 0o644);
+    await proc.write(fd, new Uint8Array(2000).fill(3));
+    await proc.close(fd);
+    await proc.rename(`${mnt}/d/c`, `${mnt}/c`);
+    await proc.unlink(`${mnt}/c`);
   },
 };
 
