@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --json] [-- --only NAME]`: runs every benchmark group and
+ * `npm run bench [-- --json] [-- --only NAME] [-- --all]`: runs the benchmark groups and
  * prints a table of medians (or JSON lines). Groups that need large fixtures
  * (the Linux source tree) say so and how to prepare them.
  */
 
 import { kernelBenchmarks } from './kernel.js';
 import { watchBenchmarks } from './watch.js';
+import { ext2fsBenchmarks } from './ext2fs.js';
 import { report, type Result } from './lib.js';
 
 const args = process.argv.slice(2);
@@ -16,11 +17,15 @@ const only = onlyIdx >= 0 ? args[onlyIdx + 1] : undefined;
 const groups: Record<string, () => Promise<Result[]>> = {
   kernel: kernelBenchmarks,
   watch: () => watchBenchmarks('toyfs'),
+  ext2fs: ext2fsBenchmarks,
 };
+
+/** Groups that need the Linux-source fixtures (minutes to make once): run with --all or --only NAME. */
+const heavy = new Set(['ext2fs']);
 
 const results: Result[] = [];
 for (const [name, fn] of Object.entries(groups)) {
-  if (only && only !== name) continue;
+  if (only ? only !== name : heavy.has(name) && !args.includes('--all')) continue;
   results.push(...(await fn()));
 }
 report(results, json);
