@@ -145,10 +145,12 @@ export class SubDevice implements BlockDevice {
   async close(): Promise<void> {}
 }
 
-/** A read-only view of a device: writes answer EROFS, whatever the device underneath allows. */
-export class ReadOnlyDevice implements BlockDevice {
-  readonly readonly = true;
-  constructor(private readonly dev: BlockDevice) {}
+/**
+ * A device that passes everything to the device it wraps; wrappers (read-only views, fault injection,
+ * write recording) override what they change.
+ */
+export class DeviceWrapper implements BlockDevice {
+  constructor(protected readonly dev: BlockDevice) {}
   get name(): string {
     return this.dev.name;
   }
@@ -158,12 +160,31 @@ export class ReadOnlyDevice implements BlockDevice {
   get size(): number {
     return this.dev.size;
   }
+  get readonly(): boolean {
+    return this.dev.readonly;
+  }
   read(buf: Uint8Array, offset: number): Promise<void> {
     return this.dev.read(buf, offset);
   }
-  async write(): Promise<void> {
+  write(buf: Uint8Array, offset: number): Promise<void> {
+    return this.dev.write(buf, offset);
+  }
+  flush(): Promise<void> {
+    return this.dev.flush();
+  }
+  close(): Promise<void> {
+    return this.dev.close();
+  }
+}
+
+/** A read-only view of a device: writes answer EROFS, whatever the device underneath allows. */
+export class ReadOnlyDevice extends DeviceWrapper {
+  override get readonly(): boolean {
+    return true;
+  }
+  override async write(): Promise<void> {
     throw new KernelError('EROFS', `${this.dev.name}: device is read-only`);
   }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
+  override async flush(): Promise<void> {}
+  override async close(): Promise<void> {}
 }

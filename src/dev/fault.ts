@@ -6,7 +6,7 @@
  */
 
 import { KernelError } from '../kern/error.js';
-import type { BlockDevice } from './blockdev.js';
+import { DeviceWrapper, type BlockDevice } from './blockdev.js';
 
 export interface FaultOptions {
   /** Fail every n-th I/O (1-based count of reads+writes), if set. */
@@ -22,7 +22,7 @@ export interface FaultOptions {
   after?: number;
 }
 
-export class FaultDevice implements BlockDevice {
+export class FaultDevice extends DeviceWrapper {
   private count = 0;
   private state: number;
   /** I/Os failed so far, for reports. */
@@ -30,23 +30,11 @@ export class FaultDevice implements BlockDevice {
   enabled = true;
 
   constructor(
-    private readonly dev: BlockDevice,
+    dev: BlockDevice,
     private readonly opts: FaultOptions,
   ) {
+    super(dev);
     this.state = (opts.seed ?? 1) >>> 0 || 1;
-  }
-
-  get name(): string {
-    return this.dev.name;
-  }
-  get sectorSize(): number {
-    return this.dev.sectorSize;
-  }
-  get size(): number {
-    return this.dev.size;
-  }
-  get readonly(): boolean {
-    return this.dev.readonly;
   }
 
   private rand(): number {
@@ -72,12 +60,12 @@ export class FaultDevice implements BlockDevice {
     return fail;
   }
 
-  async read(buf: Uint8Array, offset: number): Promise<void> {
+  override async read(buf: Uint8Array, offset: number): Promise<void> {
     if (this.shouldFail('read')) throw new KernelError('EIO', `${this.name}: injected read fault at ${offset}`);
     return this.dev.read(buf, offset);
   }
 
-  async write(buf: Uint8Array, offset: number): Promise<void> {
+  override async write(buf: Uint8Array, offset: number): Promise<void> {
     if (this.shouldFail('write')) {
       if (this.opts.tear) {
         const sectors = Math.floor(buf.length / this.sectorSize);
@@ -89,10 +77,4 @@ export class FaultDevice implements BlockDevice {
     return this.dev.write(buf, offset);
   }
 
-  flush(): Promise<void> {
-    return this.dev.flush();
-  }
-  close(): Promise<void> {
-    return this.dev.close();
-  }
 }

@@ -4,45 +4,22 @@
  * copy of the image as it was before the workload.
  */
 
-import type { BlockDevice } from '../dev/blockdev.js';
+import { DeviceWrapper } from '../dev/blockdev.js';
 
 export type LogEntry = { kind: 'write'; offset: number; data: Uint8Array } | { kind: 'flush' };
 
-export class RecordingDevice implements BlockDevice {
+export class RecordingDevice extends DeviceWrapper {
   readonly log: LogEntry[] = [];
   recording = true;
 
-  constructor(private readonly dev: BlockDevice) {}
-
-  get name(): string {
-    return this.dev.name;
-  }
-  get sectorSize(): number {
-    return this.dev.sectorSize;
-  }
-  get size(): number {
-    return this.dev.size;
-  }
-  get readonly(): boolean {
-    return this.dev.readonly;
-  }
-
-  read(buf: Uint8Array, offset: number): Promise<void> {
-    return this.dev.read(buf, offset);
-  }
-
-  async write(buf: Uint8Array, offset: number): Promise<void> {
+  override async write(buf: Uint8Array, offset: number): Promise<void> {
     await this.dev.write(buf, offset);
     if (this.recording) this.log.push({ kind: 'write', offset, data: buf.slice() });
   }
 
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     await this.dev.flush();
     if (this.recording) this.log.push({ kind: 'flush' });
-  }
-
-  close(): Promise<void> {
-    return this.dev.close();
   }
 
   /** Number of writes recorded. */
