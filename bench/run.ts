@@ -7,6 +7,7 @@
 import { kernelBenchmarks } from './kernel.js';
 import { watchBenchmarks } from './watch.js';
 import { ext2fsBenchmarks } from './ext2fs.js';
+import { ext2fsPeerBenchmarks } from './ext2fs-peers.js';
 import { report, type Result } from './lib.js';
 
 const args = process.argv.slice(2);
@@ -18,10 +19,11 @@ const groups: Record<string, () => Promise<Result[]>> = {
   kernel: kernelBenchmarks,
   watch: () => watchBenchmarks('toyfs'),
   ext2fs: ext2fsBenchmarks,
+  'ext2fs-peers': ext2fsPeerBenchmarks,
 };
 
 /** Groups that need the Linux-source fixtures (minutes to make once): run with --all or --only NAME. */
-const heavy = new Set(['ext2fs']);
+const heavy = new Set(['ext2fs', 'ext2fs-peers']);
 
 const results: Result[] = [];
 for (const [name, fn] of Object.entries(groups)) {
