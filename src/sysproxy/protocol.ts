@@ -191,25 +191,7 @@ export class FrameReader {
   }
 
   private take(n: number): Uint8Array {
-    const first = this.chunks[0]!;
-    let out: Uint8Array;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      // Not zeroed: every byte is copied in below.
-      out = Buffer.allocUnsafeSlow(n);
-      let at = 0;
-      while (at < n) {
-        const c = this.chunks[0]!;
-        const k = Math.min(c.length, n - at);
-        out.set(c.subarray(0, k), at);
-        at += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
-      }
-    }
+    const out = takeBytes(this.chunks, n);
     this.buffered -= n;
     return out;
   }
@@ -294,25 +276,7 @@ export class MessageReader {
   }
 
   private take(n: number): Uint8Array {
-    const first = this.chunks[0]!;
-    let out: Uint8Array;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      // Not zeroed: every byte is copied in below.
-      out = Buffer.allocUnsafeSlow(n);
-      let at = 0;
-      while (at < n) {
-        const c = this.chunks[0]!;
-        const k = Math.min(c.length, n - at);
-        out.set(c.subarray(0, k), at);
-        at += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
-      }
-    }
+    const out = takeBytes(this.chunks, n);
     this.buffered -= n;
     return out;
   }
@@ -323,4 +287,26 @@ export function lengthPrefix(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n, true);
   return b;
+}
+
+/** Removes the first `n` bytes (n <= what is buffered) from a queue of chunks: a view when one chunk holds them, else a copy. */
+function takeBytes(chunks: Uint8Array[], n: number): Uint8Array {
+  const first = chunks[0]!;
+  if (first.length >= n) {
+    if (first.length === n) chunks.shift();
+    else chunks[0] = first.subarray(n);
+    return first.subarray(0, n);
+  }
+  // Not zeroed: every byte is copied in below.
+  const out = Buffer.allocUnsafeSlow(n);
+  let at = 0;
+  while (at < n) {
+    const c = chunks[0]!;
+    const k = Math.min(c.length, n - at);
+    out.set(c.subarray(0, k), at);
+    at += k;
+    if (k === c.length) chunks.shift();
+    else chunks[0] = c.subarray(k);
+  }
+  return out;
 }

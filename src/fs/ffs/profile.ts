@@ -9,21 +9,12 @@ import { join } from 'node:path';
 import { MemoryDevice } from '../../dev/blockdev.js';
 import type { FsTestProfile } from '../../testing/profile.js';
 import { run, tempDir } from '../../testing/tools.js';
-import { parseOptions, type KernelServices } from '../../vfs/types.js';
+import { hostServices } from '../../testing/services.js';
+import { parseOptions } from '../../vfs/types.js';
 import { fsckFfs } from './fsck.js';
 import { ffs } from './index.js';
 
-const services: KernelServices = {
-  now: () => {
-    const ms = Date.now();
-    return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
-  },
-  log: () => undefined,
-  random: (b) => {
-    for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
-  },
-  monotonic: () => process.hrtime.bigint(),
-};
+const services = hostServices;
 
 const ZEROS = Buffer.alloc(65536);
 

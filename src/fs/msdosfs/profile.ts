@@ -3,21 +3,15 @@
  * component's newfs and checked after every test body with dosfstools' `fsck.fat -n`.
  */
 
+import { hostServices } from '../../testing/services.js';
 import { MemoryDevice } from '../../dev/blockdev.js';
 import type { FsTestProfile } from '../../testing/profile.js';
 import { requireTool, run, tempDir } from '../../testing/tools.js';
-import { parseOptions, type KernelServices } from '../../vfs/types.js';
+import { parseOptions } from '../../vfs/types.js';
 import { msdosfs } from './index.js';
 import { newfsMsdos } from './newfs.js';
 
-const services: KernelServices = {
-  now: () => ({ sec: Math.floor(Date.now() / 1000), nsec: 0 }),
-  log: () => undefined,
-  random: (b) => {
-    for (let i = 0; i < b.length; i++) b[i] = (Math.random() * 256) | 0;
-  },
-  monotonic: () => 0n,
-};
+const services = hostServices;
 
 const MiB = 1024 * 1024;
 
