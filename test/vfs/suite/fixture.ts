@@ -14,16 +14,15 @@ import { O_DIRECTORY, O_RDONLY } from '../../../src/vfs/fcntl.js';
 import type { FsTestContext } from '../../../src/testing/fsapply.js';
 import type { SyscallApi } from '../../../src/vfs/syscalls.js';
 import type { FsCapabilities } from '../../../src/vfs/types.js';
+import { FIXTURE, FIXTURE_BIG, FIXTURE_LONG_NAME, FIXTURE_MANY, type FixtureEntry } from '../../../src/testing/fixture.js';
 import { enc, fails, failsOneOf, isDir, isLnk, isReg, names, pattern, readFile, sameBytes, tcase, type Case } from './util.js';
 
-export type FixtureEntry =
-  | { path: string; kind: 'dir' }
-  | { path: string; kind: 'file'; size: number; seed: number }
-  | { path: string; kind: 'symlink'; target: string };
+export type { FixtureEntry } from '../../../src/testing/fixture.js';
+export { FIXTURE } from '../../../src/testing/fixture.js';
 
-const MANY = 120;
-const LONG_NAME = 'a-rather-long-file-name-for-checking-rock-ridge-and-long-name-support.data';
-const BIG = 1024 * 1024 + 17;
+const LONG_NAME = FIXTURE_LONG_NAME;
+const BIG = FIXTURE_BIG;
+const MANY = FIXTURE_MANY;
 
 /**
  * The tree for a component with these capabilities, parents before children; file contents are
@@ -39,26 +38,6 @@ export function fixtureFor(caps: FsCapabilities): FixtureEntry[] {
     return e;
   });
 }
-
-/** The full tree (for formats without limits); see fixtureFor. */
-export const FIXTURE: readonly FixtureEntry[] = [
-  { path: 'README.txt', kind: 'file', size: 57, seed: 1 },
-  { path: 'empty', kind: 'file', size: 0, seed: 2 },
-  { path: 'one-sector', kind: 'file', size: 2048, seed: 3 },
-  { path: 'big.bin', kind: 'file', size: BIG, seed: 4 },
-  { path: LONG_NAME, kind: 'file', size: 100, seed: 5 },
-  { path: 'dir1', kind: 'dir' },
-  { path: 'dir1/nested', kind: 'dir' },
-  { path: 'dir1/nested/deeper', kind: 'dir' },
-  { path: 'dir1/nested/deeper/leaf.txt', kind: 'file', size: 5000, seed: 6 },
-  { path: 'dir1/sibling.txt', kind: 'file', size: 10, seed: 7 },
-  { path: 'emptydir', kind: 'dir' },
-  { path: 'many', kind: 'dir' },
-  ...Array.from({ length: MANY }, (_, i): FixtureEntry => ({ path: `many/entry-${String(i).padStart(3, '0')}`, kind: 'file', size: 10 + i, seed: 100 + i })),
-  { path: 'link-to-readme', kind: 'symlink', target: 'README.txt' },
-  { path: 'dir1/link-up', kind: 'symlink', target: '../dir1/nested' },
-  { path: 'dangling', kind: 'symlink', target: 'no/such/file' },
-];
 
 /** Lays the tree for a component with `caps` out under `dir` on the host, for tools that build read-only images. */
 export async function writeFixtureToHost(dir: string, caps: FsCapabilities): Promise<void> {

@@ -63,16 +63,8 @@ export async function failsOneOf(p: Promise<unknown>, codes: string[], what?: st
   });
 }
 
-/** Deterministic bytes (a simple LCG), distinct per seed. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
+/** Deterministic bytes (a simple LCG), distinct per seed: the fixture's contents. */
+export { fixturePattern as pattern } from '../../../src/testing/fixture.js';
 
 export async function writeFile(p: SyscallApi, path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   const fd = await p.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
