@@ -281,40 +281,25 @@ export class Allocator {
         for (let sz = nfrags; sz < g.frag; sz++) if (h.frsum[sz]! > 0) { bestLen = sz; break; }
         if (bestLen !== Infinity) {
           const blocks = Math.ceil(h.ndblk / g.frag);
-          const fstart = Math.floor((h.frotor >= 0 && h.frotor < h.ndblk ? h.frotor : 0) / g.frag);
-          outer: for (let k = 0; k < blocks; k++) {
-            const b = (fstart + k) % blocks;
+          // The first run of free fragments in partly used block b that `fits`, as a fragment index, or -1.
+          const runIn = (b: number, fits: (run: number) => boolean): number => {
             const f0 = b * g.frag;
             const fn = Math.min(f0 + g.frag, h.ndblk);
-            if (fn - f0 === g.frag && this.allFree(free, f0)) continue;
+            if (fn - f0 === g.frag && this.allFree(free, f0)) return -1;
             let run = 0;
             for (let f = f0; f <= fn; f++) {
               if (f < fn && isFree(f)) run++;
               else {
-                if (run >= nfrags && run === bestLen) {
-                  rel = f - run;
-                  break outer;
-                }
+                if (fits(run)) return f - run;
                 run = 0;
               }
             }
-          }
-          if (rel < 0) {
-            // frsum promised a run we could not find: take any run big enough.
-            for (let b = 0; b < blocks && rel < 0; b++) {
-              const f0 = b * g.frag;
-              const fn = Math.min(f0 + g.frag, h.ndblk);
-              if (fn - f0 === g.frag && this.allFree(free, f0)) continue;
-              let run = 0;
-              for (let f = f0; f <= fn; f++) {
-                if (f < fn && isFree(f)) run++;
-                else {
-                  if (run >= nfrags) { rel = f - run; break; }
-                  run = 0;
-                }
-              }
-            }
-          }
+            return -1;
+          };
+          const fstart = Math.floor((h.frotor >= 0 && h.frotor < h.ndblk ? h.frotor : 0) / g.frag);
+          for (let k = 0; k < blocks && rel < 0; k++) rel = runIn((fstart + k) % blocks, (run) => run >= nfrags && run === bestLen);
+          // frsum promised a run we could not find: take any run big enough.
+          for (let b = 0; b < blocks && rel < 0; b++) rel = runIn(b, (run) => run >= nfrags);
         }
         if (rel >= 0) CG.encode(d, 0, g.le, { frotor: rel });
       }
