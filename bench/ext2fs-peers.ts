@@ -19,6 +19,7 @@ import type { Proc } from '../src/vfs/proc.js';
 import { run } from '../src/testing/tools.js';
 import { linuxExt4, linuxTree } from './fixtures.js';
 import { withPeer, type Result } from './lib.js';
+import { extractTree, fillTree } from './walk.js';
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -35,51 +36,6 @@ async function mounted<T>(img: string, readonly: boolean, fn: (p: Proc) => Promi
     return await fn(p);
   } finally {
     await k.halt();
-  }
-}
-
-/** Copies the image's tree to a host directory (contents, modes, symlinks). */
-async function extract(p: Proc, from: string, to: string, buf: Uint8Array): Promise<void> {
-  mkdirSync(to, { recursive: true });
-  for (const e of await p.readdir(from)) {
-    const src = `${from}/${e.name}`;
-    const dst = join(to, e.name);
-    if (e.type === 'dir') await extract(p, src, dst, buf);
-    else if (e.type === 'lnk') symlinkSync(await p.readlink(src), dst);
-    else if (e.type === 'reg') {
-      const st = await p.stat(src);
-      const fd = await p.open(src, O_RDONLY);
-      const out = openSync(dst, 'w', st.mode & 0o777);
-      try {
-        for (;;) {
-          const n = await p.read(fd, buf);
-          if (n === 0) break;
-          writeFileSync(out, buf.subarray(0, n));
-          if (n < buf.length) break;
-        }
-      } finally {
-        closeSync(out);
-        await p.close(fd);
-      }
-    }
-  }
-}
-
-/** Copies a host tree into the image. */
-async function fill(p: Proc, from: string, to: string): Promise<void> {
-  for (const name of readdirSync(from)) {
-    const src = join(from, name);
-    const dst = `${to}/${name}`;
-    const st = lstatSync(src);
-    if (st.isDirectory()) {
-      await p.mkdir(dst, st.mode & 0o7777);
-      await fill(p, src, dst);
-    } else if (st.isSymbolicLink()) await p.symlink(readlinkSync(src), dst);
-    else if (st.isFile()) {
-      const fd = await p.open(dst, O_CREAT | O_WRONLY, st.mode & 0o7777);
-      await p.write(fd, readFileSync(src));
-      await p.close(fd);
-    }
   }
 }
 
@@ -116,7 +72,7 @@ export async function ext2fsPeerBenchmarks(): Promise<Result[]> {
   const work = await mkdtemp(join(tmpdir(), 'akbench-'));
   try {
     const buf = new Uint8Array(1024 * 1024);
-    const ours = await timed(() => mounted(img, true, (p) => extract(p, '/mnt', join(work, 'ours'), buf)));
+    const ours = await timed(() => mounted(img, true, (p) => extractTree(p, '/mnt', join(work, 'ours'), buf)));
     await rm(join(work, 'ours'), { recursive: true, force: true });
     mkdirSync(join(work, 'debugfs'));
     const peer = await timed(() => run('debugfs', ['-R', `rdump / ${join(work, 'debugfs')}`, img]));
@@ -143,7 +99,7 @@ export async function ext2fsPeerBenchmarks(): Promise<Result[]> {
       await ext2fs.newfs!(dev, { options: new Map([['type', 'ext4']]) }, k.services);
       const p = k.newProc();
       await p.mount('ext2fs', '/mnt', { source: '/dev/img0' });
-      await fill(p, tree, '/mnt');
+      await fillTree(p, tree, '/mnt');
       await k.halt();
     });
     const mke2fs = await timed(() => run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, theirImg, '3G']));

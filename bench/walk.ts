@@ -1,6 +1,8 @@
-/** Reading every file of a tree through a process's system calls, the way `tar` would. */
+/** Walking trees through a process's system calls: reading every file the way `tar` would, extracting to and filling from a host directory. */
 
-import { O_RDONLY } from '../src/vfs/fcntl.js';
+import { mkdirSync, readdirSync, lstatSync, readlinkSync, readFileSync, writeFileSync, symlinkSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { O_CREAT, O_RDONLY, O_WRONLY } from '../src/vfs/fcntl.js';
 import type { SyscallApi } from '../src/vfs/syscalls.js';
 
 export interface WalkStats {
@@ -35,4 +37,49 @@ export async function readTree(p: SyscallApi, root: string): Promise<WalkStats> 
     }
   }
   return stats;
+}
+
+/** Copies the image's tree to a host directory (contents, modes, symlinks). */
+export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array): Promise<void> {
+  mkdirSync(to, { recursive: true });
+  for (const e of await p.readdir(from)) {
+    const src = `${from}/${e.name}`;
+    const dst = join(to, e.name);
+    if (e.type === 'dir') await extractTree(p, src, dst, buf);
+    else if (e.type === 'lnk') symlinkSync(await p.readlink(src), dst);
+    else if (e.type === 'reg') {
+      const st = await p.stat(src);
+      const fd = await p.open(src, O_RDONLY);
+      const out = openSync(dst, 'w', st.mode & 0o777);
+      try {
+        for (;;) {
+          const n = await p.read(fd, buf);
+          if (n === 0) break;
+          writeFileSync(out, buf.subarray(0, n));
+          if (n < buf.length) break;
+        }
+      } finally {
+        closeSync(out);
+        await p.close(fd);
+      }
+    }
+  }
+}
+
+/** Copies a host tree into the image. */
+export async function fillTree(p: SyscallApi, from: string, to: string): Promise<void> {
+  for (const name of readdirSync(from)) {
+    const src = join(from, name);
+    const dst = `${to}/${name}`;
+    const st = lstatSync(src);
+    if (st.isDirectory()) {
+      await p.mkdir(dst, st.mode & 0o7777);
+      await fillTree(p, src, dst);
+    } else if (st.isSymbolicLink()) await p.symlink(readlinkSync(src), dst);
+    else if (st.isFile()) {
+      const fd = await p.open(dst, O_CREAT | O_WRONLY, st.mode & 0o7777);
+      await p.write(fd, readFileSync(src));
+      await p.close(fd);
+    }
+  }
 }
