@@ -6,7 +6,7 @@
  * `mke2fs -d`).
  */
 
-import { mkdirSync, readdirSync, lstatSync, readlinkSync, readFileSync, writeFileSync, symlinkSync, openSync, closeSync, ftruncateSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, ftruncateSync } from 'node:fs';
 import { mkdtemp, rm, open as fsOpen } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { Kernel } from '../src/kern/kernel.js';
 import { NodeHypercalls } from '../src/rumpuser/node.js';
 import { ext2fs } from '../src/fs/ext2fs/index.js';
-import { O_CREAT, O_RDONLY, O_WRONLY } from '../src/vfs/fcntl.js';
 import type { Proc } from '../src/vfs/proc.js';
 import { run } from '../src/testing/tools.js';
 import { linuxExt4, linuxTree } from './fixtures.js';
