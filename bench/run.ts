@@ -8,6 +8,7 @@ import { kernelBenchmarks } from './kernel.js';
 import { watchBenchmarks } from './watch.js';
 import { ext2fsBenchmarks } from './ext2fs.js';
 import { ext2fsPeerBenchmarks } from './ext2fs-peers.js';
+import { fuseBenchmarks } from './fuse.js';
 import { report, type Result } from './lib.js';
 
 const args = process.argv.slice(2);
@@ -20,10 +21,11 @@ const groups: Record<string, () => Promise<Result[]>> = {
   watch: () => watchBenchmarks('toyfs'),
   ext2fs: ext2fsBenchmarks,
   'ext2fs-peers': ext2fsPeerBenchmarks,
+  fuse: fuseBenchmarks,
 };
 
 /** Groups that need the Linux-source fixtures (minutes to make once): run with --all or --only NAME. */
-const heavy = new Set(['ext2fs', 'ext2fs-peers']);
+const heavy = new Set(['ext2fs', 'ext2fs-peers', 'fuse']);
 
 const results: Result[] = [];
 for (const [name, fn] of Object.entries(groups)) {

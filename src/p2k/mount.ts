@@ -319,6 +319,15 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
   process.on('SIGINT', stop);
   process.on('SIGHUP', () => {});
   await serving;
+  // P2K_STATS: a file to receive the count of requests by opcode (benchmarks, diagnostics).
+  const statsFile = process.env['P2K_STATS'];
+  if (statsFile) {
+    try {
+      writeFileSync(statsFile, JSON.stringify(Object.fromEntries(session.stats)));
+    } catch (e) {
+      log(`rump mount: P2K_STATS: ${(e as Error).message}`);
+    }
+  }
   await bridge.closeAll();
   await served.halt().catch((e: Error) => log(`rump mount: halt: ${e.message}`));
   rmSync(statePath(cfg.mountpoint), { force: true });
