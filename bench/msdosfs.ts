@@ -1,0 +1,103 @@
+/**
+ * msdosfs against mtools on FAT32, both in the same run (target: faster than mtools for both):
+ *
+ * - extraction: the Linux tree from a FAT32 image made by mkfs.fat + mcopy -s (fixtures.linuxFat32) to a
+ *   host directory, through an in-process kernel (walk.ts extractTree) against `mcopy -s -n -i IMG ::/* DIR`;
+ * - filling: an empty 3 GiB FAT32 image made by mkfs.fat (the same command for both sides) filled with a
+ *   tree, through the kernel (walk.ts fillTree, then unmount) against `mcopy -s -i IMG ... ::/`; our image
+ *   must pass `fsck.fat -n` (a note says when it does not). FILL_SUBSET names the tree filled.
+ *
+ * The image is read once first so that both readers find it in the page cache; both write their output
+ * under os.tmpdir().
+ */
+
+import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kernel } from '../src/kern/kernel.js';
+import { NodeHypercalls } from '../src/rumpuser/node.js';
+import { msdosfs } from '../src/fs/msdosfs/index.js';
+import { run } from '../src/testing/tools.js';
+import { linuxFat32, linuxTree } from './fixtures.js';
+import { withPeer, type Result } from './lib.js';
+import { extractTree, fillTree } from './walk.js';
+
+/** mtools asks no questions and skips its geometry checks (mkfs.fat's FAT32 geometry is not a floppy's). */
+const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
+
+/** Directories of the Linux tree filled, each into the image's root (undefined: the whole tree). */
+const FILL_SUBSET: string[] | undefined = undefined;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function mkfsFat32(img: string): Promise<void> {
+  await rm(img, { force: true });
+  await run('mkfs.fat', ['-F', '32', '-C', img, String(3 * 1024 * 1024)]);
+}
+
+export async function msdosfsBenchmarks(): Promise<Result[]> {
+  const img = await linuxFat32();
+  const tree = await linuxTree();
+  await run('sh', ['-c', `cat '${img}' > /dev/null`]);
+  const out: Result[] = [];
+  const work = await mkdtemp(join(tmpdir(), 'akbench-msdos-'));
+  try {
+    // Extraction.
+    const buf = new Uint8Array(1024 * 1024);
+    const ours = await timed(async () => {
+      const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+      try {
+        await k.etfs.register('/dev/img0', img, { readonly: true });
+        const p = k.newProc();
+        await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: true });
+        await extractTree(p, '/mnt', join(work, 'ours'), buf);
+      } finally {
+        await k.halt();
+      }
+    });
+    await rm(join(work, 'ours'), { recursive: true, force: true });
+    mkdirSync(join(work, 'mtools'));
+    const peer = await timed(() => run('mcopy', ['-s', '-n', '-i', img, '::/*', join(work, 'mtools')], { env: MTOOLS_ENV }));
+    await rm(join(work, 'mtools'), { recursive: true, force: true });
+    out.push(withPeer({ name: 'FAT32: extract the Linux tree to a host directory', value: ours, unit: 's' }, 'mcopy -s', peer));
+
+    // Filling.
+    const sources = (FILL_SUBSET ?? readdirSync(tree)).map((n) => join(tree, n));
+    const what = FILL_SUBSET ? `the Linux tree's ${FILL_SUBSET.join(', ')}` : 'the Linux tree';
+    const ourImg = join(work, 'ours.fat32');
+    const theirImg = join(work, 'theirs.fat32');
+    await mkfsFat32(ourImg);
+    await mkfsFat32(theirImg);
+    const fill = await timed(async () => {
+      const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+      try {
+        await k.etfs.register('/dev/img0', ourImg);
+        const p = k.newProc();
+        await p.mount('msdosfs', '/mnt', { source: '/dev/img0' });
+        if (FILL_SUBSET === undefined) await fillTree(p, tree, '/mnt');
+        else {
+          for (const src of sources) {
+            const dst = `/mnt/${src.slice(src.lastIndexOf('/') + 1)}`;
+            await p.mkdir(dst, 0o755);
+            await fillTree(p, src, dst);
+          }
+        }
+      } finally {
+        await k.halt();
+      }
+    });
+    const mcopy = await timed(() => run('mcopy', ['-s', '-Q', '-i', theirImg, ...sources, '::/'], { env: MTOOLS_ENV }));
+    const r = withPeer({ name: `FAT32: fill an empty image (mkfs.fat) with ${what}`, value: fill, unit: 's' }, 'mcopy -s', mcopy);
+    const fsck = await run('fsck.fat', ['-n', ourImg], { allowFail: true });
+    if (fsck.code !== 0) r.note = `fsck.fat -n exit ${fsck.code}: ${fsck.stdout.toString('utf8').trim().split('\n').slice(1, 4).join(' / ')}`;
+    out.push(r);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return out;
+}
