@@ -4,7 +4,7 @@
  * images of it made by the real tools.
  */
 
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { run, requireTool } from '../src/testing/tools.js';
 
@@ -46,7 +46,10 @@ export async function linuxUfs2(): Promise<string> {
   if (existsSync(img) && statSync(img).size > 0) return img;
   const tree = await linuxTree();
   log('making the UFS2 image with makefs ...');
-  await run('makefs', ['-t', 'ffs', '-o', 'version=2', '-s', '3g', img, tree]);
+  // Under 2 GiB: Debian's makefs computes device offsets in 32 bits and fails part-way on larger images
+  // (lseek: Invalid argument). Made under another name first so that a failed run leaves no image behind.
+  await run('makefs', ['-t', 'ffs', '-o', 'version=2', '-s', '2047m', `${img}.part`, tree]);
+  renameSync(`${img}.part`, img);
   return img;
 }
 
