@@ -47,8 +47,10 @@ export async function linuxUfs2(): Promise<string> {
   const tree = await linuxTree();
   log('making the UFS2 image with makefs ...');
   // Under 2 GiB: Debian's makefs computes device offsets in 32 bits and fails part-way on larger images
-  // (lseek: Invalid argument). Made under another name first so that a failed run leaves no image behind.
-  await run('makefs', ['-t', 'ffs', '-o', 'version=2', '-s', '2047m', `${img}.part`, tree]);
+  // (lseek: Invalid argument). 32 KiB blocks with 4 KiB fragments (ext4's allocation unit): with its default
+  // 8 KiB/1 KiB, makefs's lazy initialisation of UFS2 inode blocks zeroes a few inodes it wrote earlier
+  // (drivers/Kconfig is lost). Made under another name first so that a failed run leaves no image behind.
+  await run('makefs', ['-t', 'ffs', '-o', 'version=2,bsize=32768,fsize=4096', '-s', '2047m', `${img}.part`, tree]);
   renameSync(`${img}.part`, img);
   return img;
 }
