@@ -15,6 +15,7 @@ import type { FsTestProfile } from '../testing/profile.js';
 import { fuzzCampaign, fuzzSummary, applyMutations } from '../testing/fuzz.js';
 import { crashSimulate, crashSummary, type Workload } from '../testing/crashsim.js';
 import { saveReproducer } from '../testing/corpus.js';
+import { fuzzImageKind, imageHash, makeFuzzImage, metadataRegions } from '../testing/fuzz-images.js';
 import { testCommand } from '../testing/runner.js';
 import { rumpMount, rumpUmount } from '../p2k/mount.js';
 import { parseRumpOptions } from '../p2k/options.js';
@@ -75,21 +76,40 @@ async function writeSmall(p: Proc, path: string, len: number): Promise<void> {
   await p.close(fd);
 }
 
-export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string }): Promise<number> {
+export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string; start?: string; progress?: string }): Promise<number> {
   const p = profileFor(o.type);
   const seed = Number(o.seed ?? 1);
   const cases = Number(o.cases ?? 1000);
-  const image = o.image ? new Uint8Array(readFileSync(o.image)) : await populatedImage(p);
-  const target = { component: p.component, image, writable: !p.capabilities.readonly, regions: [[0, Math.min(image.length, 1024 * 1024)] as [number, number]] };
+  const start = Number(o.start ?? 0);
+  const every = Number(o.progress ?? 0);
+  // The real tool's small image of a fixed tree where there is one for the profile; else a tree written through the kernel.
+  const kind = fuzzImageKind(p.name);
+  const image = o.image ? new Uint8Array(readFileSync(o.image)) : kind ? await makeFuzzImage(kind) : await populatedImage(p);
+  const regions = kind || o.image ? metadataRegions(image) : [[0, Math.min(image.length, 1024 * 1024)] as [number, number]];
+  const target = { component: p.component, image, writable: !p.capabilities.readonly, regions };
+  io.stderr.write(`fuzz ${p.name}: image ${image.length} bytes, sha256 ${imageHash(image)}, ${regions.reduce((s, r) => s + r[1], 0)} metadata bytes; seed ${seed}, cases ${start}..${start + cases - 1}\n`);
+  const t0 = performance.now();
+  let bad = 0;
   const r = await fuzzCampaign(target, seed, cases, {
+    start,
     onCase: (n, v) => {
-      if (v) io.stderr.write(`case ${n}: ${v.kind}: ${v.message}\n`);
+      if (v) {
+        bad++;
+        io.stderr.write(`case ${n}: ${v.kind}: ${v.message}\n`);
+      }
+      const done = n - start + 1;
+      if (every > 0 && done % every === 0) {
+        const s = (performance.now() - t0) / 1000;
+        io.stderr.write(`progress: ${done} cases (next --start ${n + 1}), ${bad} violations, ${s.toFixed(0)} s, ${(done / s).toFixed(0)} cases/s\n`);
+      }
     },
   });
   for (const v of r.violations) {
     const note = saveReproducer(o.corpus ?? 'test/corpus', { fs: p.component.name, seed, caseNo: v.caseNo, violation: v.violation, mutations: v.mutations }, applyMutations(image, v.mutations));
     io.stderr.write(`reproducer saved: ${note}\n`);
   }
+  const s = (performance.now() - t0) / 1000;
+  io.stderr.write(`${r.cases} cases in ${s.toFixed(1)} s: ${(r.cases / s).toFixed(0)} cases/s\n`);
   io.stdout.write(`${fuzzSummary(r)}\n`);
   return r.violations.length > 0 ? 1 : 0;
 }
