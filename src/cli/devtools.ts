@@ -12,7 +12,8 @@ import { O_CREAT, O_WRONLY } from '../vfs/fcntl.js';
 import type { Proc } from '../vfs/proc.js';
 import { allProfiles } from '../fs/profiles.js';
 import type { FsTestProfile } from '../testing/profile.js';
-import { fuzzCampaign, fuzzSummary, applyMutations } from '../testing/fuzz.js';
+import { fuzzCampaign, fuzzSummary, applyMutations, type Violation } from '../testing/fuzz.js';
+import { fuzzCampaignJobs } from '../testing/fuzz-jobs.js';
 import { crashSimulate, crashSummary, type Workload } from '../testing/crashsim.js';
 import { saveReproducer } from '../testing/corpus.js';
 import { fuzzImageKind, imageHash, makeFuzzImage, metadataRegions } from '../testing/fuzz-images.js';
@@ -76,12 +77,13 @@ async function writeSmall(p: Proc, path: string, len: number): Promise<void> {
   await p.close(fd);
 }
 
-export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string; start?: string; progress?: string }): Promise<number> {
+export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string; start?: string; progress?: string; jobs?: string }): Promise<number> {
   const p = profileFor(o.type);
   const seed = Number(o.seed ?? 1);
   const cases = Number(o.cases ?? 1000);
   const start = Number(o.start ?? 0);
   const every = Number(o.progress ?? 0);
+  const jobs = Math.max(1, Number(o.jobs ?? 1));
   // The real tool's small image of a fixed tree where there is one for the profile; else a tree written through the kernel.
   const kind = fuzzImageKind(p.name);
   const image = o.image ? new Uint8Array(readFileSync(o.image)) : kind ? await makeFuzzImage(kind) : await populatedImage(p);
@@ -90,20 +92,33 @@ export async function cmdFuzz(io: Io, o: { type: string; seed?: string; cases?: 
   io.stderr.write(`fuzz ${p.name}: image ${image.length} bytes, sha256 ${imageHash(image)}, ${regions.reduce((s, r) => s + r[1], 0)} metadata bytes; seed ${seed}, cases ${start}..${start + cases - 1}\n`);
   const t0 = performance.now();
   let bad = 0;
-  const r = await fuzzCampaign(target, seed, cases, {
-    start,
-    onCase: (n, v) => {
-      if (v) {
-        bad++;
-        io.stderr.write(`case ${n}: ${v.kind}: ${v.message}\n`);
-      }
-      const done = n - start + 1;
-      if (every > 0 && done % every === 0) {
-        const s = (performance.now() - t0) / 1000;
-        io.stderr.write(`progress: ${done} cases (next --start ${n + 1}), ${bad} violations, ${s.toFixed(0)} s, ${(done / s).toFixed(0)} cases/s\n`);
-      }
-    },
-  });
+  const rate = (done: number): string => {
+    const s = (performance.now() - t0) / 1000;
+    return `${done} cases, ${bad} violations, ${s.toFixed(0)} s, ${(done / s).toFixed(0)} cases/s`;
+  };
+  const found = (n: number, v: Violation): void => {
+    bad++;
+    io.stderr.write(`case ${n}: ${v.kind}: ${v.message}\n`);
+  };
+  let reported = 0;
+  const r = jobs > 1
+    ? await fuzzCampaignJobs({ component: p.component.name, image, regions, writable: target.writable, seed, start, cases }, jobs, {
+      onViolation: found,
+      onProgress: (done) => {
+        if (every > 0 && done >= reported + every) {
+          reported = done - (done % every);
+          io.stderr.write(`progress: ${rate(done)}\n`);
+        }
+      },
+    })
+    : await fuzzCampaign(target, seed, cases, {
+      start,
+      onCase: (n, v) => {
+        if (v) found(n, v);
+        const done = n - start + 1;
+        if (every > 0 && done % every === 0) io.stderr.write(`progress: ${rate(done)} (next --start ${n + 1})\n`);
+      },
+    });
   for (const v of r.violations) {
     const note = saveReproducer(o.corpus ?? 'test/corpus', { fs: p.component.name, seed, caseNo: v.caseNo, violation: v.violation, mutations: v.mutations }, applyMutations(image, v.mutations));
     io.stderr.write(`reproducer saved: ${note}\n`);

@@ -175,8 +175,9 @@ export async function main(argv: string[], io: Io = defaultIo(), opts: { stop?: 
     .option('--cases <n>', 'number of cases', '1000').option('--image <image>', 'fuzz this image instead of a generated one')
     .option('--corpus <dir>', 'where reproducers go', 'test/corpus')
     .option('--start <n>', 'first case number (to continue a campaign)', '0').option('--progress <n>', 'print a progress line every N cases', '0')
+    .option('--jobs <n>', 'worker threads, each a contiguous slice of the cases', '1')
     .description('fuzz a component with mutated images; ends with "N cases, V violations"')
-    .action(async (o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string; start?: string; progress?: string }) => {
+    .action(async (o: { type: string; seed?: string; cases?: string; image?: string; corpus?: string; start?: string; progress?: string; jobs?: string }) => {
       status = await cmdFuzz(io, o);
     });
   program.command('crashsim').requiredOption('-t, --type <type>', 'component or profile').option('--seed <n>', 'seed', '1')

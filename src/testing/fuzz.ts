@@ -244,6 +244,11 @@ export class Fuzzer {
     return v;
   }
 
+  /** The device's bytes as the next case starts from (for tests: the pristine image after every clean case). */
+  deviceBytes(): Uint8Array | null {
+    return this.dev ? this.dev.bytes : null;
+  }
+
   /** Stops the watchdog and the kernel. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
