@@ -20,6 +20,7 @@ import {
   IFLAG, INCOMPAT, INCOMPAT_SUPPORTED, INODE, RO_COMPAT, RO_COMPAT_WRITABLE, SB, SUPERBLOCK_OFFSET,
   type GroupDesc, type Superblock,
 } from './layout.js';
+import { WriteBehind } from './wback.js';
 
 export const ROOT_INO = 2;
 /** Deepest extent tree the kernel builds (EXT4_MAX_EXTENT_DEPTH). */
@@ -82,12 +83,16 @@ export class Ext2Fs {
   /** The in-memory inode of a file that has a vnode (set by the mount), so internal updates do not race it. */
   liveInode: (ino: number) => Inode | undefined = () => undefined;
 
+  /** The device every read and write of this mount goes through: with write-behind when mounted read-write. */
+  readonly dev: BlockDevice;
+
   constructor(
-    readonly dev: BlockDevice,
+    dev: BlockDevice,
     readonly opts: Ext2Options,
     readonly k: KernelServices,
   ) {
-    this.bio = new BufCache(dev, 32 * 1024 * 1024);
+    this.dev = opts.readonly || dev.readonly ? dev : new WriteBehind(dev);
+    this.bio = new BufCache(this.dev, 32 * 1024 * 1024);
   }
 
   has(kind: 'compat' | 'incompat' | 'ro', bit: number): boolean {
@@ -795,11 +800,22 @@ export class Ext2Fs {
   newInode(ino: number): Inode {
     const ip = new Inode(ino, this.inodeSize, new Uint8Array(this.inodeSize), this.bs);
     if (this.inodeSize > 128) ip.extraIsize = Math.max(32, this.sb.wantExtraIsize) <= this.inodeSize - 128 ? 32 : 0;
-    const g = new Uint8Array(4);
-    this.k.random(g);
-    ip.generation = new DataView(g.buffer).getUint32(0, true);
+    ip.generation = this.randomU32();
     if (this.csum) ip.csumSeed = this.inodeSeed(ino, ip.generation);
     return ip;
+  }
+
+  /** Random generation numbers drawn from the kernel in batches (one host call per 1,024 inodes, not per inode). */
+  private randomPool = new Uint32Array(0);
+  private randomLeft = 0;
+
+  private randomU32(): number {
+    if (this.randomLeft === 0) {
+      if (this.randomPool.length === 0) this.randomPool = new Uint32Array(1024);
+      this.k.random(new Uint8Array(this.randomPool.buffer));
+      this.randomLeft = this.randomPool.length;
+    }
+    return this.randomPool[--this.randomLeft]!;
   }
 
   // ---------------------------------------------------------------- writing extents and block maps

@@ -144,7 +144,7 @@ async function mount(dev: BlockDevice | null, opts: MountOptions, k: KernelServi
           for (const [b, data] of [...r.blocks].sort((x, y) => x[0] - y[0])) await dev.write(data, b * fs.bs);
           await dev.flush();
           await resetJournal(fs, r);
-          await dev.flush();
+          await fs.dev.flush();
           k.log(`ext2fs: ${dev.name}: journal recovered (${r.transactions} transactions, ${r.blocks.size} blocks)`);
         }
         fs = new Ext2Fs(dev, fsOpts, k);

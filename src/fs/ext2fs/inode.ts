@@ -64,30 +64,33 @@ export class Inode {
   }
 
   decode(): void {
-    const d = INODE.decode(this.dv);
-    this.mode = d.mode;
-    this.uid = d.uidLo | (d.uidHi << 16);
-    this.gid = d.gidLo | (d.gidHi << 16);
-    this.size = d.sizeLo + d.sizeHi * 0x100000000;
-    this.links = d.linksCount;
-    this.flags = d.flags;
-    const blocks = d.blocksLo + d.blocksHi * 0x100000000;
-    this.blocks512 = d.flags & IFLAG.HUGE_FILE ? blocks * (this.blockSize / 512) : blocks;
-    this.dtime = d.dtime;
-    this.generation = d.generation;
-    this.fileAcl = d.fileAclLo + d.fileAclHi * 0x100000000;
-    this.extraIsize = this.inodeSize > GOOD_OLD_INODE_SIZE ? d.extraIsize : 0;
+    // Field by field at the table's offsets: this runs for every inode read, so no intermediate object.
+    const dv = this.dv;
+    const F = INODE.f;
+    this.mode = dv.getUint16(F.mode.off, true);
+    this.uid = dv.getUint16(F.uidLo.off, true) | (dv.getUint16(F.uidHi.off, true) << 16);
+    this.gid = dv.getUint16(F.gidLo.off, true) | (dv.getUint16(F.gidHi.off, true) << 16);
+    this.size = dv.getUint32(F.sizeLo.off, true) + dv.getUint32(F.sizeHi.off, true) * 0x100000000;
+    this.links = dv.getUint16(F.linksCount.off, true);
+    this.flags = dv.getUint32(F.flags.off, true);
+    const blocks = dv.getUint32(F.blocksLo.off, true) + dv.getUint16(F.blocksHi.off, true) * 0x100000000;
+    this.blocks512 = this.flags & IFLAG.HUGE_FILE ? blocks * (this.blockSize / 512) : blocks;
+    this.dtime = dv.getUint32(F.dtime.off, true);
+    this.generation = dv.getUint32(F.generation.off, true);
+    this.fileAcl = dv.getUint32(F.fileAclLo.off, true) + dv.getUint16(F.fileAclHi.off, true) * 0x100000000;
+    this.extraIsize = this.inodeSize > GOOD_OLD_INODE_SIZE ? dv.getUint16(F.extraIsize.off, true) : 0;
     if (GOOD_OLD_INODE_SIZE + this.extraIsize > this.inodeSize) this.extraIsize = 0; // hostile: ignore extras
-    this.atime = this.time(d.atime, d.atimeExtra, INODE.f.atimeExtra.off);
-    this.mtime = this.time(d.mtime, d.mtimeExtra, INODE.f.mtimeExtra.off);
-    this.ctime = this.time(d.ctime, d.ctimeExtra, INODE.f.ctimeExtra.off);
-    this.crtime = this.hasExtra(INODE.f.crtimeExtra.off + 4) ? this.time(d.crtime, d.crtimeExtra, INODE.f.crtimeExtra.off) : undefined;
+    this.atime = this.time(dv.getUint32(F.atime.off, true), F.atimeExtra.off);
+    this.mtime = this.time(dv.getUint32(F.mtime.off, true), F.mtimeExtra.off);
+    this.ctime = this.time(dv.getUint32(F.ctime.off, true), F.ctimeExtra.off);
+    this.crtime = this.hasExtra(F.crtimeExtra.off + 4) ? this.time(dv.getUint32(F.crtime.off, true), F.crtimeExtra.off) : undefined;
   }
 
-  private time(lo: number, extra: number, extraOff: number): Timespec {
+  private time(lo: number, extraOff: number): Timespec {
     let sec = lo | 0; // signed 32-bit seconds
     let nsec = 0;
     if (this.hasExtra(extraOff + 4)) {
+      const extra = this.dv.getUint32(extraOff, true);
       sec += (extra & 3) * 0x100000000;
       nsec = extra >>> 2;
       if (nsec > 999999999) nsec = 0;
@@ -108,17 +111,26 @@ export class Inode {
     const [ctime, ctimeExtra] = this.encodeTime(this.ctime);
     const huge = (this.flags & IFLAG.HUGE_FILE) !== 0;
     const blocks = huge ? Math.floor(this.blocks512 / (this.blockSize / 512)) : this.blocks512;
-    INODE.encode(
-      {
-        mode: this.mode, uidLo: this.uid & 0xffff, uidHi: this.uid >>> 16, gidLo: this.gid & 0xffff, gidHi: this.gid >>> 16,
-        sizeLo: this.size >>> 0, sizeHi: Math.floor(this.size / 0x100000000) >>> 0, linksCount: this.links,
-        flags: this.flags, blocksLo: blocks >>> 0, blocksHi: Math.floor(blocks / 0x100000000) & 0xffff,
-        dtime: this.dtime, generation: this.generation,
-        fileAclLo: this.fileAcl >>> 0, fileAclHi: Math.floor(this.fileAcl / 0x100000000) & 0xffff,
-        atime, mtime, ctime,
-      },
-      this.dv,
-    );
+    const dv = this.dv;
+    const F = INODE.f;
+    dv.setUint16(F.mode.off, this.mode, true);
+    dv.setUint16(F.uidLo.off, this.uid & 0xffff, true);
+    dv.setUint16(F.uidHi.off, this.uid >>> 16, true);
+    dv.setUint16(F.gidLo.off, this.gid & 0xffff, true);
+    dv.setUint16(F.gidHi.off, this.gid >>> 16, true);
+    dv.setUint32(F.sizeLo.off, this.size >>> 0, true);
+    dv.setUint32(F.sizeHi.off, Math.floor(this.size / 0x100000000) >>> 0, true);
+    dv.setUint16(F.linksCount.off, this.links, true);
+    dv.setUint32(F.flags.off, this.flags >>> 0, true);
+    dv.setUint32(F.blocksLo.off, blocks >>> 0, true);
+    dv.setUint16(F.blocksHi.off, Math.floor(blocks / 0x100000000) & 0xffff, true);
+    dv.setUint32(F.dtime.off, this.dtime >>> 0, true);
+    dv.setUint32(F.generation.off, this.generation >>> 0, true);
+    dv.setUint32(F.fileAclLo.off, this.fileAcl >>> 0, true);
+    dv.setUint16(F.fileAclHi.off, Math.floor(this.fileAcl / 0x100000000) & 0xffff, true);
+    dv.setUint32(F.atime.off, atime, true);
+    dv.setUint32(F.mtime.off, mtime, true);
+    dv.setUint32(F.ctime.off, ctime, true);
     if (this.inodeSize > GOOD_OLD_INODE_SIZE) this.dv.setUint16(INODE.f.extraIsize.off, this.extraIsize, true);
     if (this.hasExtra(INODE.f.atimeExtra.off + 4)) this.dv.setUint32(INODE.f.atimeExtra.off, atimeExtra, true);
     if (this.hasExtra(INODE.f.mtimeExtra.off + 4)) this.dv.setUint32(INODE.f.mtimeExtra.off, mtimeExtra, true);
