@@ -10,6 +10,7 @@ import { ext2fsBenchmarks } from './ext2fs.js';
 import { ext2fsPeerBenchmarks } from './ext2fs-peers.js';
 import { fuseBenchmarks } from './fuse.js';
 import { msdosfsBenchmarks } from './msdosfs.js';
+import { sysproxyBenchmarks } from './sysproxy.js';
 import { report, type Result } from './lib.js';
 
 const args = process.argv.slice(2);
@@ -24,10 +25,11 @@ const groups: Record<string, () => Promise<Result[]>> = {
   'ext2fs-peers': ext2fsPeerBenchmarks,
   fuse: fuseBenchmarks,
   msdosfs: msdosfsBenchmarks,
+  sysproxy: sysproxyBenchmarks,
 };
 
 /** Groups that need the Linux-source fixtures (minutes to make once): run with --all or --only NAME. */
-const heavy = new Set(['ext2fs', 'ext2fs-peers', 'fuse', 'msdosfs']);
+const heavy = new Set(['ext2fs', 'ext2fs-peers', 'fuse', 'msdosfs', 'sysproxy']);
 
 const results: Result[] = [];
 for (const [name, fn] of Object.entries(groups)) {

@@ -11,6 +11,8 @@ import { KernelError } from '../kern/error.js';
 import type { Errno } from '../kern/errno.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from '../vfs/syscalls.js';
 import type { ProbeResult, StatVfs } from '../vfs/types.js';
+import { O_RDONLY } from '../vfs/fcntl.js';
+import { badOpenReadFlags, type OpenReadApi, type OpenReadResult } from './compound.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, type OpSpec } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
@@ -242,8 +244,12 @@ function trimArgs(args: unknown[]): unknown[] {
   return args.slice(0, n).map((v) => (v === undefined ? null : v));
 }
 
-/** A process inside the remote kernel; the same API as a local Proc. */
-export class RemoteProc implements SyscallApi {
+/**
+ * A process inside the remote kernel; the same API as a local Proc, plus the
+ * compound calls of compound.ts (use them through its functions, which fall
+ * back to the separate calls on a local Proc).
+ */
+export class RemoteProc implements SyscallApi, OpenReadApi {
   constructor(
     private readonly c: SysproxyClient,
     readonly pid: number,
@@ -299,6 +305,41 @@ export class RemoteProc implements SyscallApi {
       if (n < piece.length || buf.length === 0) break;
     }
     return done;
+  }
+
+  /**
+   * open + fstat + read up to buf.length bytes (+ close at end of file) in one
+   * round trip; see compound.ts. When the server's reply leaves the file open
+   * short of the buffer (a buffer larger than MAX_IO, a file longer than its
+   * status said), the buffer is filled on with read() calls, so the result
+   * means the same as the separate calls'.
+   */
+  async openRead(path: string, buf: Uint8Array, flags: number = O_RDONLY): Promise<OpenReadResult> {
+    const bad = badOpenReadFlags(flags);
+    if (bad !== null) throw new KernelError('EINVAL', bad).withContext('open', path);
+    const want = Math.min(buf.length, MAX_IO);
+    const sink = buf.subarray(0, want);
+    const res = await this.c.call(this.pid, 'openread', [path, flags, want], undefined, sink);
+    const r = res.r as { fd: number; n: number; st: Stat };
+    if (r.n > want) throw new KernelError('EIO', `sysproxy: openread returned ${r.n} bytes for ${want}`).withContext('read', path);
+    const d = res.data!;
+    if (r.n > 0 && !(d.buffer === buf.buffer && d.byteOffset === sink.byteOffset)) buf.set(d, 0);
+    let n = r.n;
+    if (r.fd >= 0 && n < buf.length) {
+      // The server stops at MAX_IO, or where the file's status said it ends: go on as read(2) would,
+      // closing at end of file as the server does.
+      try {
+        n += await this.readInto('read', r.fd, buf.subarray(n), 0);
+      } catch (e) {
+        await this.close(r.fd).catch(() => undefined);
+        throw e;
+      }
+      if (n < buf.length) {
+        await this.close(r.fd);
+        return { fd: -1, n, stat: r.st };
+      }
+    }
+    return { fd: r.fd, n, stat: r.st };
   }
 
   read(fd: number, buf: Uint8Array): Promise<number> {

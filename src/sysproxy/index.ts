@@ -19,6 +19,7 @@ import { startServer } from './launch.js';
 import { StreamChannel } from './transport.js';
 import type { Isolation, RemoteKernel, StartOptions } from './types.js';
 
+export { openRead, hasOpenRead, type OpenReadResult, type OpenReadApi } from './compound.js';
 export type { Isolation, ServerImage, StartOptions, PartitionInfo, KernelControl, RemoteKernel } from './types.js';
 
 /** Starts a kernel server with the images registered, and connects to it. */

@@ -8,7 +8,7 @@
 import { isErrno } from '../kern/errno.js';
 
 export type ArgKind = 'path' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
-export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid';
+export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread';
 
 export interface OpSpec {
   args: readonly ArgKind[];
@@ -75,6 +75,8 @@ export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
   ['listxattr', P(['path', 'obj?'], 'strs')],
   ['removexattr', P(['path', 'path', 'obj?'], 'void')],
   ['getcred', P([], 'cred')],
+  // Compound (compound.ts): open + fstat + read up to `length` bytes (+ close at end of file) in one round trip.
+  ['openread', P(['path', 'int', 'int'], 'openread')],
 ]);
 
 /** Operations on the kernel itself (no process). */
@@ -142,6 +144,15 @@ function isStringArray(v: unknown): boolean {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
 }
 
+function isStat(r: unknown): boolean {
+  return (
+    isPlainObject(r) &&
+    STAT_NUMBERS.every((k) => isFiniteNumber(r[k])) &&
+    isTimespec(r['atime']) && isTimespec(r['mtime']) && isTimespec(r['ctime']) &&
+    (r['birthtime'] === undefined || isTimespec(r['birthtime']))
+  );
+}
+
 /** Checks a result from the server against the spec. `dataLength` is the payload's length, if any. */
 export function checkResult(kind: ResultKind, r: unknown, dataLength: number | undefined): boolean {
   switch (kind) {
@@ -157,12 +168,10 @@ export function checkResult(kind: ResultKind, r: unknown, dataLength: number | u
     case 'bytes':
       return isInt(r) && r >= 0 && dataLength === r;
     case 'stat':
-      return (
-        isPlainObject(r) &&
-        STAT_NUMBERS.every((k) => isFiniteNumber(r[k])) &&
-        isTimespec(r['atime']) && isTimespec(r['mtime']) && isTimespec(r['ctime']) &&
-        (r['birthtime'] === undefined || isTimespec(r['birthtime']))
-      );
+      return isStat(r);
+    case 'openread':
+      // {fd, n, st}: fd -1 (closed) or a descriptor, n the payload's length, st a stat.
+      return isPlainObject(r) && isInt(r['fd']) && r['fd'] >= -1 && isInt(r['n']) && r['n'] >= 0 && dataLength === r['n'] && isStat(r['st']);
     case 'statvfs':
       return isPlainObject(r) && STATVFS_NUMBERS.every((k) => isFiniteNumber(r[k])) && (r['flag'] === undefined || isFiniteNumber(r['flag']));
     case 'dirents':

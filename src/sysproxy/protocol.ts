@@ -69,12 +69,12 @@ function readHeader(view: DataView): Header {
   return h;
 }
 
-function writeHeader(view: DataView, h: Header): void {
+function writeHeader(view: DataView, at: number, h: Header): void {
   for (const f of FRAME_HEADER) {
     const v = h[f.name];
-    if (f.width === 1) view.setUint8(f.offset, v);
-    else if (f.width === 2) view.setUint16(f.offset, v, true);
-    else view.setUint32(f.offset, v, true);
+    if (f.width === 1) view.setUint8(at + f.offset, v);
+    else if (f.width === 2) view.setUint16(at + f.offset, v, true);
+    else view.setUint32(at + f.offset, v, true);
   }
 }
 
@@ -91,20 +91,36 @@ const utf8d = new TextDecoder('utf-8', { fatal: true });
  * transfer over a message port).
  */
 export function encodeFrame(m: Message): Uint8Array[] {
+  return encode(m, false);
+}
+
+/**
+ * Encodes a message for a byte stream: [length prefix+header+JSON, data?]. The
+ * prefix shares the header's buffer, so a small message is one allocation and
+ * one buffer to write.
+ */
+export function encodeStreamFrame(m: Message): Uint8Array[] {
+  return encode(m, true);
+}
+
+function encode(m: Message, prefixed: boolean): Uint8Array[] {
   const text = m.json === undefined ? 'null' : JSON.stringify(m.json);
   // Buffer writes UTF-8 straight into the frame, several times faster than TextEncoder plus a copy.
   const jsonLength = Buffer.byteLength(text, 'utf8');
   if (jsonLength > MAX_JSON) throw new ProtocolError(`message of ${jsonLength} JSON bytes exceeds the protocol limit`);
   if (m.data !== undefined && m.data.length > MAX_IO) throw new ProtocolError(`payload of ${m.data.length} bytes exceeds the protocol limit`);
-  const head = Buffer.allocUnsafe(HEADER_SIZE + jsonLength);
-  writeHeader(new DataView(head.buffer, head.byteOffset, HEADER_SIZE), {
+  const at = prefixed ? 4 : 0;
+  const head = Buffer.allocUnsafe(at + HEADER_SIZE + jsonLength);
+  const view = new DataView(head.buffer, head.byteOffset, at + HEADER_SIZE);
+  if (prefixed) view.setUint32(0, HEADER_SIZE + jsonLength + (m.data?.length ?? 0), true);
+  writeHeader(view, at, {
     kind: m.kind,
     flags: m.data !== undefined ? FLAG_DATA : 0,
     reserved: 0,
     id: m.id >>> 0,
     jsonLength,
   });
-  head.write(text, HEADER_SIZE, 'utf8');
+  head.write(text, at + HEADER_SIZE, 'utf8');
   return m.data !== undefined && m.data.length > 0 ? [head, m.data] : [head];
 }
 

@@ -8,7 +8,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
-import { decodeFrame, encodeFrame, encodeJoined, frameLength, lengthPrefix, MessageReader, ProtocolError, type Message, type Placer } from './protocol.js';
+import { decodeFrame, encodeJoined, encodeStreamFrame, MessageReader, ProtocolError, type Message, type Placer } from './protocol.js';
 
 export interface Channel {
   /**
@@ -73,6 +73,7 @@ abstract class BaseChannel implements Channel {
 /** Length-prefixed frames over a byte stream (pipe, unix socket, tcp socket). */
 export class StreamChannel extends BaseChannel {
   private readonly reader: MessageReader;
+  private corked = false;
 
   constructor(private readonly stream: Duplex) {
     super();
@@ -98,15 +99,23 @@ export class StreamChannel extends BaseChannel {
 
   send(m: Message, onSent?: () => void): void {
     if (this.closed) return;
-    const parts = encodeFrame(m);
+    const parts = encodeStreamFrame(m);
     const s = this.stream as Duplex & { cork?: () => void; uncork?: () => void };
-    s.cork?.();
-    s.write(lengthPrefix(frameLength(parts)));
+    // Messages sent in one turn of the event loop (the replies of calls that finished together, a
+    // client's calls issued together) leave in one writev: corked until the current callbacks and
+    // microtasks have run, which delays none of them.
+    if (!this.corked && s.cork !== undefined) {
+      this.corked = true;
+      s.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        s.uncork?.();
+      });
+    }
     for (let i = 0; i < parts.length; i++) {
       if (i === parts.length - 1 && onSent) s.write(parts[i], () => onSent());
       else s.write(parts[i]);
     }
-    s.uncork?.();
   }
 
   protected shutdown(): void {

@@ -12,12 +12,15 @@ import {
   AT_SYMLINK_NOFOLLOW, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
 } from '../vfs/fcntl.js';
 import type { Stat, SyscallApi, TimeArg } from '../vfs/syscalls.js';
+import { openRead } from '../sysproxy/compound.js';
 import { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type StatVfs, type Timespec, type VType } from '../vfs/types.js';
 
 /** Largest file readFile() returns in one piece (node's own limit is 2 GiB): a hostile size cannot exhaust the client. */
 export const READFILE_MAX = 2 ** 31 - 1;
 /** Transfer size for reads and writes: big enough that a remote kernel moves data in few messages. */
 export const IO_CHUNK = 1 << 20;
+/** Size of readChunks' first read, made together with the open: most files fit. */
+const FIRST_READ = 64 * 1024;
 /** Deepest directory a walk descends into (a hostile image may nest without end). */
 export const WALK_MAX_DEPTH = 512;
 
@@ -339,12 +342,18 @@ export class Volume {
    * Reads until end of file, not to the size stat reports, so a lying inode cannot make it allocate.
    */
   async *readChunks(path: string, chunk = IO_CHUNK): AsyncGenerator<Uint8Array> {
-    const fd = await this.at(path, true, (kp) => this.proc.open(kp, O_RDONLY));
+    // open + fstat + the first read (+ close when that reached the end) as one compound call: a
+    // remote kernel reads a small file in one round trip. The first buffer is small (most files
+    // are), later ones sized from the status, up to `chunk`.
+    const first = new Uint8Array(Math.min(chunk, FIRST_READ));
+    const r = await this.at(path, true, (kp) => openRead(this.proc, kp, first));
+    const fd = r.fd;
     try {
-      const st = this.checked(await this.call(path, (p) => p.fstat(fd)), path);
-      // A buffer the size of the file (a small file is one read), up to `chunk`; the data may still
-      // run past what stat said, so the loop reads until the kernel says end of file.
-      const buf = new Uint8Array(Math.min(chunk, Math.max(4096, st.size + 1)));
+      const st = this.checked(r.stat, path);
+      if (r.n > 0) yield first.subarray(0, r.n);
+      if (fd < 0) return;
+      // The data may still run past what stat said, so the loop reads until the kernel says end of file.
+      const buf = new Uint8Array(Math.min(chunk, Math.max(4096, st.size - r.n + 1)));
       for (;;) {
         const n = await this.call(path, (p) => p.read(fd, buf));
         if (n === 0) break;
@@ -353,7 +362,7 @@ export class Volume {
         if (n < buf.length) break;
       }
     } finally {
-      await this.proc.close(fd).catch(() => undefined);
+      if (fd >= 0) await this.proc.close(fd).catch(() => undefined);
     }
   }
 
