@@ -7,7 +7,7 @@
 
 import { posix } from 'node:path';
 import type { Writable } from 'node:stream';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
 import { KernelError, isKernelError } from '../kern/error.js';
 import { inspectImage, joinPath, normalize, type Volume, type VolumeStats, type WalkEntry } from '../ukfs/index.js';
 import { partitionTypeName } from '../dev/disklabel.js';
@@ -556,7 +556,9 @@ const TAR_TYPE = new Map<string, 'file' | 'directory' | 'symlink' | 'block-devic
 
 export async function cmdTar(ctx: Context, args: string[]): Promise<void> {
   if (ctx.io.stdout.isTTY) throw new CliError('refusing to write a tar stream to a terminal (redirect it to a file or a pipe)');
-  const pack = tar.pack();
+  // Loaded here, not at start: the other commands' cold start does not pay for it.
+  const { default: tarStream } = await import('tar-stream');
+  const pack = tarStream.pack();
   // The reader of stdout may go away (| head): then the archive is abandoned, not buffered forever.
   const sink: TarSink = { broken: null };
   const out = ctx.io.stdout;

@@ -14,12 +14,43 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { CliError, Context, type GlobalOpts, type Io } from './context.js';
-import {
-  cmdCat, cmdChmod, cmdChown, cmdCp, cmdDf, cmdFind, cmdInfo, cmdLn, cmdLs, cmdMkdir, cmdMv, cmdRm, cmdStat, cmdTar, cmdTouch,
-} from './commands.js';
-import { cmdFsck, cmdHalt, cmdMkfs, cmdServer } from './admin.js';
-import { cmdShell } from './shell.js';
-import { cmdCrashsim, cmdFuzz, cmdMount, cmdTest, cmdUmount } from './devtools.js';
+
+/**
+ * The commands' modules load when a command runs, not at start: a cold `rump cat` then loads
+ * neither the tar, progress-bar, shell nor developer-tool code (fuzzing, crash simulation, FUSE).
+ */
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): M[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never {
+  const f = async (...a: unknown[]) => ((await load())[name] as (...x: unknown[]) => unknown)(...a);
+  return f as never;
+}
+const commands = () => import('./commands.js');
+const admin = () => import('./admin.js');
+const devtools = () => import('./devtools.js');
+const cmdCat = lazy(commands, 'cmdCat');
+const cmdChmod = lazy(commands, 'cmdChmod');
+const cmdChown = lazy(commands, 'cmdChown');
+const cmdCp = lazy(commands, 'cmdCp');
+const cmdDf = lazy(commands, 'cmdDf');
+const cmdFind = lazy(commands, 'cmdFind');
+const cmdInfo = lazy(commands, 'cmdInfo');
+const cmdLn = lazy(commands, 'cmdLn');
+const cmdLs = lazy(commands, 'cmdLs');
+const cmdMkdir = lazy(commands, 'cmdMkdir');
+const cmdMv = lazy(commands, 'cmdMv');
+const cmdRm = lazy(commands, 'cmdRm');
+const cmdStat = lazy(commands, 'cmdStat');
+const cmdTar = lazy(commands, 'cmdTar');
+const cmdTouch = lazy(commands, 'cmdTouch');
+const cmdFsck = lazy(admin, 'cmdFsck');
+const cmdHalt = lazy(admin, 'cmdHalt');
+const cmdMkfs = lazy(admin, 'cmdMkfs');
+const cmdServer = lazy(admin, 'cmdServer');
+const cmdShell = lazy(() => import('./shell.js'), 'cmdShell');
+const cmdCrashsim = lazy(devtools, 'cmdCrashsim');
+const cmdFuzz = lazy(devtools, 'cmdFuzz');
+const cmdMount = lazy(devtools, 'cmdMount');
+const cmdTest = lazy(devtools, 'cmdTest');
+const cmdUmount = lazy(devtools, 'cmdUmount');
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 

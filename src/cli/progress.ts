@@ -3,13 +3,19 @@
  * stderr is a terminal (never in pipes, logs or tests), built on cli-progress.
  */
 
-import cliProgress from 'cli-progress';
+import type cliProgressTypes from 'cli-progress';
+import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import { humanSize } from './format.js';
 
+/** cli-progress, loaded the first time a bar is shown (only on a terminal): no cost for the commands' cold start. */
+function cliProgress(): typeof cliProgressTypes {
+  return createRequire(import.meta.url)('cli-progress') as typeof cliProgressTypes;
+}
+
 export class Progress {
   readonly enabled: boolean;
-  private bar: cliProgress.SingleBar | undefined;
+  private bar: cliProgressTypes.SingleBar | undefined;
   private value = 0;
   private total = 0;
 
@@ -22,7 +28,8 @@ export class Progress {
     if (!this.enabled) return;
     this.total += total;
     if (!this.bar) {
-      this.bar = new cliProgress.SingleBar(
+      const cp = cliProgress();
+      this.bar = new cp.SingleBar(
         {
           stream: this.stream as NodeJS.WritableStream,
           format: ' {bar} {percentage}% | {done} of {all} | {eta_formatted}',
@@ -30,7 +37,7 @@ export class Progress {
           clearOnComplete: true,
           fps: 10,
         },
-        cliProgress.Presets.shades_classic,
+        cp.Presets.shades_classic,
       );
       this.bar.start(this.total, this.value, { done: humanSize(this.value), all: humanSize(this.total) });
     } else this.bar.setTotal(this.total);

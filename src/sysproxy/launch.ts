@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { KernelError } from '../kern/error.js';
 import type { Backend } from './client.js';
-import { hostKernel, loadComponents, type HostConfig } from './host.js';
-import { refuse, type KernelServer } from './server.js';
+import type { HostConfig } from './host.js';
+import type { KernelServer } from './server.js';
 import { localPair, PortChannel, StreamChannel, type Channel } from './transport.js';
 import type { Isolation, StartOptions } from './types.js';
 
@@ -163,7 +163,10 @@ export function netnsPrefix(): string[] | null {
   const unshare = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
   if (unshare !== undefined) {
     const flags = process.getuid?.() === 0 ? ['--net'] : ['--user', '--net'];
-    const r = spawnSync(unshare, [...flags, '--', process.execPath, '-e', '0'], { stdio: 'ignore', timeout: 5000 });
+    // The probe runs true(1), not node: making the namespace is what may fail, and starting node
+    // would cost a cold start of its own on every launch.
+    const probe = ['/usr/bin/true', '/bin/true'].find((p) => existsSync(p));
+    const r = spawnSync(unshare, [...flags, '--', ...(probe ? [probe] : [process.execPath, '-e', '0'])], { stdio: 'ignore', timeout: 5000 });
     if (r.status === 0) netnsCache = [unshare, ...flags, '--'];
   }
   return netnsCache;
@@ -363,6 +366,10 @@ function bridge(a: Channel, b: Channel): void {
 }
 
 async function startTrusted(opts: StartOptions): Promise<Started> {
+  // The kernel and every component are loaded only here: a client of a server process never needs
+  // them, and loading them is most of a cold start's module loading.
+  const { hostKernel, loadComponents } = await import('./host.js');
+  const { refuse } = await import('./server.js');
   const components = await loadComponents(opts.extraComponentModules ?? []);
   const cfg: HostConfig = { images: opts.images, extraComponentModules: [], isolation: 'trusted' };
   const [clientEnd, serverEnd] = localPair();

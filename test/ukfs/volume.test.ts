@@ -128,3 +128,41 @@ test('read-only by default: writes answer EROFS and the image is unchanged; work
   assert.equal(answers[0]!.err, "ENOENT: no such file or directory, stat '/zz'");
   assert.ok((await readFile(img)).equals(before));
 });
+
+test('readFile and readChunks at the sizes around the first compound read, sandboxed and in-process alike', async () => {
+  const { path: d2, cleanup: done } = await tempDir('ukfs-sizes-');
+  try {
+    const sizes = [0, 1, 65535, 65536, 65537, 1024 * 1024 + 3];
+    const tree = join(d2, 'tree');
+    await mkdir(tree);
+    const want = new Map<string, Buffer>();
+    for (const n of sizes) {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) b[i] = (i * 31 + n) & 0xff;
+      want.set(`/f${n}`, b);
+      await writeFile(join(tree, `f${n}`), b);
+    }
+    await mkdir(join(tree, 'dir'));
+    const image = join(d2, 'sizes.img');
+    await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, image, '16M']);
+    for (const isolation of ['trusted', 'process'] as const) {
+      const vol = await openImage(image, { isolation, extraComponentModules: [COMPONENTS] });
+      try {
+        for (const [path, b] of want) {
+          assert.ok(Buffer.from(await vol.readFile(path)).equals(b), `${isolation} ${path}`);
+          // Small chunks: the first read and the later ones both stop at the chunk size.
+          const parts: Buffer[] = [];
+          for await (const c of vol.readChunks(path, 40000)) parts.push(Buffer.from(c));
+          assert.ok(Buffer.concat(parts).equals(b), `${isolation} ${path} in chunks`);
+          assert.ok(parts.every((p) => p.length <= 40000));
+        }
+        await assert.rejects(vol.readFile('/dir'), (e: unknown) => isKernelError(e) && e.code === 'EISDIR' && e.path === '/dir');
+        await assert.rejects(vol.readFile('/none'), (e: unknown) => isKernelError(e) && e.code === 'ENOENT' && e.path === '/none');
+      } finally {
+        await vol.close();
+      }
+    }
+  } finally {
+    await done();
+  }
+});

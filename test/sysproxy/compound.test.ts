@@ -1,0 +1,240 @@
+/**
+ * The compound openRead (src/sysproxy/compound.ts): on a local process it is
+ * the separate calls; remotely one request whose results must be the same —
+ * status, bytes, whether the file is left open, errors with their call and
+ * path, no descriptor leaked — in every isolation. The server checks the
+ * request itself (flags, length), and the client does not believe a reply
+ * that does not add up.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKernel } from '../../src/sysproxy/index.js';
+import { openRead } from '../../src/sysproxy/compound.js';
+import { SysproxyClient, RemoteProc, type Backend } from '../../src/sysproxy/client.js';
+import { Kind, MAX_IO, PROTOCOL_VERSION, type Message } from '../../src/sysproxy/protocol.js';
+import { localPair, type Channel } from '../../src/sysproxy/transport.js';
+import { KernelError } from '../../src/kern/error.js';
+import { O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, O_NOFOLLOW } from '../../src/vfs/fcntl.js';
+import type { Stat, SyscallApi } from '../../src/vfs/syscalls.js';
+import { localKernel } from './helpers.js';
+
+function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+function digest(b: Uint8Array): string {
+  let h = 2166136261;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 16777619) >>> 0;
+  return `${b.length}:${h.toString(16)}`;
+}
+
+function st(s: Stat): Record<string, unknown> {
+  const { dev: _d, atime: _a, mtime: _m, ctime: _c, birthtime: _b, ...rest } = s;
+  return rest;
+}
+
+const FILES: [string, number][] = [
+  ['empty', 0],
+  ['small', 100],
+  ['page', 4096],
+  ['medium', 300_000],
+  ['huge', MAX_IO + 1000],
+];
+
+/** Every case of openRead against one process; the log must be the same locally and remotely. */
+async function scenario(p: SyscallApi): Promise<unknown[]> {
+  const log: unknown[] = [];
+  await p.mount('tmpfs', '/mnt', { options: 'size=64m' });
+  await p.mkdir('/mnt/d', 0o755);
+  await p.symlink('small', '/mnt/link');
+  for (const [name, size] of FILES) {
+    const fd = await p.open(`/mnt/${name}`, O_CREAT | O_WRONLY, 0o640);
+    await p.write(fd, pattern(size, size + 1));
+    await p.close(fd);
+  }
+  // The lowest free descriptor now; it must be free again after every case (nothing leaked).
+  const probe = async () => {
+    const fd = await p.open('/mnt/small', O_RDONLY);
+    await p.close(fd);
+    return fd;
+  };
+  const free = await probe();
+  const cases: [string, string, number, number?][] = [
+    ['empty, 1 MiB buffer', '/mnt/empty', 1 << 20],
+    ['empty, no buffer', '/mnt/empty', 0],
+    ['small, 1 MiB buffer', '/mnt/small', 1 << 20],
+    ['small, exact buffer', '/mnt/small', 100],
+    ['small, short buffer', '/mnt/small', 10],
+    ['page, exact buffer', '/mnt/page', 4096],
+    ['medium, 64 KiB buffer', '/mnt/medium', 65536],
+    ['medium, 1 MiB buffer', '/mnt/medium', 1 << 20],
+    ['huge, buffer past MAX_IO', '/mnt/huge', MAX_IO + 10],
+    ['huge, exact buffer past MAX_IO', '/mnt/huge', MAX_IO + 1000],
+    ['huge, larger buffer', '/mnt/huge', MAX_IO + 2000],
+    ['through a symbolic link', '/mnt/link', 4096],
+    ['O_NOFOLLOW on a symbolic link', '/mnt/link', 4096, O_NOFOLLOW],
+    ['missing', '/mnt/nothing', 4096],
+    ['directory', '/mnt/d', 4096],
+    ['write-only flags', '/mnt/small', 4096, O_WRONLY],
+    ['creating flags', '/mnt/new', 4096, O_CREAT],
+    ['truncating flags', '/mnt/small', 4096, O_TRUNC],
+  ];
+  for (const [what, path, len, flags] of cases) {
+    const buf = new Uint8Array(len);
+    try {
+      const r = await openRead(p, path, buf, flags);
+      const entry: unknown[] = [what, r.fd === -1 ? 'closed' : 'open', r.n, digest(buf.subarray(0, r.n)), st(r.stat)];
+      if (r.fd !== -1) {
+        // The rest of the file, from where openRead left the offset.
+        const rest = new Uint8Array(MAX_IO + 2000);
+        const n = await p.read(r.fd, rest);
+        entry.push('rest', n, digest(rest.subarray(0, n)));
+        await p.close(r.fd);
+      }
+      log.push(entry);
+    } catch (e) {
+      assert.ok(e instanceof KernelError, `${what}: ${String(e)} is not a KernelError`);
+      log.push([what, 'error', e.code, e.syscall, e.path]);
+    }
+    log.push([what, 'lowest free fd unchanged', (await probe()) === free]);
+  }
+  return log;
+}
+
+async function expected(): Promise<unknown[]> {
+  const { kernel, newProc } = await localKernel();
+  try {
+    return await scenario(await newProc());
+  } finally {
+    await kernel.halt();
+  }
+}
+
+test('openRead on a local process: the separate calls, closing at end of file', async () => {
+  const log = await expected();
+  const find = (what: string) => log.find((e) => Array.isArray(e) && e[0] === what) as unknown[];
+  assert.deepEqual(find('small, 1 MiB buffer').slice(0, 4), ['small, 1 MiB buffer', 'closed', 100, digest(pattern(100, 101))]);
+  assert.deepEqual(find('small, exact buffer').slice(0, 3), ['small, exact buffer', 'open', 100]);
+  assert.deepEqual(find('small, short buffer').slice(0, 3), ['small, short buffer', 'open', 10]);
+  assert.deepEqual(find('empty, no buffer').slice(0, 3), ['empty, no buffer', 'open', 0]);
+  assert.deepEqual(find('huge, buffer past MAX_IO').slice(0, 3), ['huge, buffer past MAX_IO', 'open', MAX_IO + 10]);
+  assert.deepEqual(find('huge, larger buffer').slice(0, 4), ['huge, larger buffer', 'closed', MAX_IO + 1000, digest(pattern(MAX_IO + 1000, MAX_IO + 1001))]);
+  assert.deepEqual(find('missing'), ['missing', 'error', 'ENOENT', 'open', '/mnt/nothing']);
+  assert.deepEqual(find('O_NOFOLLOW on a symbolic link').slice(0, 3), ['O_NOFOLLOW on a symbolic link', 'error', 'ELOOP']);
+  assert.deepEqual(find('directory').slice(0, 4), ['directory', 'error', 'EISDIR', 'read']);
+  assert.deepEqual(find('write-only flags').slice(0, 3), ['write-only flags', 'error', 'EINVAL']);
+  assert.deepEqual(find('creating flags').slice(0, 3), ['creating flags', 'error', 'EINVAL']);
+  for (const e of log) if (Array.isArray(e) && e[1] === 'lowest free fd unchanged') assert.equal(e[2], true, String(e[0]));
+});
+
+for (const isolation of ['trusted', 'process'] as const) {
+  test(`openRead in isolation '${isolation}' gives the local results in one request`, async () => {
+    const want = await expected();
+    const rk = await startKernel({ images: [], isolation });
+    try {
+      const got = await scenario(await rk.newProc());
+      assert.deepEqual(got, want);
+    } finally {
+      await rk.halt();
+    }
+  });
+}
+
+test('the server checks an openread request itself: flags that write, a length past MAX_IO', async () => {
+  const [c, s] = localPair();
+  const { kernel } = await localKernel();
+  const { KernelServer } = await import('../../src/sysproxy/server.js');
+  new KernelServer(kernel, { isolation: 'trusted' }).attach(s);
+  const backend: Backend = { channel: c, kill: () => c.close('killed'), explain: async (r) => r, waitGone: async () => undefined };
+  const client = new SysproxyClient(backend, 5000);
+  try {
+    await client.hello();
+    const pid = (await client.call(undefined, 'newproc', [{}])).r as number;
+    const p = new RemoteProc(client, pid);
+    await p.mount('tmpfs', '/mnt');
+    const fd = await p.open('/mnt/f', O_CREAT | O_WRONLY, 0o644);
+    await p.close(fd);
+    // Straight through call(), past RemoteProc's own check.
+    await assert.rejects(client.call(pid, 'openread', ['/mnt/f', O_WRONLY, 10]), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+    await assert.rejects(client.call(pid, 'openread', ['/mnt/f', O_RDONLY | O_TRUNC, 10]), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+    await assert.rejects(client.call(pid, 'openread', ['/mnt/f', O_RDONLY, MAX_IO + 1]), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+    await assert.rejects(client.call(pid, 'openread', ['/mnt/f', O_RDONLY, -1]), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+    await assert.rejects(client.call(pid, 'openread', ['/mnt/f', 'x', 10]), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+    // The file is still there and unchanged; the server is alive.
+    assert.equal((await p.stat('/mnt/f')).size, 0);
+    assert.equal(client.dead, false);
+  } finally {
+    await client.halt().catch(() => undefined);
+    await kernel.halt().catch(() => undefined);
+  }
+});
+
+/** A fake server answering each call with `answer`, recording the ops it saw. */
+async function against(answer: (m: Message, ch: Channel, op: string) => void): Promise<{ proc: RemoteProc; deaths: string[]; ops: string[]; killed: () => boolean }> {
+  const [c, s] = localPair();
+  const ops: string[] = [];
+  s.onMessage((m) => {
+    if (m.kind === Kind.Hello) s.send({ kind: Kind.Welcome, id: m.id, json: { version: PROTOCOL_VERSION, isolation: 'process', pid: 1 } });
+    else {
+      const op = String((m.json as { op?: unknown }).op);
+      ops.push(op);
+      answer(m, s, op);
+    }
+  });
+  let killed = false;
+  const backend: Backend = { channel: c, kill: () => (killed = true), explain: async (r) => r, waitGone: async () => undefined };
+  const client = new SysproxyClient(backend, 5000);
+  const deaths: string[] = [];
+  client.onDeath((r) => deaths.push(r));
+  await client.hello();
+  return { proc: new RemoteProc(client, 1), deaths, ops, killed: () => killed };
+}
+
+const STAT = { dev: 1, ino: 2, mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size: 5, blksize: 4096, blocks: 8, atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ctime: { sec: 0, nsec: 0 } };
+const isEio = (e: unknown) => e instanceof KernelError && e.code === 'EIO';
+
+test('an openread reply that does not add up kills the server: only EIO reaches the caller', async () => {
+  const bad: [string, unknown, Uint8Array | undefined][] = [
+    ['n is not the payload length', { fd: -1, n: 9, st: STAT }, new Uint8Array(5)],
+    ['a malformed status', { fd: -1, n: 5, st: { ...STAT, size: 'big' } }, new Uint8Array(5)],
+    ['a descriptor below -1', { fd: -2, n: 5, st: STAT }, new Uint8Array(5)],
+    ['more bytes than asked', { fd: -1, n: 20, st: STAT }, new Uint8Array(20)],
+    ['not an object', 7, undefined],
+  ];
+  for (const [what, r, data] of bad) {
+    const { proc, deaths, killed } = await against((m, s) => s.send({ kind: Kind.Result, id: m.id, json: { r }, ...(data ? { data } : {}) }));
+    await assert.rejects(proc.openRead('/x', new Uint8Array(10)), isEio, what);
+    if (what !== 'more bytes than asked') {
+      assert.match(deaths[0] ?? '', /protocol violation/, what);
+      assert.equal(killed(), true, what);
+    }
+    await assert.rejects(proc.getcwd(), what === 'more bytes than asked' ? () => true : isEio);
+  }
+});
+
+test('a file the server leaves open short of the buffer is read on and closed by the client', async () => {
+  const content = pattern(50, 3);
+  let offset = 10;
+  const { proc, ops } = await against((m, s, op) => {
+    if (op === 'openread') s.send({ kind: Kind.Result, id: m.id, json: { r: { fd: 4, n: 10, st: { ...STAT, size: 10 } } }, data: content.subarray(0, 10) });
+    else if (op === 'read') {
+      const want = (m.json as { a: number[] }).a[1]!;
+      const piece = content.subarray(offset, Math.min(content.length, offset + want));
+      offset += piece.length;
+      s.send({ kind: Kind.Result, id: m.id, json: { r: piece.length }, data: piece });
+    } else s.send({ kind: Kind.Result, id: m.id, json: { r: null } });
+  });
+  const buf = new Uint8Array(100);
+  const r = await proc.openRead('/x', buf);
+  assert.equal(r.fd, -1);
+  assert.equal(r.n, 50);
+  assert.deepEqual(buf.subarray(0, 50), content);
+  assert.deepEqual(ops, ['openread', 'read', 'close']);
+});
