@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 
 function collect(dir, out) {
@@ -19,5 +20,6 @@ let files = collect('dist/test', []).sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((p) => f.includes(p)));
 // Most test time is spent waiting on real tools and server processes, so run twice as many files as cores.
 const concurrency = Math.max(4, 2 * availableParallelism());
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
+const preload = fileURLToPath(new URL('./test-preload.js', import.meta.url));
+const r = spawnSync(process.execPath, ['--import', preload, '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
