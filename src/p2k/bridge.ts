@@ -14,8 +14,8 @@ import type { SyscallApi, Stat } from '../vfs/syscalls.js';
 import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, O_DIRECTORY, O_RDONLY, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE } from '../vfs/fcntl.js';
 import type { VType } from '../vfs/types.js';
 import { kerr } from '../kern/error.js';
-import type { Attr, AttrOut, Caller, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
-import { ENTRY_OUT_SIZE, FATTR } from './fuse/proto.js';
+import type { Attr, AttrOut, Caller, ConnInfo, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
+import { ENTRY_OUT_SIZE, FATTR, Init } from './fuse/proto.js';
 import { NodeTable, type Node } from './nodes.js';
 
 export interface BridgeOptions {
@@ -42,6 +42,14 @@ export interface BridgeOptions {
   readonly?: boolean;
   /** Apply Linux's fs.protected_hardlinks rule to callers (the daemon follows the host's sysctl). */
   protectedHardlinks?: boolean;
+  /**
+   * Files need no OPEN/RELEASE: the mount is read-only and every caller may use the owner's process (the host
+   * kernel checks permissions, or only the owner can reach the mount). When the host kernel supports it
+   * (FUSE_NO_OPEN_SUPPORT), the first OPEN answers ENOSYS and from then on the kernel sends neither OPEN nor
+   * RELEASE for files: READ names the node, and the bridge keeps descriptors of its own per node. That halves
+   * the requests of a program reading many small files.
+   */
+  noOpen?: boolean;
 }
 
 const DT: Record<VType, number> = { fifo: 1, chr: 2, dir: 4, blk: 6, reg: 8, lnk: 10, sock: 12 };
@@ -56,12 +64,20 @@ const P_ENTRY_RECORD = ENTRY_OUT_SIZE + 24;
 const DIRENT_BATCH = 512;
 /** Cap on entries a directory handle buffers (a hostile image could claim millions). */
 const MAX_DIR_ENTRIES = 4_000_000;
+/** Descriptors kept open per node when the kernel sends no OPEN (beyond this the least recently read close). */
+const MAX_NODE_FDS = 256;
+/** Files read ahead of a reader going through a directory in listing order (see Bridge.prefetchAfter). */
+const PREFETCH_FILES = 8;
+/** Prefetched file heads kept waiting for their READ (beyond this the oldest are dropped). */
+const MAX_PREFETCHED = 32;
 
 interface DirState {
   path: string | null;
   /** Entries read so far; position k in the stream is entries[k] ('.' and '..' first). */
   entries: { name: string; ino: number; type: number }[];
   eof: boolean;
+  /** The last non-empty regular file sent with attributes, for the listing order (Bridge.nextInListing). */
+  lastFile?: number;
 }
 
 interface Handle {
@@ -74,6 +90,15 @@ interface Handle {
   pending?: Promise<number>;
 }
 
+/** A descriptor the bridge opened for a node (no OPEN from the kernel): shared by the READs of that node. */
+interface NodeFd {
+  fd: Promise<number>;
+  /** READs using it now. */
+  users: number;
+  /** A read reached the end of the file: close once no READ uses it (the host page cache has the data). */
+  done: boolean;
+}
+
 export class Bridge implements RawFileSystem {
   private nodes!: NodeTable;
   private readonly handles = new Map<number, Handle>();
@@ -83,6 +108,24 @@ export class Bridge implements RawFileSystem {
   private readonly entryTimeout: number;
   private readonly attrTimeout: number;
   private readonly negativeTimeout: number;
+  /** The kernel sends no OPEN/RELEASE for files (negotiated at INIT; see BridgeOptions.noOpen). */
+  private noOpen = false;
+  /** Descriptors opened for READs of nodes, by node id; Map order is least recently used first. */
+  private readonly nodeFds = new Map<number, NodeFd>();
+  /**
+   * Sequential readers (tar, cp -r, grep -r) read the files of a directory in the order READDIRPLUS listed
+   * them. nextInListing links each non-empty regular file to the next one in its directory's listing;
+   * prefetched holds the first bytes of files read ahead along that chain, by node id, oldest first.
+   */
+  private readonly nextInListing = new Map<number, { id: number; size: number }>();
+  private readonly prefetched = new Map<number, Promise<{ data: Uint8Array; eof: boolean } | null>>();
+  /** The node of the last READ at offset 0, and how many such READs in a row followed the listing order. */
+  private lastHead = 0;
+  private streak = 0;
+  /** Bytes a prefetch reads of each file: the host kernel's readahead window (its first READ of a file). */
+  private headSize = 128 * 1024;
+  /** Counts of the read-ahead across files (prefetch issued, READ answered from it, prefetch dropped), for diagnostics. */
+  readonly prefetchStats = { issued: 0, hit: 0, short: 0 };
 
   private constructor(readonly opts: BridgeOptions) {
     this.entryTimeout = opts.entryTimeout ?? 1;
@@ -194,6 +237,11 @@ export class Bridge implements RawFileSystem {
 
   // ---- RawFileSystem ----
 
+  init(conn: ConnInfo): void {
+    this.noOpen = this.opts.noOpen === true && (conn.kernelFlags & Init.NO_OPEN_SUPPORT) !== 0;
+    this.headSize = Math.min(1024 * 1024, Math.max(4096, conn.maxReadahead));
+  }
+
   async lookup(c: Caller, name: string): Promise<EntryOut> {
     const { parent, path } = this.childPath(c.nodeid, name);
     const proc = await this.proc(c);
@@ -213,6 +261,16 @@ export class Bridge implements RawFileSystem {
 
   forget(nodeid: number, nlookup: number): void {
     this.nodes.forget(nodeid, nlookup);
+    const e = this.nodeFds.get(nodeid);
+    if (!this.nodes.get(nodeid)) {
+      this.nextInListing.delete(nodeid);
+      this.prefetched.delete(nodeid);
+    }
+    if (e && !this.nodes.get(nodeid)) {
+      // The host kernel dropped the inode, and with it the page cache the descriptor served.
+      e.done = true;
+      this.dropNodeFd(nodeid, e);
+    }
   }
 
   async getattr(c: Caller, fh: number | undefined): Promise<AttrOut> {
@@ -361,6 +419,8 @@ export class Bridge implements RawFileSystem {
     const node = this.node(c.nodeid);
     const path = this.pathOf(c.nodeid);
     const proc = await this.proc(c);
+    // The kernel takes ENOSYS as "never send OPEN (nor RELEASE) again" and reads with file handle 0.
+    if (this.noOpen && (flags & O_ACCMODE) === O_RDONLY) throw kerr('ENOSYS');
     if (this.opts.readonly && (flags & O_ACCMODE) === O_RDONLY && (this.opts.defaultPermissions || proc === this.owner)) {
       const pending = proc.open(path, O_RDONLY);
       pending.catch(() => {}); // observed by ready()
@@ -389,18 +449,138 @@ export class Bridge implements RawFileSystem {
     }
   }
 
-  async read(_c: Caller, fh: number, offset: number, size: number): Promise<Uint8Array> {
-    const h = await this.ready(this.handle(fh));
+  async read(c: Caller, fh: number, offset: number, size: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EINVAL');
-    const buf = new Uint8Array(size);
+    if (this.noOpen && !this.handles.has(fh)) return this.readNode(c.nodeid, offset, size);
+    const h = await this.ready(this.handle(fh));
+    return (await this.preadFull(h.proc, h.fd, offset, size)).data;
+  }
+
+  /** Reads `size` bytes at `offset` or up to the end of the file: a short answer means end of file to the host. */
+  private async preadFull(proc: SyscallApi, fd: number, offset: number, size: number): Promise<{ data: Uint8Array; eof: boolean }> {
+    // Not zeroed: only the bytes read are sent.
+    const buf = Buffer.allocUnsafe(size);
     let got = 0;
-    // A short answer means end of file to the host kernel, so fill the buffer unless the file really ends.
     while (got < size) {
-      const n = await h.proc.pread(h.fd, got === 0 ? buf : buf.subarray(got), offset + got);
-      if (n <= 0) break;
+      const n = await proc.pread(fd, got === 0 ? buf : buf.subarray(got), offset + got);
+      if (n <= 0) return { data: buf.subarray(0, got), eof: true };
       got += n;
     }
-    return buf.subarray(0, got);
+    return { data: buf.subarray(0, got), eof: false };
+  }
+
+  /** READ without an OPEN: through a descriptor of the bridge's own for the node, opened by its first READ. */
+  private async readNode(nodeid: number, offset: number, size: number): Promise<Uint8Array> {
+    if (offset === 0) this.prefetchAfter(nodeid);
+    const head = this.prefetched.get(nodeid);
+    if (head) {
+      const r = await head;
+      if (r && (offset + size <= r.data.length || (r.eof && offset <= r.data.length))) {
+        // The host kernel reads a file in growing windows (16 KiB first): each comes from the prefetched bytes,
+        // which are dropped once the last of them went out (from then on the host page cache holds them).
+        const end = Math.min(offset + size, r.data.length);
+        if (end === r.data.length && this.prefetched.get(nodeid) === head) this.prefetched.delete(nodeid);
+        this.prefetchStats.hit++;
+        return r.data.subarray(offset, end);
+      }
+      // A failed prefetch, or a READ beyond its bytes: read as if there had been none (errors are reported by that read).
+      if (!r && this.prefetched.get(nodeid) === head) this.prefetched.delete(nodeid);
+      this.prefetchStats.short++;
+    }
+    let e = this.nodeFds.get(nodeid);
+    if (e) {
+      this.nodeFds.delete(nodeid); // to the most recently used end
+      this.nodeFds.set(nodeid, e);
+    } else {
+      const path = this.pathOf(nodeid);
+      // The owner's process: the host kernel has checked the caller (default_permissions), or the caller is the owner.
+      const fd = this.owner.open(path, O_RDONLY);
+      fd.catch(() => {}); // observed below
+      e = { fd, users: 0, done: false };
+      this.nodeFds.set(nodeid, e);
+      this.trimNodeFds();
+    }
+    e.users++;
+    try {
+      const r = await this.preadFull(this.owner, await e.fd, offset, size);
+      if (r.eof) e.done = true;
+      return r.data;
+    } catch (err) {
+      e.done = true; // the next READ tries afresh (an open that failed is not cached)
+      throw err;
+    } finally {
+      e.users--;
+      this.dropNodeFd(nodeid, e);
+    }
+  }
+
+  /**
+   * Read-ahead across files. When READs at offset 0 follow the listing order of a directory (the reader goes
+   * through its files one after another, as tar does), the next PREFETCH_FILES files of that listing are
+   * opened and their first headSize bytes read now, all at once: the reader then finds each file's data
+   * waiting instead of paying two round trips to the served kernel (open, then read) per file. A single READ
+   * starts nothing; a prefetch never read is dropped (MAX_PREFETCHED) and costs only the served kernel's work.
+   * Only on read-only mounts, where what was read ahead cannot change before it is asked for.
+   */
+  private prefetchAfter(nodeid: number): void {
+    // In order: the file after the last one read, or one read ahead already (the reader came back from a
+    // subdirectory to files prefetched before it went down).
+    const inOrder = this.nextInListing.get(this.lastHead)?.id === nodeid || this.prefetched.has(nodeid);
+    this.streak = inOrder ? this.streak + 1 : 0;
+    this.lastHead = nodeid;
+    if (this.streak === 0) return;
+    let id = nodeid;
+    for (let i = 0; i < PREFETCH_FILES; i++) {
+      const next = this.nextInListing.get(id);
+      if (next === undefined) return;
+      id = next.id;
+      // As much as the host kernel's first READ asks: the whole file up to a readahead window (page-rounded).
+      const want = Math.min(this.headSize, Math.ceil(next.size / 4096) * 4096);
+      if (this.prefetched.has(id) || this.nodeFds.has(id)) continue;
+      const path = this.nodes.get(id) ? this.nodes.path(this.nodes.get(id)!) : null;
+      if (path === null) continue;
+      const e: NodeFd = { fd: this.owner.open(path, O_RDONLY), users: 1, done: false };
+      e.fd.catch(() => {});
+      this.nodeFds.set(id, e);
+      const target = id;
+      const head = (async () => {
+        try {
+          const r = await this.preadFull(this.owner, await e.fd, 0, want);
+          // All of a file no larger than `want` was read: its descriptor is done with (its size cannot change).
+          if (r.eof || next.size <= want) e.done = true;
+          return r;
+        } catch {
+          e.done = true;
+          return null;
+        } finally {
+          e.users--;
+          this.dropNodeFd(target, e);
+        }
+      })();
+      this.prefetched.set(id, head);
+      this.prefetchStats.issued++;
+      while (this.prefetched.size > MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value!);
+    }
+    this.trimNodeFds();
+  }
+
+  /** Closes a node's descriptor once it is unused and done with. */
+  private dropNodeFd(nodeid: number, e: NodeFd): void {
+    if (e.users > 0 || !e.done) return;
+    if (this.nodeFds.get(nodeid) === e) this.nodeFds.delete(nodeid);
+    // The close is not waited for: the READ's answer does not depend on it.
+    e.fd.then((fd) => this.owner.close(fd)).catch(() => {});
+  }
+
+  /** Keeps at most MAX_NODE_FDS descriptors: the least recently read idle ones close. */
+  private trimNodeFds(): void {
+    if (this.nodeFds.size <= MAX_NODE_FDS) return;
+    for (const [id, e] of this.nodeFds) {
+      if (this.nodeFds.size <= MAX_NODE_FDS) break;
+      if (e.users > 0) continue;
+      e.done = true;
+      this.dropNodeFd(id, e);
+    }
   }
 
   async write(_c: Caller, fh: number, offset: number, data: Uint8Array): Promise<number> {
@@ -509,6 +689,7 @@ export class Bridge implements RawFileSystem {
       h.fd = fd;
       d.entries = [];
       d.eof = false;
+      delete d.lastFile;
     }
     if (d.entries.length === 0) {
       const self = await h.proc.fstat(h.fd);
@@ -553,6 +734,11 @@ export class Bridge implements RawFileSystem {
       }
       const node = this.nodes.found(h.node, e.name, st.ino, st.mode & S_IFMT);
       out.add(e.name, st.ino, (st.mode & S_IFMT) >>> 12, i + 1, this.entry(node, st));
+      if (this.noOpen && (st.mode & S_IFMT) === S_IFREG && st.size > 0 && node.id !== d.lastFile) {
+        // The host kernel sends no READ for an empty file, so the chain skips those.
+        if (d.lastFile !== undefined) this.nextInListing.set(d.lastFile, { id: node.id, size: st.size });
+        d.lastFile = node.id;
+      }
     }
   }
 
@@ -562,6 +748,11 @@ export class Bridge implements RawFileSystem {
 
   /** Closes every descriptor still open in the served kernel (before it is halted). */
   async closeAll(): Promise<void> {
+    this.prefetched.clear();
+    for (const [id, e] of this.nodeFds) {
+      this.nodeFds.delete(id);
+      await e.fd.then((fd) => this.owner.close(fd)).catch(() => {});
+    }
     for (const [fh, h] of this.handles) {
       this.handles.delete(fh);
       if (h.pending) await this.ready(h).catch(() => {});

@@ -278,6 +278,7 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
       defaultPermissions: cfg.defaultPermissions,
       protectedHardlinks: hostProtectedHardlinks(),
       readonly: !cfg.rw,
+      noOpen: !cfg.rw && (cfg.defaultPermissions || !cfg.allowOther),
       // A read-only mount never changes (the image is opened read-only and no atime is written), so the host
       // kernel may keep names and attributes for a minute; a writable one keeps them for a second.
       entryTimeout: cfg.entryTimeout ?? (cfg.rw ? 1 : 60),
@@ -323,7 +324,7 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
   const statsFile = process.env['P2K_STATS'];
   if (statsFile) {
     try {
-      writeFileSync(statsFile, JSON.stringify(Object.fromEntries(session.stats)));
+      writeFileSync(statsFile, JSON.stringify({ ...Object.fromEntries(session.stats), ...Object.fromEntries(Object.entries(bridge.prefetchStats).map(([k, v]) => [`prefetch-${k}`, v])) }));
     } catch (e) {
       log(`rump mount: P2K_STATS: ${(e as Error).message}`);
     }

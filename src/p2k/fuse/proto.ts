@@ -40,10 +40,12 @@ export const Init = {
   READDIRPLUS_AUTO: 1 << 14,
   ASYNC_DIO: 1 << 15,
   WRITEBACK_CACHE: 1 << 16,
+  NO_OPEN_SUPPORT: 1 << 17,
   PARALLEL_DIROPS: 1 << 18,
   HANDLE_KILLPRIV: 1 << 19,
   MAX_PAGES: 1 << 22,
   CACHE_SYMLINKS: 1 << 23,
+  NO_OPENDIR_SUPPORT: 1 << 24,
 } as const;
 
 /** fuse_setattr_in.valid bits. */

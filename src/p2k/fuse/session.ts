@@ -57,7 +57,14 @@ export interface SetattrIn {
 export interface Caller { nodeid: number; uid: number; gid: number; pid: number; unique: bigint }
 
 /** Conditions negotiated at INIT, for the file system's information. */
-export interface ConnInfo { major: number; minor: number; flags: number; maxWrite: number; maxReadahead: number }
+export interface ConnInfo {
+  major: number; minor: number;
+  /** The flags agreed on (what we asked for and the kernel offered). */
+  flags: number;
+  /** Everything the kernel offered, including capabilities that need no answer (NO_OPEN_SUPPORT...). */
+  kernelFlags: number;
+  maxWrite: number; maxReadahead: number;
+}
 
 /**
  * What a file system implements (go-fuse's RawFileSystem). A missing method answers ENOSYS. Methods reject with
@@ -417,7 +424,7 @@ export class FuseSession {
     const flags = (i.flags & want) >>> 0;
     const maxWrite = flags & P.Init.MAX_PAGES ? MAX_WRITE : 128 * 1024;
     const minor = Math.min(i.minor, P.FUSE_KERNEL_MINOR_VERSION);
-    this.conn = { major: 7, minor, flags, maxWrite, maxReadahead: i.max_readahead };
+    this.conn = { major: 7, minor, flags, kernelFlags: i.flags >>> 0, maxWrite, maxReadahead: i.max_readahead };
     this.trace?.(`INIT kernel 7.${i.minor} flags=0x${i.flags.toString(16)} max_readahead=${i.max_readahead}; answer 7.${minor} flags=0x${flags.toString(16)} max_write=${maxWrite}`);
     fs.init?.(this.conn);
     const out = new Uint8Array(P.initOut.size);
