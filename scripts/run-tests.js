@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test suite (dist/test/**/*.test.js) with node's test runner, all files in parallel.
-import { readdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,5 +21,20 @@ if (filter.length > 0) files = files.filter((f) => filter.some((p) => f.includes
 // Most test time is spent waiting on real tools and server processes, so run twice as many files as cores.
 const concurrency = Math.max(4, 2 * availableParallelism());
 const preload = fileURLToPath(new URL('./test-preload.js', import.meta.url));
-const r = spawnSync(process.execPath, ['--import', preload, '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
+// Scratch files (images made by the real tools, trees, mount points) go to a memory file system when
+// the machine has one and TMPDIR is not chosen: a third less system time than a disk-backed /tmp. The
+// directory is world-writable and sticky like /tmp, for the tests that run as unprivileged users.
+let scratch;
+if (!process.env.TMPDIR) {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    scratch = mkdtempSync('/dev/shm/anykernel-test-');
+    chmodSync(scratch, 0o1777);
+  } catch {
+    scratch = undefined;
+  }
+}
+const env = scratch ? { ...process.env, TMPDIR: scratch } : process.env;
+const r = spawnSync(process.execPath, ['--import', preload, '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', env });
+if (scratch) rmSync(scratch, { recursive: true, force: true });
 process.exit(r.status ?? 1);
