@@ -179,6 +179,8 @@ export class Fuzzer {
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly call: Call;
   private roWrite: string | undefined;
+  /** A call of the current kernel never finished: halting it would wait for that call's lock forever. */
+  private hung = false;
   /** Buffers every case reuses: the read-all walk's, and the write phase's file contents. */
   private readonly readBuf = new Uint8Array(READ_CHUNK);
   private readonly writeData = new Uint8Array(70000).fill(0x5a);
@@ -203,7 +205,7 @@ export class Fuzzer {
   }
 
   private async boot(): Promise<void> {
-    if (this.k) await this.k.halt().catch(() => undefined);
+    await this.drop();
     this.dev = new FuzzDevice(this.target.image);
     this.k = await Kernel.boot({ components: [this.target.component], host: new MemoryHypercalls() });
     await this.k.etfs.register(NODE, this.dev as BlockDevice);
@@ -230,8 +232,10 @@ export class Fuzzer {
       this.current = 'case';
       v = await Promise.race([this.body(), aborted]);
     } catch (e) {
-      if (e instanceof Timeout) v = { kind: 'timeout', message: e.message };
-      else if (e instanceof NonKernel) v = { kind: 'non-kernel-error', message: e.message };
+      if (e instanceof Timeout) {
+        v = { kind: 'timeout', message: e.message };
+        this.hung = true;
+      } else if (e instanceof NonKernel) v = { kind: 'non-kernel-error', message: e.message };
       else v = { kind: 'non-kernel-error', message: String(e) };
     } finally {
       this.abort = null;
@@ -253,9 +257,18 @@ export class Fuzzer {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.k) await this.k.halt().catch(() => undefined);
-    this.k = null;
+    await this.drop();
     this.stale = true;
+  }
+
+  /** Halts the current kernel, without waiting when one of its calls hangs. */
+  private async drop(): Promise<void> {
+    const k = this.k;
+    this.k = null;
+    if (!k) return;
+    if (this.hung) void k.halt().catch(() => undefined);
+    else await k.halt().catch(() => undefined);
+    this.hung = false;
   }
 
   private async body(): Promise<Violation | null> {

@@ -168,3 +168,26 @@ test('the campaign images: made by the real tools, intact (no violation unmutate
     await k.halt();
   }
 });
+
+test('a call that never finishes is a timeout, and the campaign goes on past it', async () => {
+  // A statvfs that hangs, holding the mount's lock, on any changed superblock toyfs accepts: halting that
+  // kernel (unmount takes the lock) would wait forever.
+  const image = await populated();
+  const hanging: FileSystemType = {
+    ...toyfs,
+    name: 'hangfs',
+    async mount(dev, opts, k) {
+      const buf = new Uint8Array(1024);
+      await dev!.read(buf, 0);
+      const fs = await toyfs.mount(dev, opts, k);
+      if (Buffer.from(buf).equals(Buffer.from(image.subarray(0, 1024)))) return fs;
+      const h = Object.create(fs) as typeof fs;
+      h.statvfs = () => new Promise(() => undefined);
+      return h;
+    },
+  };
+  const r = await fuzzCampaign({ component: hanging, image, writable: true, regions: [[0, 1024]] }, 1, 4, { callTimeoutMs: 100 });
+  assert.equal(r.cases, 4);
+  assert.ok(r.violations.length > 0);
+  for (const v of r.violations) assert.match(v.violation.message, /^statvfs did not finish within 100 ms/);
+});
