@@ -22,6 +22,13 @@ export class Buf {
   loading: Promise<void> | undefined;
   /** Set when the read failed; the buffer is dropped. */
   error: unknown;
+  /** BufCache's use counter when the buffer last moved to the tail of the LRU order. */
+  used = 0;
+  /**
+   * Run once, just before the buffer's next write to the device (then cleared): lets a file system put off
+   * work that only the on-disk copy needs, such as a checksum over a block changed many times between writes.
+   */
+  prewrite: ((data: Uint8Array) => void) | undefined;
 
   constructor(
     readonly offset: number,
@@ -166,6 +173,11 @@ export class BufCache {
   }
 
   private async writeOut(bp: Buf): Promise<void> {
+    const pre = bp.prewrite;
+    if (pre) {
+      bp.prewrite = undefined;
+      pre(bp.data);
+    }
     bp.dirty = false;
     this.stats.writes++;
     try {
@@ -176,13 +188,20 @@ export class BufCache {
     }
   }
 
+  /** Use counter: moving a buffer to the tail of the LRU order costs two map operations, so one used recently is left in place. */
+  private clock = 0;
+
   private touch(bp: Buf): void {
+    const now = ++this.clock;
+    if (now - bp.used < this.bufs.size >> 2) return;
+    bp.used = now;
     this.bufs.delete(bp.offset);
     this.bufs.set(bp.offset, bp);
   }
 
   private insert(offset: number, data: Uint8Array): Buf {
     const bp = new Buf(offset, data);
+    bp.used = ++this.clock;
     this.bufs.set(offset, bp);
     this.bytes += data.length;
     this.stats.bytes = this.bytes;
@@ -210,20 +229,22 @@ export class BufCache {
   private async maybeEvict(): Promise<void> {
     if (this.bytes <= this.capacity) return;
     for (const bp of this.bufs.values()) {
-      if (this.bytes <= this.capacity) break;
-      if (bp.refs > 0 || bp.loading) continue;
-      if (bp.dirty) continue; // written below, in offset order, then evicted on a later pass
+      if (this.bytes <= this.capacity) return;
+      if (bp.refs > 0 || bp.loading || bp.dirty) continue;
       this.remove(bp);
       this.stats.evictions++;
     }
-    if (this.bytes > this.capacity * 2) {
-      // Mostly dirty: write them out so they can go.
-      const dirty = [...this.bufs.values()].filter((b) => b.dirty && b.refs === 0).sort((a, b) => a.offset - b.offset);
-      for (const bp of dirty) await this.writeOut(bp);
-      for (const bp of dirty) if (bp.refs === 0 && !bp.dirty) {
-        this.remove(bp);
-        this.stats.evictions++;
-      }
+    // What is left over the cap is dirty: write it all back in offset order (neighbours reach the device
+    // together), then evict the least recently used down to three quarters of the cap, so that the next
+    // inserts find clean buffers at the head of the list instead of walking past dirty ones each time.
+    const dirty = [...this.bufs.values()].filter((b) => b.dirty && b.refs === 0 && !b.loading).sort((a, b) => a.offset - b.offset);
+    for (const bp of dirty) await this.writeOut(bp);
+    const low = (this.capacity * 3) / 4;
+    for (const bp of this.bufs.values()) {
+      if (this.bytes <= low) break;
+      if (bp.refs > 0 || bp.loading || bp.dirty) continue;
+      this.remove(bp);
+      this.stats.evictions++;
     }
   }
 }

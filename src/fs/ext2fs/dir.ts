@@ -16,6 +16,7 @@ import { initExtentRoot, inlineBytes, writeFile } from './file.js';
 import type { Ext2Fs } from './fs.js';
 import { corrupt } from './fs.js';
 import type { Inode } from './inode.js';
+import type { Buf } from '../../vfs/bio.js';
 import { DIRENT, DIRENT_TAIL, DIRENT_TAIL_FT, DX_COUNTLIMIT, DX_ENTRY, DX_ROOT_INFO, IFLAG, INCOMPAT } from './layout.js';
 import { readXattrs, writeXattrs } from './xattr.js';
 
@@ -120,6 +121,21 @@ function verifyLeaf(fs: Ext2Fs, ip: Inode, d: Uint8Array, lblk: number): void {
 function setLeafCsum(fs: Ext2Fs, ip: Inode, d: Uint8Array): void {
   if (!fs.csum || !hasTail(d, fs.bs)) return;
   new DataView(d.buffer, d.byteOffset).setUint32(fs.bs - 4, crc32c(ip.csumSeed, d, 0, fs.bs - 12), true);
+}
+
+/**
+ * Marks a changed leaf whose checksum can wait until the block is written (the buffer cache calls back
+ * then), so a leaf receiving many entries between writes is checksummed once. Only a buffer already
+ * verified (or a mount that does not verify) may carry a stale checksum in memory: a read of it is
+ * never checked again.
+ */
+function deferLeafCsum(fs: Ext2Fs, ip: Inode, bp: Buf): void {
+  if (!fs.csum || !hasTail(bp.data, fs.bs)) return;
+  if (fs.opts.verify && !fs.verified.has(bp.data)) {
+    setLeafCsum(fs, ip, bp.data);
+    return;
+  }
+  bp.prewrite = (d) => setLeafCsum(fs, ip, d);
 }
 
 function writeTail(fs: Ext2Fs, d: Uint8Array): void {
@@ -416,7 +432,7 @@ async function tryBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array, i
   }
   const ok = insertInto(fs, d, 0, leafEnd(fs, d, ip, lblk), name, ino, ft, `directory inode ${ip.ino} block ${lblk}`);
   if (ok) {
-    setLeafCsum(fs, ip, d);
+    deferLeafCsum(fs, ip, b.bp);
     fs.bio.bdwrite(b.bp);
   } else fs.bio.brelse(b.bp);
   return ok;

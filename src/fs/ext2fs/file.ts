@@ -160,8 +160,9 @@ async function writeRun(fs: Ext2Fs, pblk: number, len: number, src: Uint8Array, 
       left -= whole * bs;
       continue;
     }
-    const tmp = new Uint8Array(bs);
+    const tmp = fs.scratchBlock();
     if (!fresh) await fs.dev.read(tmp, (pblk + b) * bs);
+    else tmp.fill(0);
     const n = Math.min(bs - at, left);
     tmp.set(src.subarray(s, s + n), at);
     await fs.dev.write(tmp, (pblk + b) * bs);

@@ -805,6 +805,18 @@ export class Ext2Fs {
     return ip;
   }
 
+  private scratch: Uint8Array | null = null;
+
+  /**
+   * One block-sized buffer for partial-block writes of file data (the tail of nearly every file), instead of
+   * a new one each time. Only writers use it, and they run under the exclusive mount lock, one at a time;
+   * its contents are the caller's until its next await that reuses it.
+   */
+  scratchBlock(): Uint8Array {
+    if (!this.scratch || this.scratch.length !== this.bs) this.scratch = new Uint8Array(this.bs);
+    return this.scratch;
+  }
+
   /** Random generation numbers drawn from the kernel in batches (one host call per 1,024 inodes, not per inode). */
   private randomPool = new Uint32Array(0);
   private randomLeft = 0;
@@ -862,6 +874,27 @@ export class Ext2Fs {
   /** Writes the in-memory extent list as a tree of the smallest depth that holds it. */
   async writeExtentTree(ip: Inode): Promise<void> {
     const list = ip.extents!;
+    if (list.length <= 4 && ip.treeBlocks.length === 0) {
+      // Fits the inode (most files): the root alone, no tree blocks to take or give back.
+      const ib = ip.iblock;
+      ib.fill(0);
+      const dv = new DataView(ib.buffer, ib.byteOffset, 60);
+      const H = EXT_HDR.f, L = EXT_LEAF.f;
+      dv.setUint16(H.magic.off, EXT_MAGIC, true);
+      dv.setUint16(H.entries.off, list.length, true);
+      dv.setUint16(H.max.off, 4, true);
+      list.forEach((e, j) => {
+        const at = 12 + j * 12;
+        dv.setUint32(at + L.block.off, e.lblk, true);
+        dv.setUint16(at + L.len.off, e.uninit ? e.len + EXT_INIT_MAX_LEN : e.len, true);
+        dv.setUint16(at + L.startHi.off, Math.floor(e.pblk / 0x100000000), true);
+        dv.setUint32(at + L.startLo.off, e.pblk >>> 0, true);
+      });
+      ip.extentsDirty = false;
+      ip.dirty = true;
+      this.dirtyInodes.add(ip);
+      return;
+    }
     const perBlock = Math.floor((this.bs - 12) / 12);
     const old = [...ip.treeBlocks];
     const before = old.length;

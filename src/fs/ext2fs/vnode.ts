@@ -116,7 +116,7 @@ export class Ext2Vnode implements VnodeImpl {
       if ((r >>> 8) < 256 && (r & 0xfff000ff) === (r & 0xff)) dv.setUint32(0, r, true);
       else dv.setUint32(4, r, true);
     }
-    await this.fs.writeInode(ip);
+    // The new inode is dirty (newNode) and reaches its inode-table block when it is flushed (reclaim, sync).
     await addEntry(this.fs, this.ip, name, ip.ino, node.type);
     this.touchDir(node.time);
     return ip.ino;

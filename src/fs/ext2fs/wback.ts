@@ -10,8 +10,11 @@
  * on the device already or written later over the run. Reads see pending
  * bytes (served from a run, or the run is written first when a read covers
  * only part of it); flush() writes every run before flushing the device, so
- * fsync and unmount keep their meaning. A failed device write keeps its run
- * pending and the error is the caller's, as with any delayed write.
+ * fsync and unmount keep their meaning. A run that has to make room for
+ * another is written in the background (the file system goes on meanwhile);
+ * a failed device write keeps its run pending, and the error is reported by
+ * the next call that waits for the device (flush, or a read or write of that
+ * run), as with any delayed write.
  */
 
 import { DeviceWrapper, type BlockDevice } from '../../dev/blockdev.js';
@@ -19,9 +22,13 @@ import { DeviceWrapper, type BlockDevice } from '../../dev/blockdev.js';
 /** Largest run held back; larger writes go straight to the device. */
 const MAX_RUN = 4 * 1024 * 1024;
 /** Runs held at once (a directory's files and its subdirectories' files land in different groups). */
-const MAX_RUNS = 32;
+const MAX_RUNS = 16;
 /** Bytes held at once, over all runs. */
 const MAX_PENDING = 32 * 1024 * 1024;
+/** Background writes at once (each holds a run's buffer until it completes). */
+const MAX_INFLIGHT = 2;
+/** Buffers kept for reuse once their runs are written. */
+const MAX_SPARE = 4;
 /** Largest gap a run grows over. */
 const MAX_GAP = 64 * 1024;
 
@@ -29,10 +36,14 @@ interface Run {
   start: number;
   len: number;
   data: Uint8Array;
-  /** A device read (gap) or write (drain) of this run in progress: others wait for it. */
-  busy: Promise<unknown> | null;
+  /** A device read (gap) or write (drain) of this run in progress: others wait for it. It never rejects. */
+  busy: Promise<void> | null;
+  /** Set while `busy` is the run's write. */
+  writing: boolean;
   /** Use counter at the last write into the run: the least recently used run is written first. */
   used: number;
+  /** The error of the run's last device write, until reported. */
+  error?: unknown;
 }
 
 export class WriteBehind extends DeviceWrapper {
@@ -46,11 +57,24 @@ export class WriteBehind extends DeviceWrapper {
     super(dev);
   }
 
-  /** Bytes held back, not yet on the device. */
+  /** Bytes held back, not yet on the device (or on their way). */
   get pending(): number {
     let n = 0;
     for (const r of this.runs) n += r.len;
     return n;
+  }
+
+  /** Runs not being written, and the bytes they hold: what the caps apply to. */
+  private held(): { count: number; bytes: number; writing: number } {
+    let count = 0, bytes = 0, writing = 0;
+    for (const r of this.runs) {
+      if (r.writing) writing++;
+      else {
+        count++;
+        bytes += r.len;
+      }
+    }
+    return { count, bytes, writing };
   }
 
   private overlapping(from: number, to: number, except?: Run): Run | undefined {
@@ -82,7 +106,8 @@ export class WriteBehind extends DeviceWrapper {
     for (;;) {
       const busy = this.runs.find((r) => r.busy && r.start < end + MAX_GAP && offset < r.start + r.len + MAX_GAP);
       if (busy) {
-        await busy.busy!.catch(() => undefined);
+        await busy.busy;
+        if (busy.writing === false && this.runs.includes(busy) && busy.error) this.rethrow(busy);
         continue;
       }
       // A run this write continues, lands inside, or follows after a short gap.
@@ -94,10 +119,7 @@ export class WriteBehind extends DeviceWrapper {
           await this.drainRun(other);
           continue;
         }
-        if (end > rend && this.runs.length > 1 && this.pending + (end - rend) > MAX_PENDING) {
-          await this.drainRun(this.lru(r));
-          continue;
-        }
+        if (end > rend && this.held().bytes + (end - rend) > MAX_PENDING && (await this.makeRoom(r))) continue;
         if (offset > rend) {
           if (!(await this.fillGap(r, offset))) continue;
         }
@@ -105,6 +127,7 @@ export class WriteBehind extends DeviceWrapper {
         r.data.set(buf, offset - r.start);
         if (end - r.start > r.len) r.len = end - r.start;
         r.used = ++this.clock;
+        r.error = undefined;
         this.stats.gathered++;
         return;
       }
@@ -117,11 +140,9 @@ export class WriteBehind extends DeviceWrapper {
         this.stats.deviceWrites++;
         return this.dev.write(buf, offset);
       }
-      if (this.runs.length >= MAX_RUNS || this.pending + buf.length > MAX_PENDING) {
-        await this.drainRun(this.lru());
-        continue;
-      }
-      const run: Run = { start: offset, len: 0, data: this.spare.pop() ?? new Uint8Array(0), busy: null, used: ++this.clock };
+      const h = this.held();
+      if ((h.count >= MAX_RUNS || h.bytes + buf.length > MAX_PENDING) && (await this.makeRoom())) continue;
+      const run: Run = { start: offset, len: 0, data: new Uint8Array(0), busy: null, writing: false, used: ++this.clock };
       this.reserve(run, buf.length);
       run.data.set(buf, 0);
       run.len = buf.length;
@@ -130,24 +151,43 @@ export class WriteBehind extends DeviceWrapper {
     }
   }
 
-  /** The least recently written run (other than `keep`). */
-  private lru(keep?: Run): Run {
+  /**
+   * Starts writing the least recently used run (other than `keep`) in the background, first waiting for one
+   * of the writes already in flight when there are MAX_INFLIGHT. Returns whether anything changed (the
+   * caller then looks again).
+   */
+  private async makeRoom(keep?: Run): Promise<boolean> {
+    const { writing } = this.held();
+    if (writing >= MAX_INFLIGHT) {
+      const w = this.runs.find((x) => x.writing)!;
+      await w.busy;
+      return true;
+    }
+    const lru = this.lru(keep);
+    if (!lru) return false;
+    this.startWrite(lru);
+    return true;
+  }
+
+  /** The least recently written run (other than `keep`) not being read or written. */
+  private lru(keep?: Run): Run | undefined {
     let best: Run | undefined;
-    for (const x of this.runs) if (x !== keep && (!best || x.used < best.used)) best = x;
-    return best!;
+    for (const x of this.runs) if (x !== keep && !x.busy && (!best || x.used < best.used)) best = x;
+    return best;
   }
 
   /** Extends run `r` with the device's bytes up to `to`; false when the state changed meanwhile (the caller looks again). */
   private async fillGap(r: Run, to: number): Promise<boolean> {
     const rend = r.start + r.len;
     this.reserve(r, to - r.start);
-    const p = this.dev.read(r.data.subarray(r.len, to - r.start), rend);
+    let failed: unknown;
+    const p = this.dev.read(r.data.subarray(r.len, to - r.start), rend).catch((e: unknown) => {
+      failed = e;
+    });
     r.busy = p;
-    try {
-      await p;
-    } finally {
-      r.busy = null;
-    }
+    await p;
+    r.busy = null;
+    if (failed !== undefined) throw failed;
     if (!this.runs.includes(r) || r.start + r.len !== rend) return false;
     r.len = to - r.start;
     this.stats.gapBytes += to - rend;
@@ -159,36 +199,60 @@ export class WriteBehind extends DeviceWrapper {
     await this.dev.flush();
   }
 
-  /** Writes every pending run to the device, in offset order. */
+  /** Writes every pending run to the device, in offset order, and waits for them. */
   async drain(): Promise<void> {
+    for (const r of [...this.runs].sort((a, b) => a.start - b.start)) if (!r.busy) this.startWrite(r);
     while (this.runs.length > 0) {
-      let first = this.runs[0]!;
-      for (const r of this.runs) if (r.start < first.start) first = r;
-      await this.drainRun(first);
+      const r = this.runs.find((x) => x.busy) ?? this.runs[0]!;
+      await this.drainRun(r);
     }
   }
 
+  /** Writes run `r` (or waits for its write in flight); throws when that write failed. */
   private async drainRun(r: Run): Promise<void> {
-    while (r.busy) await r.busy.catch(() => undefined);
-    if (!this.runs.includes(r)) return;
-    this.stats.deviceWrites++;
-    const p = this.dev.write(r.data.subarray(0, r.len), r.start);
-    r.busy = p;
-    try {
-      await p;
-    } finally {
-      r.busy = null;
+    for (;;) {
+      if (r.busy) await r.busy;
+      if (!this.runs.includes(r)) return;
+      if (r.error !== undefined) this.rethrow(r);
+      if (!r.busy) this.startWrite(r);
     }
-    this.runs.splice(this.runs.indexOf(r), 1);
-    if (this.spare.length < 4) this.spare.push(r.data);
   }
 
+  /** Throws a run's write error once (the run stays pending: a later flush tries again). */
+  private rethrow(r: Run): never {
+    const e = r.error;
+    r.error = undefined;
+    throw e;
+  }
+
+  /** Starts the device write of run `r`; its bytes stay readable from the run until the write completes. */
+  private startWrite(r: Run): void {
+    this.stats.deviceWrites++;
+    r.writing = true;
+    r.error = undefined;
+    r.busy = this.dev.write(r.data.subarray(0, r.len), r.start).then(
+      () => {
+        this.runs.splice(this.runs.indexOf(r), 1);
+        this.keep(r.data);
+      },
+      (e: unknown) => {
+        r.error = e;
+      },
+    ).finally(() => {
+      r.busy = null;
+      r.writing = false;
+    });
+  }
+
+  /** Gives run `r` its buffer: every run has one of MAX_RUN bytes, reused once written (no growth copies, no zero fill). */
   private reserve(r: Run, n: number): void {
     if (n <= r.data.length) return;
-    let size = Math.max(256 * 1024, r.data.length);
-    while (size < n) size *= 2;
-    const next = new Uint8Array(Math.min(size, MAX_RUN));
+    const next = this.spare.pop() ?? new Uint8Array(MAX_RUN);
     next.set(r.data.subarray(0, r.len));
     r.data = next;
+  }
+
+  private keep(buf: Uint8Array): void {
+    if (buf.length === MAX_RUN && this.spare.length < MAX_SPARE) this.spare.push(buf);
   }
 }
