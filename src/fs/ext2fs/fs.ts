@@ -78,6 +78,8 @@ export class Ext2Fs {
   readonly dirtyInodes = new Set<Inode>();
   /** Bitmaps changed since the last sync ('block3', 'inode0'): their descriptor checksums are stale until then. */
   private readonly touched = new Set<string>();
+  /** Per group: a bit below which the block bitmap has no free block (a search hint; absent means 0). */
+  private readonly lowFree: number[] = [];
   /** Cached blocks whose checksum was verified (or set by us): identity of the buffer cache's data arrays. */
   readonly verified = new WeakSet<Uint8Array>();
   /** The in-memory inode of a file that has a vnode (set by the mount), so internal updates do not race it. */
@@ -684,9 +686,11 @@ export class Ext2Fs {
       const bp = await this.blockBitmap(g);
       const d = bp.data;
       const nbits = this.blocksInGroup(g);
-      const startBit = i === 0 ? goal - this.groupFirstBlock(g) : 0;
+      // Below lowFree[g] every block is known in use: a search from the start of the group begins there.
+      const low = Math.min(this.lowFree[g] ?? 0, nbits);
+      const startBit = Math.max(i === 0 ? goal - this.groupFirstBlock(g) : 0, low);
       let bit = findZero(d, startBit, nbits);
-      if (bit < 0 && startBit > 0) bit = findZero(d, 0, startBit);
+      if (bit < 0 && startBit > low) bit = findZero(d, low, startBit);
       if (bit < 0) {
         this.bio.brelse(bp);
         continue;
@@ -697,6 +701,8 @@ export class Ext2Fs {
         len++;
       }
       this.bio.bdwrite(bp);
+      // Searched from the hint (or wrapped round to it): everything below the run is in use now.
+      if (startBit === low || bit < startBit) this.lowFree[g] = bit + len;
       this.touched.add(`block${g}`);
       this.setFreeBlocks(gd, this.gdFreeBlocks(gd) - len);
       this.freeBlocks -= len;
@@ -717,6 +723,7 @@ export class Ext2Fs {
       const first = this.groupFirstBlock(g);
       const stop = Math.min(end, first + this.blocksInGroup(g));
       const bp = await this.blockBitmap(g);
+      if (this.lowFree[g] !== undefined && b - first < this.lowFree[g]!) this.lowFree[g] = b - first;
       let freed = 0;
       for (; b < stop; b++) {
         const r = b - first;

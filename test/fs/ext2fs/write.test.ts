@@ -211,3 +211,37 @@ test('writing past 4 GiB, into inline files and inline directories keeps e2fsck 
   await h.read(b, 5 * 1024 ** 3);
   assert.equal(b.toString(), 'far away');
 });
+
+test('blocks freed below the allocator\'s search hint are found again: fill, delete the first files, fill again', async () => {
+  const img = join(work.path, 'refill.img');
+  const bytes = await mke2fs(img, 'ext4', '4M', ['-N', '1024']);
+  const m = await mountImage(bytes, { readonly: false });
+  const root = await m.vget(m.rootKey);
+  const chunk = Buffer.alloc(16384, 5);
+  const fill = async (prefix: string): Promise<number> => {
+    let n = 0;
+    try {
+      for (;; n++) {
+        const f = await m.vget(await root.create(`${prefix}${n}`, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+        await f.write(chunk, 0, t());
+      }
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'ENOSPC');
+    }
+    return n;
+  };
+  const first = await fill('a');
+  assert.ok(first > 20, `wrote ${first} files`);
+  // The earliest files hold the lowest blocks of their group: freeing them must move the hint back down.
+  for (let i = 0; i < 10; i++) {
+    const vp = await m.vget((await root.lookup(`a${i}`))!);
+    await root.remove(`a${i}`, vp, t());
+    await vp.inactive?.();
+  }
+  const again = await fill('b');
+  assert.ok(again >= 9, `refilled ${again} files after freeing 10`);
+  await m.sync();
+  await m.unmount();
+  await writeFile(img, bytes);
+  await fsck(img);
+});
