@@ -1,6 +1,7 @@
 /** Walking trees through a process's system calls: reading every file the way `tar` would, extracting to and filling from a host directory. */
 
-import { mkdirSync, readdirSync, lstatSync, readlinkSync, readSync, writeFileSync, symlinkSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, readdirSync, lstatSync, readlinkSync, readSync, symlinkSync, openSync, closeSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { O_CREAT, O_RDONLY, O_WRONLY } from '../src/vfs/fcntl.js';
 import type { SyscallApi } from '../src/vfs/syscalls.js';
@@ -45,12 +46,17 @@ export async function readTree(p: SyscallApi, root: string): Promise<WalkStats> 
  * openRead (open + fstat + read of up to 1 MiB + close at end of file), plus reads and a close when it is
  * larger; what is neither a file nor a directory is lstat'ed. On a local Proc openRead is the separate
  * calls, so the work is readTree's with fstat in place of lstat; on a remote process it is one round trip.
- * `inFlight` files of a directory are read at the same time (each with its own buffer): 1 is readTree's
- * strictly sequential order.
+ * `inFlight` workers share the walk (each with its own buffer): a worker takes a file when there is one,
+ * else lists the next directory, so that many calls are in flight however the files spread over
+ * directories. 1 is strictly one call at a time, as readTree.
  */
 export async function readTreeCompound(p: SyscallApi, root: string, inFlight = 1): Promise<WalkStats> {
   const stats: WalkStats = { files: 0, dirs: 0, bytes: 0 };
-  const bufs = Array.from({ length: inFlight }, () => new Uint8Array(1024 * 1024));
+  const dirs = [root];
+  const files: string[] = [];
+  // Directories being listed by some worker, and the workers waiting for what that listing finds.
+  let listing = 0;
+  let waiting: (() => void)[] = [];
   const readOne = async (path: string, buf: Uint8Array): Promise<void> => {
     const r = await openRead(p, path, buf);
     stats.bytes += r.n;
@@ -68,47 +74,223 @@ export async function readTreeCompound(p: SyscallApi, root: string, inFlight = 1
     }
     stats.files++;
   };
-  const stack = [root];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
+  const list = async (dir: string): Promise<void> => {
     stats.dirs++;
-    const files: string[] = [];
     for (const e of await p.readdir(dir)) {
       const path = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;
-      if (e.type === 'dir') stack.push(path);
+      if (e.type === 'dir') dirs.push(path);
       else if (e.type === 'reg') files.push(path);
       else await p.lstat(path);
     }
-    let next = 0;
-    const worker = async (buf: Uint8Array): Promise<void> => {
-      while (next < files.length) await readOne(files[next++]!, buf);
-    };
-    await Promise.all(bufs.map(worker));
-  }
+  };
+  const worker = async (): Promise<void> => {
+    const buf = new Uint8Array(1024 * 1024);
+    for (;;) {
+      if (files.length > 0) await readOne(files.pop()!, buf);
+      else if (dirs.length > 0) {
+        listing++;
+        try {
+          await list(dirs.pop()!);
+        } finally {
+          listing--;
+          const w = waiting;
+          waiting = [];
+          for (const wake of w) wake();
+        }
+      } else if (listing > 0) await new Promise<void>((r) => waiting.push(r));
+      else return;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
   return stats;
 }
 
-/** Copies the image's tree to a host directory (contents, modes, symlinks). */
+/** Bytes of file data sent to the host writer in one message (a slab; a larger file goes in pieces). */
+const SLAB_BYTES = 8 * 1024 * 1024;
+/** Slabs at most in flight or being filled: bounds the memory an extraction holds. */
+const SLABS = 6;
+/** Operations at most in one message (many small files fill a slab slowly). */
+const BATCH_OPS = 512;
+
+/** What the host writer does: make a directory, a symlink, or write a piece of a file from the slab. */
+type HostOp =
+  | { k: 'd'; path: string }
+  | { k: 'l'; path: string; target: string }
+  | { k: 'f'; path: string; mode: number; off: number; len: number; pos: number; create: boolean };
+
+/**
+ * The host writer (a worker thread, plain JavaScript so it runs without a build step): takes batches of
+ * operations in order, does them with synchronous calls, sends the slab back, and after a failure only
+ * reports it. Creating files on the host (a directory-entry and journal update each) costs more than
+ * reading them from the image; on a thread of its own it overlaps the kernel's walk.
+ */
+const HOST_WRITER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+let failed = null;
+parentPort.on('message', (m) => {
+  if (failed === null) {
+    const data = m.slab === null ? new Uint8Array(0) : new Uint8Array(m.slab);
+    for (const op of m.ops) {
+      try {
+        if (op.k === 'd') fs.mkdirSync(op.path);
+        else if (op.k === 'l') fs.symlinkSync(op.target, op.path);
+        else {
+          const fd = fs.openSync(op.path, op.create ? 'w' : 'r+', op.mode);
+          try {
+            for (let at = 0; at < op.len; ) at += fs.writeSync(fd, data, op.off + at, op.len - at, op.pos + at);
+          } finally {
+            fs.closeSync(fd);
+          }
+        }
+      } catch (e) {
+        failed = String((e && e.message) || e);
+        break;
+      }
+    }
+  }
+  parentPort.postMessage({ slab: m.slab, failed }, m.slab === null ? [] : [m.slab]);
+});
+`;
+
+/** The walk's side of the host writer: fills slabs with file data and sends them with their operations. */
+class HostWriter {
+  private readonly worker = new Worker(HOST_WRITER, { eval: true });
+  private readonly free: ArrayBuffer[] = [];
+  private made = 0;
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
+  private failed: Error | null = null;
+  private dead = false;
+  private slab: ArrayBuffer | null = null;
+  private used = 0;
+  private ops: HostOp[] = [];
+
+  constructor() {
+    this.worker.on('message', (m: { slab: ArrayBuffer | null; failed: string | null }) => {
+      if (m.failed !== null) this.failed ??= new Error(`extractTree: host write failed: ${m.failed}`);
+      if (m.slab !== null) this.free.push(m.slab);
+      this.inFlight--;
+      this.wake();
+    });
+    const died = (e: Error) => {
+      this.failed ??= e;
+      this.dead = true;
+      this.wake();
+    };
+    this.worker.on('error', died);
+    this.worker.on('exit', () => {
+      if (!this.dead) died(new Error('extractTree: the host writer stopped'));
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private async idle(): Promise<void> {
+    await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failed) throw this.failed;
+  }
+
+  /** Room for `len` bytes (at most SLAB_BYTES) in the current slab: its view at the free space. */
+  async room(len: number): Promise<Uint8Array> {
+    if (this.failed) throw this.failed;
+    if (this.slab !== null && (this.used + len > SLAB_BYTES || this.ops.length >= BATCH_OPS)) this.send();
+    while (this.slab === null) {
+      if (this.free.length > 0) this.slab = this.free.pop()!;
+      else if (this.made < SLABS) {
+        this.slab = new ArrayBuffer(SLAB_BYTES);
+        this.made++;
+      } else await this.idle();
+      this.used = 0;
+    }
+    return new Uint8Array(this.slab, this.used, len);
+  }
+
+  /** Adds an operation; a file piece's bytes are the `len` bytes room() last returned. */
+  add(op: HostOp): void {
+    if (op.k === 'f') {
+      op.off = this.used;
+      this.used += op.len;
+    }
+    this.ops.push(op);
+    if (this.ops.length >= BATCH_OPS && op.k !== 'f') this.send();
+  }
+
+  private send(): void {
+    const slab = this.slab;
+    this.worker.postMessage({ slab, ops: this.ops }, slab === null ? [] : [slab]);
+    this.inFlight++;
+    this.slab = null;
+    this.ops = [];
+  }
+
+  /** Sends what is pending, waits for the writer to finish, and stops it. Throws the first host failure. */
+  async close(): Promise<void> {
+    try {
+      if (this.ops.length > 0 && this.failed === null) this.send();
+      while (this.inFlight > 0 && !this.dead) await new Promise<void>((r) => this.waiters.push(r));
+    } finally {
+      this.dead = true; // its exit now is ours
+      await this.worker.terminate();
+    }
+    if (this.failed) throw this.failed;
+  }
+}
+
+/**
+ * Copies the image's tree to a host directory (contents, modes, symlinks). The walk runs through the
+ * kernel one call at a time (open, fstat, reads straight into the outgoing slab, close: one path lookup
+ * per file); the host side (mkdir, create and write, symlink) runs in order on a worker thread.
+ */
 export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array): Promise<void> {
+  void buf; // file data goes straight into the host writer's slabs
   mkdirSync(to, { recursive: true });
+  const w = new HostWriter();
+  let ok = false;
+  try {
+    await extractDir(p, from, to, w);
+    ok = true;
+  } finally {
+    // After a failure in the walk, the writer is still stopped; its own failure then matters less.
+    const closing = w.close();
+    if (ok) await closing;
+    else await closing.catch(() => undefined);
+  }
+}
+
+async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter): Promise<void> {
   for (const e of await p.readdir(from)) {
     const src = `${from}/${e.name}`;
     const dst = join(to, e.name);
-    if (e.type === 'dir') await extractTree(p, src, dst, buf);
-    else if (e.type === 'lnk') symlinkSync(await p.readlink(src), dst);
-    else if (e.type === 'reg') {
-      const st = await p.stat(src);
+    if (e.type === 'dir') {
+      w.add({ k: 'd', path: dst });
+      await extractDir(p, src, dst, w);
+    } else if (e.type === 'lnk') {
+      w.add({ k: 'l', path: dst, target: await p.readlink(src) });
+    } else if (e.type === 'reg') {
       const fd = await p.open(src, O_RDONLY);
-      const out = openSync(dst, 'w', st.mode & 0o777);
       try {
+        const st = await p.fstat(fd);
+        const mode = st.mode & 0o777;
+        let pos = 0;
         for (;;) {
-          const n = await p.read(fd, buf);
-          if (n === 0) break;
-          writeFileSync(out, buf.subarray(0, n));
-          if (n < buf.length) break;
+          const want = Math.min(SLAB_BYTES, st.size - pos);
+          const view = await w.room(want);
+          let n = 0;
+          while (n < want) {
+            const r = await p.read(fd, view.subarray(n));
+            if (r === 0) break;
+            n += r;
+          }
+          w.add({ k: 'f', path: dst, mode, off: 0, len: n, pos, create: pos === 0 });
+          pos += n;
+          if (n < want || pos >= st.size) break;
         }
       } finally {
-        closeSync(out);
         await p.close(fd);
       }
     }
