@@ -11,6 +11,8 @@ import { ext2fsPeerBenchmarks } from './ext2fs-peers.js';
 import { fuseBenchmarks } from './fuse.js';
 import { msdosfsBenchmarks } from './msdosfs.js';
 import { sysproxyBenchmarks } from './sysproxy.js';
+import { ffsBenchmarks } from './ffs.js';
+import { cd9660Benchmarks } from './cd9660.js';
 import { report, type Result } from './lib.js';
 
 const args = process.argv.slice(2);
@@ -26,10 +28,12 @@ const groups: Record<string, () => Promise<Result[]>> = {
   fuse: fuseBenchmarks,
   msdosfs: msdosfsBenchmarks,
   sysproxy: sysproxyBenchmarks,
+  ffs: ffsBenchmarks,
+  cd9660: cd9660Benchmarks,
 };
 
 /** Groups that need the Linux-source fixtures (minutes to make once): run with --all or --only NAME. */
-const heavy = new Set(['ext2fs', 'ext2fs-peers', 'fuse', 'msdosfs', 'sysproxy']);
+const heavy = new Set(['ext2fs', 'ext2fs-peers', 'fuse', 'msdosfs', 'sysproxy', 'ffs', 'cd9660']);
 
 const results: Result[] = [];
 for (const [name, fn] of Object.entries(groups)) {
