@@ -46,12 +46,17 @@ export async function readTree(p: SyscallApi, root: string): Promise<WalkStats> 
  * openRead (open + fstat + read of up to 1 MiB + close at end of file), plus reads and a close when it is
  * larger; what is neither a file nor a directory is lstat'ed. On a local Proc openRead is the separate
  * calls, so the work is readTree's with fstat in place of lstat; on a remote process it is one round trip.
- * `inFlight` files of a directory are read at the same time (each with its own buffer): 1 is readTree's
- * strictly sequential order.
+ * `inFlight` workers share the walk (each with its own buffer): a worker takes a file when there is one,
+ * else lists the next directory, so that many calls are in flight however the files spread over
+ * directories. 1 is strictly one call at a time, as readTree.
  */
 export async function readTreeCompound(p: SyscallApi, root: string, inFlight = 1): Promise<WalkStats> {
   const stats: WalkStats = { files: 0, dirs: 0, bytes: 0 };
-  const bufs = Array.from({ length: inFlight }, () => new Uint8Array(1024 * 1024));
+  const dirs = [root];
+  const files: string[] = [];
+  // Directories being listed by some worker, and the workers waiting for what that listing finds.
+  let listing = 0;
+  let waiting: (() => void)[] = [];
   const readOne = async (path: string, buf: Uint8Array): Promise<void> => {
     const r = await openRead(p, path, buf);
     stats.bytes += r.n;
@@ -69,23 +74,34 @@ export async function readTreeCompound(p: SyscallApi, root: string, inFlight = 1
     }
     stats.files++;
   };
-  const stack = [root];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
+  const list = async (dir: string): Promise<void> => {
     stats.dirs++;
-    const files: string[] = [];
     for (const e of await p.readdir(dir)) {
       const path = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;
-      if (e.type === 'dir') stack.push(path);
+      if (e.type === 'dir') dirs.push(path);
       else if (e.type === 'reg') files.push(path);
       else await p.lstat(path);
     }
-    let next = 0;
-    const worker = async (buf: Uint8Array): Promise<void> => {
-      while (next < files.length) await readOne(files[next++]!, buf);
-    };
-    await Promise.all(bufs.map(worker));
-  }
+  };
+  const worker = async (): Promise<void> => {
+    const buf = new Uint8Array(1024 * 1024);
+    for (;;) {
+      if (files.length > 0) await readOne(files.pop()!, buf);
+      else if (dirs.length > 0) {
+        listing++;
+        try {
+          await list(dirs.pop()!);
+        } finally {
+          listing--;
+          const w = waiting;
+          waiting = [];
+          for (const wake of w) wake();
+        }
+      } else if (listing > 0) await new Promise<void>((r) => waiting.push(r));
+      else return;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
   return stats;
 }
 
