@@ -12,7 +12,10 @@ import type { Errno } from '../kern/errno.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from '../vfs/syscalls.js';
 import type { ProbeResult, StatVfs } from '../vfs/types.js';
 import { O_RDONLY } from '../vfs/fcntl.js';
-import { badOpenReadFlags, type OpenReadApi, type OpenReadResult } from './compound.js';
+import {
+  badOpenReadFlags, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL,
+  type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult,
+} from './compound.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, type OpSpec } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
@@ -249,7 +252,7 @@ function trimArgs(args: unknown[]): unknown[] {
  * compound calls of compound.ts (use them through its functions, which fall
  * back to the separate calls on a local Proc).
  */
-export class RemoteProc implements SyscallApi, OpenReadApi {
+export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
   constructor(
     private readonly c: SysproxyClient,
     readonly pid: number,
@@ -340,6 +343,43 @@ export class RemoteProc implements SyscallApi, OpenReadApi {
       }
     }
     return { fd: r.fd, n, stat: r.st };
+  }
+
+  /**
+   * openRead for several files in one round trip (compound.ts's openReadMany):
+   * items for a prefix of `paths`, each with its bytes as a view into the one
+   * payload received, or its error.
+   */
+  async openReadMany(paths: string[], opts: OpenReadManyOptions = {}): Promise<OpenReadManyItem[]> {
+    const flags = opts.flags ?? O_RDONLY;
+    const bad = badOpenReadFlags(flags);
+    if (bad !== null) throw new KernelError('EINVAL', bad).withContext('open', paths[0]);
+    if (paths.length === 0) return [];
+    const maxTotal = Math.max(1, Math.min(opts.maxTotal ?? OPENREAD_MANY_TOTAL, MAX_IO));
+    const maxEach = Math.max(1, Math.min(opts.maxEach ?? OPENREAD_MANY_EACH, maxTotal));
+    const asked = paths.slice(0, OPENREAD_MANY_MAX_PATHS);
+    const res = await this.c.call(this.pid, 'openreadv', [asked, flags, maxEach, maxTotal]);
+    const items = res.r as ({ fd: number; n: number; st: Stat } | { e: unknown })[];
+    const data = res.data ?? new Uint8Array(0);
+    if (items.length > asked.length) throw new KernelError('EIO', `sysproxy: openreadv answered ${items.length} files for ${asked.length}`).withContext('open', asked[0]);
+    const out: OpenReadManyItem[] = [];
+    let at = 0;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      if ('e' in it) {
+        const e = checkErrorReply(it.e);
+        const ke = new KernelError(e.code, e.detail);
+        // As a single call's error: the server's context when it sent one, else the file's open.
+        if (e.syscall !== undefined) ke.withContext(e.syscall, e.path, e.dest);
+        else ke.withContext('open', asked[i]);
+        out.push({ error: ke });
+        continue;
+      }
+      if (it.n > maxEach) throw new KernelError('EIO', `sysproxy: openreadv returned ${it.n} bytes for ${maxEach}`).withContext('read', asked[i]);
+      out.push({ fd: it.fd, n: it.n, stat: it.st, data: data.subarray(at, at + it.n) });
+      at += it.n;
+    }
+    return out;
   }
 
   read(fd: number, buf: Uint8Array): Promise<number> {

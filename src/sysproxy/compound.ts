@@ -91,3 +91,89 @@ export async function openReadLocal(
   }
   return { fd, n, stat, buf };
 }
+
+/** Most paths one openReadMany request names. */
+export const OPENREAD_MANY_MAX_PATHS = 4096;
+
+/** One file of openReadMany: as openRead's result with its bytes (a view), or the error that stopped it. */
+export type OpenReadManyItem = (OpenReadResult & { data: Uint8Array }) | { error: KernelError };
+
+export interface OpenReadManyOptions {
+  flags?: number;
+  /** Bytes read of each file at most (default 1 MiB); a longer file is left open at that offset. */
+  maxEach?: number;
+  /** Bytes of all the files together at most (default 4 MiB; MAX_IO remotely). */
+  maxTotal?: number;
+}
+
+/** A SyscallApi whose transport runs openReadMany as one request. */
+export interface OpenReadManyApi {
+  openReadMany(paths: string[], opts?: OpenReadManyOptions): Promise<OpenReadManyItem[]>;
+}
+
+export function hasOpenReadMany(p: SyscallApi): p is SyscallApi & OpenReadManyApi {
+  return typeof (p as Partial<OpenReadManyApi>).openReadMany === 'function';
+}
+
+export const OPENREAD_MANY_EACH = 1 << 20;
+export const OPENREAD_MANY_TOTAL = 4 << 20;
+
+/**
+ * openRead for several files in a row, in one round trip on a remote process:
+ * the files are read in order into one buffer of `maxTotal` bytes, each up to
+ * `maxEach` bytes (a file's share is also bounded by its size, so small files
+ * pack together), and a file is started only while the buffer has room. The
+ * result covers a prefix of `paths` (at least one): the caller goes on with
+ * the rest. Each item is openRead's result with its bytes (views into one
+ * buffer that the caller owns), or the KernelError that file failed with —
+ * one file's failure does not stop the others. A file left open (`fd` >= 0:
+ * longer than its share) is the caller's to read on and close.
+ */
+export async function openReadMany(p: SyscallApi, paths: string[], opts: OpenReadManyOptions = {}): Promise<OpenReadManyItem[]> {
+  const flags = opts.flags ?? O_RDONLY;
+  const bad = badOpenReadFlags(flags);
+  if (bad !== null) throw new KernelError('EINVAL', bad).withContext('open', paths[0]);
+  if (paths.length === 0) return [];
+  if (hasOpenReadMany(p)) return p.openReadMany(paths, opts);
+  const maxTotal = Math.max(1, opts.maxTotal ?? OPENREAD_MANY_TOTAL);
+  const maxEach = Math.max(1, Math.min(opts.maxEach ?? OPENREAD_MANY_EACH, maxTotal));
+  const r = await openReadManyLocal(p, paths.slice(0, OPENREAD_MANY_MAX_PATHS), flags, maxEach, Buffer.allocUnsafeSlow(maxTotal));
+  return r.items.map((it) => ('error' in it ? { error: asKernelError(it.error) } : it));
+}
+
+/** A failure of one file as a KernelError (the kernel throws nothing else; anything else is EIO). */
+function asKernelError(e: unknown): KernelError {
+  return e instanceof KernelError ? e : new KernelError('EIO', `openReadMany: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/**
+ * openReadMany as the separate calls, packing the files' bytes one after the
+ * other into `buf` (what the server runs for a compound request, with a
+ * pooled buffer). Returns the items and how many bytes of `buf` they used.
+ */
+export async function openReadManyLocal(
+  p: SyscallApi,
+  paths: string[],
+  flags: number,
+  maxEach: number,
+  buf: Uint8Array,
+): Promise<{ items: ((OpenReadResult & { data: Uint8Array }) | { error: unknown })[]; used: number }> {
+  const items: ((OpenReadResult & { data: Uint8Array }) | { error: unknown })[] = [];
+  let used = 0;
+  for (const path of paths) {
+    // Started only while there is room (the first file always is): the caller asks again for the rest.
+    if (items.length > 0 && used >= buf.length) break;
+    try {
+      const r = await openReadLocal(p, path, flags, (st) => {
+        const room = Math.min(maxEach, buf.length - used);
+        const share = Number.isSafeInteger(st.size) && st.size >= 0 ? Math.min(room, st.size + 1) : room;
+        return buf.subarray(used, used + share);
+      });
+      items.push({ fd: r.fd, n: r.n, stat: r.stat, data: buf.subarray(used, used + r.n) });
+      used += r.n;
+    } catch (e) {
+      items.push({ error: e });
+    }
+  }
+  return { items, used };
+}

@@ -19,7 +19,10 @@ import { startServer } from './launch.js';
 import { StreamChannel } from './transport.js';
 import type { Isolation, RemoteKernel, StartOptions } from './types.js';
 
-export { openRead, hasOpenRead, type OpenReadResult, type OpenReadApi } from './compound.js';
+export {
+  openRead, hasOpenRead, openReadMany, hasOpenReadMany,
+  type OpenReadResult, type OpenReadApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadManyApi,
+} from './compound.js';
 export type { Isolation, ServerImage, StartOptions, PartitionInfo, KernelControl, RemoteKernel } from './types.js';
 
 /** Starts a kernel server with the images registered, and connects to it. */

@@ -7,8 +7,8 @@
 
 import { isErrno } from '../kern/errno.js';
 
-export type ArgKind = 'path' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
-export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread';
+export type ArgKind = 'path' | 'paths' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
+export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv';
 
 export interface OpSpec {
   args: readonly ArgKind[];
@@ -77,6 +77,8 @@ export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
   ['getcred', P([], 'cred')],
   // Compound (compound.ts): open + fstat + read up to `length` bytes (+ close at end of file) in one round trip.
   ['openread', P(['path', 'int', 'int'], 'openread')],
+  // Compound: openread for several files, their bytes packed into one payload.
+  ['openreadv', P(['paths', 'int', 'int', 'int'], 'openreadv')],
 ]);
 
 /** Operations on the kernel itself (no process). */
@@ -91,6 +93,8 @@ export const CONTROL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
 
 /** Longest path or name string accepted in a call. */
 export const MAX_PATH = 64 * 1024;
+/** Most paths in one 'paths' argument (compound.ts's OPENREAD_MANY_MAX_PATHS). */
+export const MAX_PATHS = 4096;
 
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);
@@ -113,6 +117,11 @@ export function checkArgs(spec: OpSpec, a: unknown): string | null {
     switch (spec.args[i]) {
       case 'path':
         if (typeof v !== 'string' || v.length > MAX_PATH) return `argument ${i} is not a string`;
+        break;
+      case 'paths':
+        if (!Array.isArray(v) || v.length === 0 || v.length > MAX_PATHS || !v.every((x) => typeof x === 'string' && x.length <= MAX_PATH)) {
+          return `argument ${i} is not a list of 1 to ${MAX_PATHS} paths`;
+        }
         break;
       case 'int':
         if (!isInt(v)) return `argument ${i} is not an integer`;
@@ -144,6 +153,10 @@ function isStringArray(v: unknown): boolean {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
 }
 
+function isOpenRead(r: Record<string, unknown>): boolean {
+  return isInt(r['fd']) && r['fd'] >= -1 && isInt(r['n']) && r['n'] >= 0 && isStat(r['st']);
+}
+
 function isStat(r: unknown): boolean {
   return (
     isPlainObject(r) &&
@@ -171,7 +184,20 @@ export function checkResult(kind: ResultKind, r: unknown, dataLength: number | u
       return isStat(r);
     case 'openread':
       // {fd, n, st}: fd -1 (closed) or a descriptor, n the payload's length, st a stat.
-      return isPlainObject(r) && isInt(r['fd']) && r['fd'] >= -1 && isInt(r['n']) && r['n'] >= 0 && dataLength === r['n'] && isStat(r['st']);
+      return isPlainObject(r) && isOpenRead(r) && dataLength === r['n'];
+    case 'openreadv': {
+      // A list of {fd, n, st} or {e: error}; the ns add up to the payload's length.
+      if (!Array.isArray(r) || r.length === 0 || r.length > MAX_PATHS) return false;
+      let total = 0;
+      for (const it of r) {
+        if (!isPlainObject(it)) return false;
+        if ('e' in it) {
+          if (!isPlainObject(it['e']) || Object.keys(it).length !== 1) return false;
+        } else if (isOpenRead(it)) total += it['n'] as number;
+        else return false;
+      }
+      return total === (dataLength ?? 0);
+    }
     case 'statvfs':
       return isPlainObject(r) && STATVFS_NUMBERS.every((k) => isFiniteNumber(r[k])) && (r['flag'] === undefined || isFiniteNumber(r['flag']));
     case 'dirents':

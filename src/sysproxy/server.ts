@@ -12,7 +12,7 @@ import { SubDevice, type BlockDevice } from '../dev/blockdev.js';
 import { KernelError } from '../kern/error.js';
 import type { SyscallApi } from '../vfs/syscalls.js';
 import type { ProbeResult } from '../vfs/types.js';
-import { badOpenReadFlags, openReadLocal } from './compound.js';
+import { badOpenReadFlags, openReadLocal, openReadManyLocal } from './compound.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkArgs } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
@@ -285,6 +285,25 @@ class Connection {
           throw e;
         }
         return { r: { fd: res.fd, n: res.n, st: res.stat }, data: res.buf.subarray(0, res.n), pooled: pooled! };
+      }
+      case 'openreadv': {
+        // openread file after file, the bytes packed into one pooled buffer: one reply for them all.
+        const [paths, flags, maxEach, maxTotal] = args as [string[], number, number, number];
+        if (maxTotal < 1 || maxTotal > MAX_IO || maxEach < 1 || maxEach > maxTotal) {
+          throw new KernelError('EINVAL', `sysproxy: ${op} of ${maxEach}/${maxTotal} bytes`);
+        }
+        const bad = badOpenReadFlags(flags);
+        if (bad !== null) throw new KernelError('EINVAL', `sysproxy: ${bad}`).withContext('open', paths[0]);
+        const pooled = this.server.readBuffers.get(maxTotal);
+        let res;
+        try {
+          res = await openReadManyLocal(proc, paths, flags, maxEach, pooled.subarray(0, maxTotal));
+        } catch (e) {
+          this.server.readBuffers.put(pooled);
+          throw e;
+        }
+        const items = res.items.map((it) => ('error' in it ? { e: errorJson(it.error) } : { fd: it.fd, n: it.n, st: it.stat }));
+        return { r: items, data: pooled.subarray(0, res.used), pooled };
       }
       case 'write':
         return { r: await proc.write(args[0] as number, data!) };

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKernel } from '../../src/sysproxy/index.js';
-import { openRead } from '../../src/sysproxy/compound.js';
+import { openRead, openReadMany } from '../../src/sysproxy/compound.js';
 import { SysproxyClient, RemoteProc, type Backend } from '../../src/sysproxy/client.js';
 import { Kind, MAX_IO, PROTOCOL_VERSION, type Message } from '../../src/sysproxy/protocol.js';
 import { localPair, type Channel } from '../../src/sysproxy/transport.js';
@@ -237,4 +237,128 @@ test('a file the server leaves open short of the buffer is read on and closed by
   assert.equal(r.n, 50);
   assert.deepEqual(buf.subarray(0, 50), content);
   assert.deepEqual(ops, ['openread', 'read', 'close']);
+});
+
+/** openReadMany over a list that needs several requests (small maxTotal), the items logged as the scenario does. */
+async function manyScenario(p: SyscallApi): Promise<unknown[]> {
+  const log: unknown[] = [];
+  await p.mount('tmpfs', '/mnt', { options: 'size=64m' });
+  await p.mkdir('/mnt/d', 0o755);
+  const sizes = [0, 1, 100, 4095, 4096, 5000, 70_000, 200_000];
+  for (const n of sizes) {
+    const fd = await p.open(`/mnt/f${n}`, O_CREAT | O_WRONLY, 0o644);
+    await p.write(fd, pattern(n, n + 7));
+    await p.close(fd);
+  }
+  const probe = async () => {
+    const fd = await p.open('/mnt/f1', O_RDONLY);
+    await p.close(fd);
+    return fd;
+  };
+  const free = await probe();
+  const all = [...sizes.map((n) => `/mnt/f${n}`), '/mnt/missing', '/mnt/d', '/mnt/f100'];
+  for (const [maxEach, maxTotal] of [[65536, 100_000], [4096, 4096], [1 << 20, 4 << 20], [1, 1]] as const) {
+    let todo = [...all];
+    let requests = 0;
+    while (todo.length > 0) {
+      const items = await openReadMany(p, todo, { maxEach, maxTotal });
+      requests++;
+      assert.ok(items.length >= 1 && items.length <= todo.length);
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i]!;
+        if ('error' in it) {
+          log.push([maxEach, todo[i], 'error', it.error.code, it.error.syscall, it.error.path]);
+          continue;
+        }
+        const entry: unknown[] = [maxEach, todo[i], it.fd === -1 ? 'closed' : 'open', it.n, digest(it.data), st(it.stat)];
+        if (it.fd !== -1) {
+          const rest = new Uint8Array(1 << 20);
+          const n = await p.read(it.fd, rest);
+          entry.push('rest', n, digest(rest.subarray(0, n)));
+          await p.close(it.fd);
+        }
+        log.push(entry);
+      }
+      todo = todo.slice(items.length);
+    }
+    log.push([maxEach, maxTotal, 'requests', requests]);
+  }
+  log.push(['lowest free fd unchanged', (await probe()) === free]);
+  await assert.rejects(openReadMany(p, ['/mnt/f1'], { flags: O_WRONLY }), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+  return log;
+}
+
+test('openReadMany: the same items locally and in every isolation, a prefix per request, errors per file', async () => {
+  const { kernel, newProc } = await localKernel();
+  let want: unknown[];
+  try {
+    want = await manyScenario(await newProc());
+  } finally {
+    await kernel.halt();
+  }
+  const find = (f: (e: unknown[]) => boolean) => want.filter((e) => Array.isArray(e) && f(e)) as unknown[][];
+  assert.deepEqual(find((e) => e[1] === '/mnt/missing').map((e) => e.slice(2)), Array(4).fill(['error', 'ENOENT', 'open', '/mnt/missing']));
+  assert.deepEqual(find((e) => e[1] === '/mnt/d').map((e) => e.slice(2, 5)), Array(4).fill(['error', 'EISDIR', 'read']));
+  // 4096 bytes a request cannot hold the files at once: several requests, each covering a prefix;
+  // the 1-byte limit leaves every non-empty file open.
+  assert.ok((find((e) => e[2] === 'requests' && e[0] === 4096)[0]![3] as number) > 1);
+  assert.equal(find((e) => e[2] === 'requests' && e[0] === 1 << 20)[0]![3], 1);
+  assert.ok(find((e) => e[0] === 1 && e[2] !== 'requests' && e[2] !== 'error' && typeof e[3] === 'number' && (e[3] as number) > 0).every((e) => e[2] === 'open'));
+  assert.deepEqual(find((e) => e[0] === 'lowest free fd unchanged'), [['lowest free fd unchanged', true]]);
+  for (const isolation of ['trusted', 'process'] as const) {
+    const rk = await startKernel({ images: [], isolation });
+    try {
+      assert.deepEqual(await manyScenario(await rk.newProc()), want, isolation);
+    } finally {
+      await rk.halt();
+    }
+  }
+});
+
+test('the server checks an openreadv request: no paths, too many, limits out of range, flags that write', async () => {
+  const [c, s] = localPair();
+  const { kernel } = await localKernel();
+  const { KernelServer } = await import('../../src/sysproxy/server.js');
+  new KernelServer(kernel, { isolation: 'trusted' }).attach(s);
+  const backend: Backend = { channel: c, kill: () => c.close('killed'), explain: async (r) => r, waitGone: async () => undefined };
+  const client = new SysproxyClient(backend, 5000);
+  try {
+    await client.hello();
+    const pid = (await client.call(undefined, 'newproc', [{}])).r as number;
+    const einval = (e: unknown) => e instanceof KernelError && e.code === 'EINVAL';
+    await assert.rejects(client.call(pid, 'openreadv', [[], O_RDONLY, 10, 10]), einval);
+    await assert.rejects(client.call(pid, 'openreadv', [Array(4097).fill('/x'), O_RDONLY, 10, 10]), einval);
+    await assert.rejects(client.call(pid, 'openreadv', [['/x', 3], O_RDONLY, 10, 10]), einval);
+    await assert.rejects(client.call(pid, 'openreadv', [['/x'], O_RDONLY, 20, 10]), einval);
+    await assert.rejects(client.call(pid, 'openreadv', [['/x'], O_RDONLY, 10, MAX_IO + 1]), einval);
+    await assert.rejects(client.call(pid, 'openreadv', [['/x'], O_RDONLY, 0, 10]), einval);
+    await assert.rejects(client.call(pid, 'openreadv', [['/x'], O_WRONLY | O_CREAT, 10, 10]), einval);
+    assert.equal(client.dead, false);
+  } finally {
+    await client.halt().catch(() => undefined);
+    await kernel.halt().catch(() => undefined);
+  }
+});
+
+test('an openreadv reply that does not add up: EIO, and the server killed when it breaks the protocol', async () => {
+  const one = { fd: -1, n: 5, st: STAT };
+  const bad: [string, unknown, Uint8Array | undefined, boolean][] = [
+    ['sizes that do not add up to the payload', [one, one], new Uint8Array(7), true],
+    ['an empty list', [], undefined, true],
+    ['an error that is not an object', [{ e: 'ENOENT' }], undefined, true],
+    ['an item that is neither', [{ fd: 1 }], undefined, true],
+    ['more files than asked', [one, one], new Uint8Array(10), false],
+    ['more bytes than a file may have', [{ ...one, n: 50 }], new Uint8Array(50), false],
+  ];
+  for (const [what, r, data, fatal] of bad) {
+    const { proc, deaths, killed } = await against((m, s) => s.send({ kind: Kind.Result, id: m.id, json: { r }, ...(data ? { data } : {}) }));
+    await assert.rejects(proc.openReadMany(['/x'], { maxEach: 10, maxTotal: 100 }), isEio, what);
+    assert.equal(killed(), fatal, what);
+    if (fatal) assert.match(deaths[0] ?? '', /protocol violation/, what);
+  }
+  // An unknown errno in one item is EIO for that file only.
+  const { proc } = await against((m, s) => s.send({ kind: Kind.Result, id: m.id, json: { r: [{ e: { code: 'EWHAT' } }, one] }, data: pattern(5, 1) }));
+  const items = await proc.openReadMany(['/a', '/b']);
+  assert.ok('error' in items[0]! && items[0].error.code === 'EIO' && items[0].error.path === '/a');
+  assert.ok(!('error' in items[1]!) && items[1].n === 5);
 });
