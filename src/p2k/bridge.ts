@@ -70,6 +70,8 @@ const MAX_NODE_FDS = 256;
 const PREFETCH_FILES = 8;
 /** Prefetched file heads kept waiting for their READ (beyond this the oldest are dropped). */
 const MAX_PREFETCHED = 32;
+/** Directory listings kept per node when the kernel sends no OPENDIR (beyond this the least recently read go). */
+const MAX_NODE_DIRS = 64;
 
 interface DirState {
   path: string | null;
@@ -88,6 +90,8 @@ interface Handle {
   dir?: DirState;
   /** An open still on its way (read-only mounts answer OPEN before the served kernel has). */
   pending?: Promise<number>;
+  /** READDIRs of a listing shared by every reader of the node (no OPENDIR) run one after another. */
+  queue?: Promise<unknown>;
 }
 
 /** A descriptor the bridge opened for a node (no OPEN from the kernel): shared by the READs of that node. */
@@ -110,6 +114,10 @@ export class Bridge implements RawFileSystem {
   private readonly negativeTimeout: number;
   /** The kernel sends no OPEN/RELEASE for files (negotiated at INIT; see BridgeOptions.noOpen). */
   private noOpen = false;
+  /** Nor OPENDIR/RELEASEDIR: READDIR names the node, whose listing the bridge keeps (dirListings). */
+  private noOpendir = false;
+  /** Listings of directories read without OPENDIR, by node id, least recently used first. */
+  private readonly dirListings = new Map<number, Promise<Handle>>();
   /** Descriptors opened for READs of nodes, by node id; Map order is least recently used first. */
   private readonly nodeFds = new Map<number, NodeFd>();
   /**
@@ -235,10 +243,16 @@ export class Bridge implements RawFileSystem {
     await this.owner.lchown(path, c.uid, parentSetgid ? st.gid : c.gid);
   }
 
+  /** The host kernel's readahead window was widened to `bytes`: prefetches read that much of each file (capped). */
+  setReadahead(bytes: number): void {
+    this.headSize = Math.min(256 * 1024, Math.max(this.headSize, bytes));
+  }
+
   // ---- RawFileSystem ----
 
   init(conn: ConnInfo): void {
     this.noOpen = this.opts.noOpen === true && (conn.kernelFlags & Init.NO_OPEN_SUPPORT) !== 0;
+    this.noOpendir = this.noOpen && (conn.kernelFlags & Init.NO_OPENDIR_SUPPORT) !== 0;
     this.headSize = Math.min(1024 * 1024, Math.max(4096, conn.maxReadahead));
   }
 
@@ -265,6 +279,7 @@ export class Bridge implements RawFileSystem {
     if (!this.nodes.get(nodeid)) {
       this.nextInListing.delete(nodeid);
       this.prefetched.delete(nodeid);
+      void this.dropListing(nodeid);
     }
     if (e && !this.nodes.get(nodeid)) {
       // The host kernel dropped the inode, and with it the page cache the descriptor served.
@@ -625,6 +640,7 @@ export class Bridge implements RawFileSystem {
   }
 
   async fsyncdir(c: Caller, fh: number): Promise<void> {
+    if (this.noOpendir && !this.handles.has(fh)) return; // read-only: nothing to write back
     const h = this.handle(fh);
     await h.proc.fsync(h.fd).catch(async () => (await this.proc(c)).sync());
   }
@@ -671,6 +687,8 @@ export class Bridge implements RawFileSystem {
   }
 
   async opendir(c: Caller): Promise<OpenOut> {
+    // As for OPEN: ENOSYS makes the kernel stop sending OPENDIR and RELEASEDIR; READDIR then comes with fh 0.
+    if (this.noOpendir) throw kerr('ENOSYS');
     const node = this.node(c.nodeid);
     const path = this.pathOf(c.nodeid);
     const proc = await this.proc(c);
@@ -678,8 +696,60 @@ export class Bridge implements RawFileSystem {
     return { fh: this.addHandle(proc, fd, node, { path, entries: [], eof: false }) };
   }
 
-  async readdir(_c: Caller, fh: number, offset: number, out: DirBuffer, plus: boolean): Promise<void> {
-    const h = this.handle(fh);
+  async readdir(c: Caller, fh: number, offset: number, out: DirBuffer, plus: boolean): Promise<void> {
+    if (!this.noOpendir || this.handles.has(fh)) return this.fillDir(this.handle(fh), offset, out, plus);
+    const h = await this.listing(c.nodeid);
+    const run = (h.queue ?? Promise.resolve()).then(() => this.fillDir(h, offset, out, plus));
+    h.queue = run.catch(() => {});
+    try {
+      await run;
+    } catch (e) {
+      void this.dropListing(c.nodeid); // the next READDIR starts afresh (a corrupt directory answers again)
+      throw e;
+    } finally {
+      if (h.dir!.eof && h.fd >= 0) {
+        // Every entry is read: the listing stays, the descriptor goes (a read-only directory cannot change).
+        const fd = h.fd;
+        h.fd = -1;
+        void h.proc.close(fd).catch(() => {});
+      }
+    }
+  }
+
+  /** The listing of a directory read without OPENDIR: opened by its first READDIR, shared by all its readers. */
+  private listing(nodeid: number): Promise<Handle> {
+    let p = this.dirListings.get(nodeid);
+    if (p) {
+      this.dirListings.delete(nodeid);
+      this.dirListings.set(nodeid, p);
+      return p;
+    }
+    const node = this.node(nodeid);
+    const path = this.pathOf(nodeid);
+    // path null in DirState: no rewind needed, the listing of a read-only directory never changes.
+    p = this.owner.open(path, O_RDONLY | O_DIRECTORY).then((fd): Handle => ({ proc: this.owner, fd, node, dir: { path: null, entries: [], eof: false } }));
+    p.catch(() => { if (this.dirListings.get(nodeid) === p) this.dirListings.delete(nodeid); });
+    this.dirListings.set(nodeid, p);
+    while (this.dirListings.size > MAX_NODE_DIRS) void this.dropListing(this.dirListings.keys().next().value!);
+    return p;
+  }
+
+  private dropListing(nodeid: number): Promise<void> {
+    const p = this.dirListings.get(nodeid);
+    if (!p) return Promise.resolve();
+    this.dirListings.delete(nodeid);
+    // After the READDIRs using it (its queue), close the descriptor if it is still open.
+    return p.then(async (h) => {
+      await h.queue;
+      if (h.fd >= 0) {
+        const fd = h.fd;
+        h.fd = -1;
+        await h.proc.close(fd);
+      }
+    }).catch(() => {});
+  }
+
+  private async fillDir(h: Handle, offset: number, out: DirBuffer, plus: boolean): Promise<void> {
     const d = h.dir;
     if (!d) throw kerr('ENOTDIR');
     if (offset === 0 && d.entries.length > 2 && d.path !== null) {
@@ -692,9 +762,9 @@ export class Bridge implements RawFileSystem {
       delete d.lastFile;
     }
     if (d.entries.length === 0) {
-      const self = await h.proc.fstat(h.fd);
-      const up = h.node.links[0]?.parent.ino ?? self.ino;
-      d.entries.push({ name: '.', ino: self.ino, type: DT.dir }, { name: '..', ino: up, type: DT.dir });
+      // The node's inode number, not an fstat (a round trip before the first entry); getdents corrects both.
+      const up = h.node.links[0]?.parent.ino ?? h.node.ino;
+      d.entries.push({ name: '.', ino: h.node.ino, type: DT.dir }, { name: '..', ino: up, type: DT.dir });
     }
     if (!Number.isSafeInteger(offset) || offset < 0) throw kerr('EINVAL');
     const enc = new TextEncoder();
@@ -705,6 +775,7 @@ export class Bridge implements RawFileSystem {
         if (batch.length === 0) d.eof = true;
         for (const e of batch) {
           if (e.name === '..') d.entries[1]!.ino = e.ino;
+          if (e.name === '.') d.entries[0]!.ino = e.ino;
           if (e.name === '.' || e.name === '..') continue;
           if (d.entries.length >= MAX_DIR_ENTRIES) throw kerr('EIO', 'p2k: directory too large');
           d.entries.push({ name: e.name, ino: e.ino, type: DT[e.type] ?? 0 });
@@ -749,6 +820,7 @@ export class Bridge implements RawFileSystem {
   /** Closes every descriptor still open in the served kernel (before it is halted). */
   async closeAll(): Promise<void> {
     this.prefetched.clear();
+    await Promise.all([...this.dirListings.keys()].map((id) => this.dropListing(id)));
     for (const [id, e] of this.nodeFds) {
       this.nodeFds.delete(id);
       await e.fd.then((fd) => this.owner.close(fd)).catch(() => {});

@@ -252,6 +252,29 @@ async function startServed(cfg: DaemonConfig): Promise<Served> {
   }
 }
 
+/**
+ * The host kernel reads a FUSE file ahead by at most its default window (128 KiB), which INIT can only
+ * lower; the backing device's read_ahead_kb in sysfs can raise it, up to what one READ may carry (max_pages).
+ * Wider windows mean fewer READ requests per file, and a first READ that holds most small files whole.
+ * Returns the window set in bytes, or 0 (not root, no sysfs: the default stays, nothing else changes).
+ * Reads /proc/self/mountinfo only: nothing here waits on the mount's own answers.
+ */
+async function raiseReadahead(mountpoint: string, maxRequest: number): Promise<number> {
+  try {
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const unescape = (f: string): string => f.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const line = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').reverse()
+      .find((l) => unescape(l.split(' ')[4] ?? '') === mountpoint && / - fuse(\.\S+)? /.test(l));
+    const dev = line?.split(' ')[2];
+    if (!dev || !/^\d+:\d+$/.test(dev)) return 0;
+    const kb = Math.min(1024, Math.floor(maxRequest / 1024));
+    await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, String(kb));
+    return kb * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 function hostProtectedHardlinks(): boolean {
   try {
     return readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim() === '1';
@@ -314,6 +337,13 @@ export async function runDaemon(cfg: DaemonConfig, notify: (m: object) => void, 
     log(`rump mount: cannot record the daemon (${(e as Error).message}); rump umount will not wait for it`);
   }
   const serving = session.serve(bridge, READERS);
+  // INIT is answered by the readers just started; then the readahead window can be widened.
+  for (let i = 0; i < 200 && session.connInfo === null; i++) await new Promise((res) => setTimeout(res, 10));
+  const conn = session.connInfo;
+  if (conn) {
+    const ra = await raiseReadahead(cfg.mountpoint, conn.maxWrite);
+    if (ra > 0) bridge.setReadahead(ra);
+  }
   notify({ ready: true });
   const stop = (): void => { void runCommand('umount', [cfg.mountpoint]); };
   process.on('SIGTERM', stop);
