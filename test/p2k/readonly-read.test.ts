@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { run, tempDir, requireTool } from '../../src/testing/tools.js';
 import { withMount, mustSh, sh, modulePath } from './helpers.js';
+import { SPIN_SIZE } from './fixtures/spinread.js';
 
 const EXT2FS = modulePath('../../src/fs/ext2fs/index');
 
@@ -103,6 +104,32 @@ test('read-only mount: a file whose block points off the disk answers EIO, read 
       assert.doesNotMatch(t.out, /f[0-57-9]\b.*error|f1[01].*error/, 'and only for it');
       await assert.rejects(fs.readFile(join(mnt, 'd', 'f6')), { code: 'EIO' });
       for (const i of [5, 7]) assert.deepEqual(await fs.readFile(join(mnt, 'd', `f${i}`)), await fs.readFile(join(tree, 'd', `f${i}`)));
+    });
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+test('read-only mount: a driver spinning while a file is read ahead: the watchdog kills the server, readers get EIO, nothing hangs', async () => {
+  requireTool('mke2fs');
+  const dir = await tempDir('p2k-ro-spin-');
+  try {
+    const tree = join(dir.path, 'tree');
+    await fs.mkdir(join(tree, 'd'), { recursive: true });
+    // f4 has the size the test driver spins on; tar reaches it in listing order, so it is read ahead.
+    for (let i = 0; i < 10; i++) await fs.writeFile(join(tree, 'd', `f${i}`), randomBytes(i === 4 ? SPIN_SIZE : 5000 + i));
+    const img = join(dir.path, 'disk.img');
+    await run('mke2fs', ['-q', '-F', '-t', 'ext2', '-b', '4096', '-d', tree, img, '16M']);
+    const spinread = modulePath('./fixtures/spinread');
+    await withMount({ image: img, type: 'spinread', options: { timeoutMs: 1500, componentModules: [spinread] } }, async (mnt) => {
+      const t0 = performance.now();
+      const t = await sh('bash', ['-c', `set -o pipefail; cd '${mnt}' && tar -cf - . | cat > /dev/null`], { timeoutMs: 30_000 });
+      const took = performance.now() - t0;
+      assert.notEqual(t.code, 0, 'tar fails');
+      assert.match(t.out, /Input\/output error/, 'with EIO');
+      // The watchdog catches a call between 1.5 and 1.875 s; the rest is tar and slack for a loaded machine.
+      assert.ok(took < 15_000, `tar ended in ${took.toFixed(0)} ms`);
+      await assert.rejects(fs.readFile(join(mnt, 'd', 'f9')), { code: 'EIO' });
     });
   } finally {
     await dir.cleanup();
