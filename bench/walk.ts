@@ -364,160 +364,48 @@ async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter
   }
 }
 
-/**
- * Code of the host-side reader of fillTree, run in a worker thread: walks the host tree depth-first (the order
- * fillTree creates things in) and reads each file whole, so the host's lstat/open/read/close work runs
- * beside the kernel instead of between its calls. Entries go to the main thread in batches, the contents of a
- * batch's files packed in one transferred buffer; at most AHEAD batches are unconsumed (the main thread counts
- * them in `credit`).
- */
-const FILL_WORKER = `
-const { parentPort, workerData: w } = require('node:worker_threads');
-const fs = require('node:fs');
-const { join } = require('node:path');
-const credit = new Int32Array(w.credit);
-const AHEAD = 8;
-const ARENA = 4 * 1024 * 1024;
-// File contents of a batch are packed into one arena (one transferred buffer per batch, not one per file).
-let sent = 0, batch = [], arena = null, used = 0;
-function post() {
-  if (batch.length === 0) return;
-  for (;;) {
-    const seen = Atomics.load(credit, 0);
-    if (sent - seen < AHEAD) break;
-    Atomics.wait(credit, 0, seen);
+/** Copies a host tree into the image. */
+export async function fillTree(p: SyscallApi, from: string, to: string): Promise<void> {
+  await fillDir(p, from, to, { buf: new Uint8Array(1024 * 1024) });
+}
+
+/** One host read buffer for the whole copy (grown for large files): no allocation, and no garbage, per file. */
+async function fillDir(p: SyscallApi, from: string, to: string, io: { buf: Uint8Array }): Promise<void> {
+  for (const name of readdirSync(from)) {
+    const src = join(from, name);
+    const dst = `${to}/${name}`;
+    const st = lstatSync(src);
+    if (st.isDirectory()) {
+      await p.mkdir(dst, st.mode & 0o7777);
+      await fillDir(p, src, dst, io);
+    } else if (st.isSymbolicLink()) await p.symlink(readlinkSync(src), dst);
+    else if (st.isFile()) {
+      const data = readHostFile(src, st.size, io);
+      const fd = await p.open(dst, O_CREAT | O_WRONLY, st.mode & 0o7777);
+      if (data.length > 0) await p.write(fd, data);
+      await p.close(fd);
+    }
   }
-  const data = arena ? new Uint8Array(arena.buffer, 0, used) : null;
-  parentPort.postMessage({ entries: batch, data }, data ? [data.buffer] : []);
-  sent++;
-  batch = [];
-  arena = null;
-  used = 0;
 }
-function add(e) {
-  batch.push(e);
-  if (batch.length >= 512) post();
-}
-/** Room for n more bytes in the arena (a new batch when they do not fit). */
-function room(n) {
-  if (arena && used + n <= arena.length) return;
-  post();
-  arena = Buffer.allocUnsafeSlow(Math.max(ARENA, n));
-  used = 0;
-}
-const probe = Buffer.alloc(1);
-function readFile(path) {
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+
+/** The whole of a host file in `io.buf` (the file may have changed size since the lstat: read to its end). */
+function readHostFile(path: string, size: number, io: { buf: Uint8Array }): Uint8Array {
+  if (io.buf.length < size + 1) io.buf = new Uint8Array(Math.max(size + 1, io.buf.length * 2));
+  const fd = openSync(path, 'r');
   try {
-    const st = fs.fstatSync(fd);
-    room(st.size);
     let n = 0;
-    while (n < st.size) {
-      const got = fs.readSync(fd, arena, used + n, st.size - n, n);
+    for (;;) {
+      if (n === io.buf.length) {
+        const bigger = new Uint8Array(io.buf.length * 2);
+        bigger.set(io.buf);
+        io.buf = bigger;
+      }
+      const got = readSync(fd, io.buf, n, io.buf.length - n, n);
       if (got === 0) break;
       n += got;
     }
-    if (n === st.size && fs.readSync(fd, probe, 0, 1, n) === 1) {
-      // Grown since the stat: read it again whole, on its own.
-      const chunks = [];
-      let total = 0;
-      for (;;) {
-        const c = Buffer.allocUnsafe(1024 * 1024);
-        const got = fs.readSync(fd, c, 0, c.length, total);
-        if (got === 0) break;
-        chunks.push(c.subarray(0, got));
-        total += got;
-      }
-      room(total);
-      Buffer.concat(chunks, total).copy(arena, used);
-      n = total;
-    }
-    const off = used;
-    used += n;
-    return { mode: st.mode, off, len: n };
+    return io.buf.subarray(0, n);
   } finally {
-    fs.closeSync(fd);
-  }
-}
-function walk(host, rel) {
-  for (const d of fs.readdirSync(host, { withFileTypes: true })) {
-    const src = join(host, d.name);
-    const path = rel ? rel + '/' + d.name : d.name;
-    if (d.isDirectory()) {
-      add({ k: 'd', path, mode: fs.lstatSync(src).mode });
-      walk(src, path);
-    } else if (d.isSymbolicLink()) add({ k: 'l', path, target: fs.readlinkSync(src) });
-    else if (d.isFile()) {
-      const f = readFile(src);
-      add({ k: 'f', path, mode: f.mode, off: f.off, len: f.len });
-    }
-  }
-}
-walk(w.root, '');
-post();
-parentPort.postMessage({ done: true });
-`;
-
-interface FillEntry {
-  k: 'd' | 'l' | 'f';
-  path: string;
-  mode?: number;
-  target?: string;
-  /** A file's contents: [off, off + len) of its batch's data. */
-  off?: number;
-  len?: number;
-}
-
-interface FillBatch {
-  entries: FillEntry[];
-  data: Uint8Array | null;
-}
-
-/** Copies a host tree into the image (contents, modes, symlinks); the host side is read by a worker thread (FILL_WORKER). */
-export async function fillTree(p: SyscallApi, from: string, to: string): Promise<void> {
-  const credit = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(FILL_WORKER, { eval: true, workerData: { root: from, credit: credit.buffer } });
-  const queue: FillBatch[] = [];
-  let done = false;
-  let failed: unknown;
-  let wake: (() => void) | null = null;
-  worker.on('message', (m: Partial<FillBatch> & { done?: boolean }) => {
-    if (m.entries) queue.push({ entries: m.entries, data: m.data ?? null });
-    if (m.done) done = true;
-    wake?.();
-  });
-  worker.on('error', (e) => {
-    failed = e;
-    wake?.();
-  });
-  worker.on('exit', (code) => {
-    if (!done && failed === undefined) failed = new Error(`fillTree: host reader exited with ${code}`);
-    wake?.();
-  });
-  try {
-    for (;;) {
-      const batch = queue.shift();
-      if (!batch) {
-        if (done) break;
-        if (failed !== undefined) throw failed;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        continue;
-      }
-      for (const e of batch.entries) {
-        const dst = `${to}/${e.path}`;
-        if (e.k === 'd') await p.mkdir(dst, e.mode! & 0o7777);
-        else if (e.k === 'l') await p.symlink(e.target!, dst);
-        else {
-          const fd = await p.open(dst, O_CREAT | O_WRONLY, e.mode! & 0o7777);
-          if (e.len! > 0) await p.write(fd, batch.data!.subarray(e.off!, e.off! + e.len!));
-          await p.close(fd);
-        }
-      }
-      Atomics.add(credit, 0, 1);
-      Atomics.notify(credit, 0);
-    }
-  } finally {
-    await worker.terminate();
+    closeSync(fd);
   }
 }
