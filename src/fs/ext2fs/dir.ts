@@ -405,19 +405,39 @@ function putEntry(fs: Ext2Fs, d: Uint8Array, off: number, recLen: number, ino: n
 /** Tries to place an entry in buffer [start, end); returns whether it fit. */
 function insertInto(fs: Ext2Fs, d: Uint8Array, start: number, end: number, name: Uint8Array, ino: number, ft: number, what: string): boolean {
   const need = entryLen(name.length);
-  for (const e of parseEntries(fs, d, start, end, what)) {
-    if (!e.inode && e.recLen >= need) {
-      putEntry(fs, d, e.off, e.recLen, ino, name, ft);
-      return true;
+  // parseEntries' checks over every entry of the range, without building the list (this runs for every entry
+  // added); the first place with room is remembered and used once the whole range has passed.
+  const dv = new DataView(d.buffer, d.byteOffset, d.length);
+  let at = -1, atLen = 0, split = 0;
+  for (let off = start; off < end;) {
+    if (off + 8 > end) throw corrupt(fs, `${what}: entry header at ${off} runs past the block`);
+    const inode = dv.getUint32(off, true);
+    const recLen = recLenFromDisk(dv.getUint16(off + 4, true), fs.bs);
+    const nameLen = d[off + 6]!;
+    if (recLen < 8 || recLen % 4 || off + recLen > end || (inode && 8 + nameLen > recLen)) {
+      throw corrupt(fs, `${what}: bad entry at offset ${off} (rec_len ${recLen}, name_len ${nameLen})`);
     }
-    const used = entryLen(e.nameLen);
-    if (e.inode && e.recLen - used >= need) {
-      new DataView(d.buffer, d.byteOffset).setUint16(e.off + 4, recLenToDisk(used, fs.bs), true);
-      putEntry(fs, d, e.off + used, e.recLen - used, ino, name, ft);
-      return true;
+    if (inode > fs.sb.inodesCount) throw corrupt(fs, `${what}: entry at offset ${off} names inode ${inode} out of range`);
+    if (at < 0) {
+      const used = entryLen(nameLen);
+      if (!inode && recLen >= need) {
+        at = off;
+        atLen = recLen;
+        split = 0;
+      } else if (inode && recLen - used >= need) {
+        at = off;
+        atLen = recLen;
+        split = used;
+      }
     }
+    off += recLen;
   }
-  return false;
+  if (at < 0) return false;
+  if (split) {
+    dv.setUint16(at + 4, recLenToDisk(split, fs.bs), true);
+    putEntry(fs, d, at + split, atLen - split, ino, name, ft);
+  } else putEntry(fs, d, at, atLen, ino, name, ft);
+  return true;
 }
 
 async function tryBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array, ino: number, ft: number): Promise<boolean> {
