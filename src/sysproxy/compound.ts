@@ -137,9 +137,28 @@ export async function openReadMany(p: SyscallApi, paths: string[], opts: OpenRea
   if (hasOpenReadMany(p)) return p.openReadMany(paths, opts);
   const maxTotal = Math.max(1, opts.maxTotal ?? OPENREAD_MANY_TOTAL);
   const maxEach = Math.max(1, Math.min(opts.maxEach ?? OPENREAD_MANY_EACH, maxTotal));
-  const r = await openReadManyLocal(p, paths.slice(0, OPENREAD_MANY_MAX_PATHS), flags, maxEach, Buffer.allocUnsafeSlow(maxTotal));
-  return r.items.map((it) => ('error' in it ? { error: asKernelError(it.error) } : it));
+  // As a remote client ends up with: the files' bytes in one buffer of the size they took. They are
+  // read into a reused scratch buffer of maxTotal (a fresh one per call would cost its page faults
+  // every time), then copied out once.
+  const buf = scratch !== null && scratch.length >= maxTotal ? scratch : Buffer.allocUnsafeSlow(maxTotal);
+  scratch = null;
+  let r: Awaited<ReturnType<typeof openReadManyLocal>>;
+  try {
+    r = await openReadManyLocal(p, paths.slice(0, OPENREAD_MANY_MAX_PATHS), flags, maxEach, buf.subarray(0, maxTotal));
+  } finally {
+    scratch = buf;
+  }
+  const out = Buffer.allocUnsafeSlow(r.used);
+  out.set(buf.subarray(0, r.used));
+  return r.items.map((it) => {
+    if ('error' in it) return { error: asKernelError(it.error) };
+    const at = it.data.byteOffset - buf.byteOffset;
+    return { fd: it.fd, n: it.n, stat: it.stat, data: out.subarray(at, at + it.n) };
+  });
 }
+
+/** openReadMany's scratch buffer for local processes, reused by one call at a time. */
+let scratch: Uint8Array | null = null;
 
 /** A failure of one file as a KernelError (the kernel throws nothing else; anything else is EIO). */
 function asKernelError(e: unknown): KernelError {
