@@ -69,7 +69,7 @@ const MAX_NODE_FDS = 256;
 /** Files read ahead of a reader going through a directory in listing order (see Bridge.prefetchAfter). */
 const PREFETCH_FILES = 8;
 /** Prefetched file heads kept waiting for their READ (beyond this the oldest are dropped). */
-const MAX_PREFETCHED = 32;
+const MAX_PREFETCHED = 64;
 /** Directory listings kept per node when the kernel sends no OPENDIR (beyond this the least recently read go). */
 const MAX_NODE_DIRS = 64;
 
@@ -127,9 +127,10 @@ export class Bridge implements RawFileSystem {
    */
   private readonly nextInListing = new Map<number, { id: number; size: number }>();
   private readonly prefetched = new Map<number, Promise<{ data: Uint8Array; eof: boolean } | null>>();
-  /** The node of the last READ at offset 0, and how many such READs in a row followed the listing order. */
-  private lastHead = 0;
-  private streak = 0;
+  /** The first file of each listing (it has no predecessor to follow). */
+  private readonly firstInListing = new Set<number>();
+  /** By directory node: its file last read from offset 0 (a reader back from a subdirectory goes on from it). */
+  private readonly lastHeadIn = new Map<number, number>();
   /** Bytes a prefetch reads of each file: the host kernel's readahead window (its first READ of a file). */
   private headSize = 128 * 1024;
   /** Counts of the read-ahead across files (prefetch issued, READ answered from it, prefetch dropped), for diagnostics. */
@@ -279,6 +280,8 @@ export class Bridge implements RawFileSystem {
     if (!this.nodes.get(nodeid)) {
       this.nextInListing.delete(nodeid);
       this.prefetched.delete(nodeid);
+      this.firstInListing.delete(nodeid);
+      this.lastHeadIn.delete(nodeid);
       void this.dropListing(nodeid);
     }
     if (e && !this.nodes.get(nodeid)) {
@@ -530,20 +533,24 @@ export class Bridge implements RawFileSystem {
   }
 
   /**
-   * Read-ahead across files. When READs at offset 0 follow the listing order of a directory (the reader goes
-   * through its files one after another, as tar does), the next PREFETCH_FILES files of that listing are
-   * opened and their first headSize bytes read now, all at once: the reader then finds each file's data
-   * waiting instead of paying two round trips to the served kernel (open, then read) per file. A single READ
-   * starts nothing; a prefetch never read is dropped (MAX_PREFETCHED) and costs only the served kernel's work.
+   * Read-ahead across files. When a READ at offset 0 follows the listing order of a directory (the first file
+   * of the listing, or the file after the one last read in that directory: the reader goes through its files
+   * one after another, as tar does), the next PREFETCH_FILES files of that listing are opened and their first
+   * headSize bytes read now, all at once: the reader then finds each file's data waiting instead of paying two
+   * round trips to the served kernel (open, then read) per file. Reads out of order start nothing; a prefetch
+   * never read is dropped (MAX_PREFETCHED) and costs only the served kernel's work.
    * Only on read-only mounts, where what was read ahead cannot change before it is asked for.
    */
   private prefetchAfter(nodeid: number): void {
-    // In order: the file after the last one read, or one read ahead already (the reader came back from a
-    // subdirectory to files prefetched before it went down).
-    const inOrder = this.nextInListing.get(this.lastHead)?.id === nodeid || this.prefetched.has(nodeid);
-    this.streak = inOrder ? this.streak + 1 : 0;
-    this.lastHead = nodeid;
-    if (this.streak === 0) return;
+    const dir = this.nodes.get(nodeid)?.links[0]?.parent.id;
+    if (dir === undefined) return;
+    const last = this.lastHeadIn.get(dir);
+    const inOrder = this.prefetched.has(nodeid) || this.firstInListing.has(nodeid) ||
+      (last !== undefined && this.nextInListing.get(last)?.id === nodeid);
+    this.lastHeadIn.delete(dir);
+    this.lastHeadIn.set(dir, nodeid);
+    if (this.lastHeadIn.size > MAX_NODE_DIRS) this.lastHeadIn.delete(this.lastHeadIn.keys().next().value!);
+    if (!inOrder) return;
     let id = nodeid;
     for (let i = 0; i < PREFETCH_FILES; i++) {
       const next = this.nextInListing.get(id);
@@ -808,6 +815,7 @@ export class Bridge implements RawFileSystem {
       if (this.noOpen && (st.mode & S_IFMT) === S_IFREG && st.size > 0 && node.id !== d.lastFile) {
         // The host kernel sends no READ for an empty file, so the chain skips those.
         if (d.lastFile !== undefined) this.nextInListing.set(d.lastFile, { id: node.id, size: st.size });
+        else this.firstInListing.add(node.id);
         d.lastFile = node.id;
       }
     }
