@@ -3,7 +3,7 @@
  * `xorriso -as mkisofs -R -J`): extracting the whole tree to a host directory through an in-process kernel
  * (bench/walk.ts extractTree), against `xorriso -osirrox on -indev ISO -extract / DIR` and `7z x -oDIR ISO`
  * (p7zip-full) in the same run. Target: faster than both. The ISO is read once first so that every reader
- * finds it in the page cache; each extraction goes to a fresh directory, removed (and not timed) afterwards.
+ * finds it in the page cache; each extraction goes to a fresh directory, all removed (untimed) at the end.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -41,26 +41,32 @@ export async function cd9660Benchmarks(): Promise<Result[]> {
   requireTool('7z');
   await run('sh', ['-c', `cat '${iso}' > /dev/null`]);
   const work = await mkdtemp(join(tmpdir(), 'akbench-'));
-  // Each extraction starts with the previous one's files gone and written back, so none pays for another's.
-  const fresh = async (name: string): Promise<string> => {
+  // Every extraction goes to a directory of its own and nothing is removed until all have run: ext4 makes
+  // a file created within a minute of many deletions look past the recently freed inodes, which would
+  // charge one tool for the clean-up of another. Dirty pages are written back (untimed) between runs.
+  let n = 0;
+  const extract = async (fn: (dir: string) => Promise<unknown>): Promise<number> => {
     await run('sync', []);
-    return join(work, name);
+    const dir = join(work, String(n++));
+    return timed(() => fn(dir));
   };
+  const xorriso = (dir: string) => run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', dir]);
+  const sevenZip = (dir: string) => run('7z', ['x', '-y', `-o${dir}`, iso]);
   try {
-    const dirOurs = await fresh('ours');
-    const t = await timed(() => ours(iso, dirOurs));
-    await rm(dirOurs, { recursive: true, force: true });
-    const dirX = await fresh('xorriso');
-    const tx = await timed(() => run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', dirX]));
-    await rm(dirX, { recursive: true, force: true });
-    const dir7 = await fresh('7z');
-    const t7 = await timed(() => run('7z', ['x', '-y', `-o${dir7}`, iso]));
-    await rm(dir7, { recursive: true, force: true });
+    // Two rounds of ours and xorriso, alternating, best of each; 7z (the slowest by far) once.
+    const t: number[] = [];
+    const tx: number[] = [];
+    t.push(await extract((d) => ours(iso, d)));
+    tx.push(await extract(xorriso));
+    const t7 = await extract(sevenZip);
+    t.push(await extract((d) => ours(iso, d)));
+    tx.push(await extract(xorriso));
     const name = 'ISO 9660 (RR+Joliet): extract the Linux tree to a host directory (in-process kernel)';
-    const note = 'target: faster than both (ratios > 1)';
+    const runs = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
+    const note = `best of 2 (ours ${runs(t)} s; xorriso ${runs(tx)} s); target: faster than both (ratios > 1)`;
     return [
-      withPeer({ name, value: t, unit: 's', note }, 'xorriso -osirrox on -extract', tx),
-      withPeer({ name, value: t, unit: 's' }, '7z x', t7),
+      withPeer({ name, value: Math.min(...t), unit: 's', note }, 'xorriso -osirrox on -extract', Math.min(...tx)),
+      withPeer({ name, value: Math.min(...t), unit: 's' }, '7z x', t7),
     ];
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -105,24 +105,25 @@ export async function readTreeCompound(p: SyscallApi, root: string, inFlight = 1
   return stats;
 }
 
-/** Bytes of file data sent to the host writer in one message (a slab; a larger file goes in pieces). */
+/** Bytes of file data sent to a host writer in one message (a slab; a larger file goes in pieces). */
 const SLAB_BYTES = 8 * 1024 * 1024;
 /** Slabs at most in flight or being filled: bounds the memory an extraction holds. */
-const SLABS = 6;
+const SLABS = 8;
 /** Operations at most in one message (many small files fill a slab slowly). */
-const BATCH_OPS = 512;
+const BATCH_OPS = 256;
+/** Host writer threads: creations in different directories proceed in parallel on the host. */
+const HOST_WRITERS = 2;
 
-/** What the host writer does: make a directory, a symlink, or write a piece of a file from the slab. */
+/** What a host writer does: make a symlink, or write a piece of a file from the slab. */
 type HostOp =
-  | { k: 'd'; path: string }
   | { k: 'l'; path: string; target: string }
   | { k: 'f'; path: string; mode: number; off: number; len: number; pos: number; create: boolean };
 
 /**
- * The host writer (a worker thread, plain JavaScript so it runs without a build step): takes batches of
- * operations in order, does them with synchronous calls, sends the slab back, and after a failure only
+ * A host writer (a worker thread, plain JavaScript so it runs without a build step): takes batches of
+ * operations, does them in order with synchronous calls, sends the slab back, and after a failure only
  * reports it. Creating files on the host (a directory-entry and journal update each) costs more than
- * reading them from the image; on a thread of its own it overlaps the kernel's walk.
+ * reading them from the image; on threads of their own the creations overlap the kernel's walk.
  */
 const HOST_WRITER = `
 const { parentPort } = require('node:worker_threads');
@@ -133,8 +134,7 @@ parentPort.on('message', (m) => {
     const data = m.slab === null ? new Uint8Array(0) : new Uint8Array(m.slab);
     for (const op of m.ops) {
       try {
-        if (op.k === 'd') fs.mkdirSync(op.path);
-        else if (op.k === 'l') fs.symlinkSync(op.target, op.path);
+        if (op.k === 'l') fs.symlinkSync(op.target, op.path);
         else {
           const fd = fs.openSync(op.path, op.create ? 'w' : 'r+', op.mode);
           try {
@@ -153,9 +153,14 @@ parentPort.on('message', (m) => {
 });
 `;
 
-/** The walk's side of the host writer: fills slabs with file data and sends them with their operations. */
+/**
+ * The walk's side of the host writers: fills slabs with file data and sends them with their operations.
+ * Directories are made by the walk itself, before anything inside them is queued, so no operation
+ * depends on another: any writer may take any batch (the pieces of one large file go to one writer, in order).
+ */
 class HostWriter {
-  private readonly worker = new Worker(HOST_WRITER, { eval: true });
+  private readonly workers: Worker[] = [];
+  private readonly busy: number[] = [];
   private readonly free: ArrayBuffer[] = [];
   private made = 0;
   private inFlight = 0;
@@ -165,23 +170,31 @@ class HostWriter {
   private slab: ArrayBuffer | null = null;
   private used = 0;
   private ops: HostOp[] = [];
+  /** The writer a file continued across slabs goes to (its pieces stay in order). */
+  private pinned = -1;
 
   constructor() {
-    this.worker.on('message', (m: { slab: ArrayBuffer | null; failed: string | null }) => {
-      if (m.failed !== null) this.failed ??= new Error(`extractTree: host write failed: ${m.failed}`);
-      if (m.slab !== null) this.free.push(m.slab);
-      this.inFlight--;
-      this.wake();
-    });
     const died = (e: Error) => {
       this.failed ??= e;
       this.dead = true;
       this.wake();
     };
-    this.worker.on('error', died);
-    this.worker.on('exit', () => {
-      if (!this.dead) died(new Error('extractTree: the host writer stopped'));
-    });
+    for (let i = 0; i < HOST_WRITERS; i++) {
+      const w = new Worker(HOST_WRITER, { eval: true });
+      w.on('message', (m: { slab: ArrayBuffer | null; failed: string | null }) => {
+        if (m.failed !== null) this.failed ??= new Error(`extractTree: host write failed: ${m.failed}`);
+        if (m.slab !== null) this.free.push(m.slab);
+        this.inFlight--;
+        this.busy[i]!--;
+        this.wake();
+      });
+      w.on('error', died);
+      w.on('exit', () => {
+        if (!this.dead) died(new Error('extractTree: a host writer stopped'));
+      });
+      this.workers.push(w);
+      this.busy.push(0);
+    }
   }
 
   private wake(): void {
@@ -190,21 +203,19 @@ class HostWriter {
     for (const f of w) f();
   }
 
-  private async idle(): Promise<void> {
-    await new Promise<void>((r) => this.waiters.push(r));
-    if (this.failed) throw this.failed;
-  }
-
   /** Room for `len` bytes (at most SLAB_BYTES) in the current slab: its view at the free space. */
-  async room(len: number): Promise<Uint8Array> {
+  async room(len: number, continued: boolean): Promise<Uint8Array> {
     if (this.failed) throw this.failed;
-    if (this.slab !== null && (this.used + len > SLAB_BYTES || this.ops.length >= BATCH_OPS)) this.send();
+    if (this.slab !== null && (this.used + len > SLAB_BYTES || this.ops.length >= BATCH_OPS)) this.send(continued);
     while (this.slab === null) {
       if (this.free.length > 0) this.slab = this.free.pop()!;
       else if (this.made < SLABS) {
         this.slab = new ArrayBuffer(SLAB_BYTES);
         this.made++;
-      } else await this.idle();
+      } else {
+        await new Promise<void>((r) => this.waiters.push(r));
+        if (this.failed) throw this.failed;
+      }
       this.used = 0;
     }
     return new Uint8Array(this.slab, this.used, len);
@@ -217,25 +228,33 @@ class HostWriter {
       this.used += op.len;
     }
     this.ops.push(op);
-    if (this.ops.length >= BATCH_OPS && op.k !== 'f') this.send();
+    if (this.ops.length >= BATCH_OPS && op.k !== 'f') this.send(false);
   }
 
-  private send(): void {
+  /** Sends the batch to the least busy writer, or to the pinned one when `continued` (the next piece follows). */
+  private send(continued: boolean): void {
+    let i = this.pinned;
+    if (i < 0) {
+      i = 0;
+      for (let j = 1; j < this.workers.length; j++) if (this.busy[j]! < this.busy[i]!) i = j;
+    }
+    this.pinned = continued ? i : -1;
     const slab = this.slab;
-    this.worker.postMessage({ slab, ops: this.ops }, slab === null ? [] : [slab]);
+    this.workers[i]!.postMessage({ slab, ops: this.ops }, slab === null ? [] : [slab]);
     this.inFlight++;
+    this.busy[i]!++;
     this.slab = null;
     this.ops = [];
   }
 
-  /** Sends what is pending, waits for the writer to finish, and stops it. Throws the first host failure. */
+  /** Sends what is pending, waits for the writers to finish, and stops them. Throws the first host failure. */
   async close(): Promise<void> {
     try {
-      if (this.ops.length > 0 && this.failed === null) this.send();
+      if (this.ops.length > 0 && this.failed === null) this.send(false);
       while (this.inFlight > 0 && !this.dead) await new Promise<void>((r) => this.waiters.push(r));
     } finally {
-      this.dead = true; // its exit now is ours
-      await this.worker.terminate();
+      this.dead = true; // their exit now is ours
+      await Promise.all(this.workers.map((w) => w.terminate()));
     }
     if (this.failed) throw this.failed;
   }
@@ -308,13 +327,14 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
   return stats;
 }
 
+
 /**
  * Copies the image's tree to a host directory (contents, modes, symlinks). The walk runs through the
- * kernel one call at a time (open, fstat, reads straight into the outgoing slab, close: one path lookup
- * per file); the host side (mkdir, create and write, symlink) runs in order on a worker thread.
+ * kernel one call at a time (open, fstat, reads straight into an outgoing slab, close: one path lookup
+ * per file) and makes the host directories; files and symlinks are created by the host writers.
  */
 export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array): Promise<void> {
-  void buf; // file data goes straight into the host writer's slabs
+  void buf; // file data goes straight into the host writers' slabs
   mkdirSync(to, { recursive: true });
   const w = new HostWriter();
   let ok = false;
@@ -322,7 +342,7 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
     await extractDir(p, from, to, w);
     ok = true;
   } finally {
-    // After a failure in the walk, the writer is still stopped; its own failure then matters less.
+    // After a failure in the walk, the writers are still stopped; their own failure then matters less.
     const closing = w.close();
     if (ok) await closing;
     else await closing.catch(() => undefined);
@@ -334,7 +354,7 @@ async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter
     const src = `${from}/${e.name}`;
     const dst = join(to, e.name);
     if (e.type === 'dir') {
-      w.add({ k: 'd', path: dst });
+      mkdirSync(dst);
       await extractDir(p, src, dst, w);
     } else if (e.type === 'lnk') {
       w.add({ k: 'l', path: dst, target: await p.readlink(src) });
@@ -346,7 +366,7 @@ async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter
         let pos = 0;
         for (;;) {
           const want = Math.min(SLAB_BYTES, st.size - pos);
-          const view = await w.room(want);
+          const view = await w.room(want, pos > 0);
           let n = 0;
           while (n < want) {
             const r = await p.read(fd, view.subarray(n));
