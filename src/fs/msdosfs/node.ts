@@ -61,8 +61,9 @@ export class FatNode implements VnodeImpl {
     return this.f;
   }
 
+  /** Frozen: getattr hands the same objects out again (see there). */
   private ts(sec: number, nsec = 0): Timespec {
-    return { sec, nsec };
+    return Object.freeze({ sec, nsec });
   }
 
   getattr(): Vattr {
@@ -91,9 +92,7 @@ export class FatNode implements VnodeImpl {
         birth = this.ts(fatToUnix(f.crtDate, f.crtTime, o.tz) + Math.floor(tenth / 100), (tenth % 100) * 10_000_000);
         this.timeCache = { wd: f.wrtDate, wt: f.wrtTime, ad: f.lstAccDate, cd: f.crtDate, ct: f.crtTime, ctt: f.crtTimeTenth, mtime, atime, birth };
       }
-      mtime = { ...mtime };
-      atime = { ...atime };
-      birth = { ...birth };
+      // Shared, not copied (as ext2fs does); frozen, so no caller can change them in place.
     }
     return {
       type: this.isDir ? 'dir' : 'reg',
@@ -309,7 +308,7 @@ export class FatNode implements VnodeImpl {
     if (end > MAX_FILE_SIZE) throw kerr('EFBIG');
     const chain = await this.extendTo(end);
     if (offset > f.size) await this.mp.zeroRange(chain, f.size, offset);
-    await this.mp.chainIO(chain, buf, offset, true);
+    await this.mp.chainIO(chain, buf, offset, true, f.size);
     if (end > f.size) f.size = end;
     f.attr |= ATTR_ARCHIVE;
     this.setMtime(time);

@@ -40,11 +40,20 @@ export interface Slot {
   /** Index of the first slot (the first long-name entry, or idx). */
   first: number;
   attr: number;
+  /** The folded name and the folded short name (the keys the index knows the entry by), once computed. */
+  fold?: string;
+  sfold?: string;
 }
 
 /** What a directory holds, for lookups and for placing new entries. */
 export class DirIndex {
   readonly byName = new Map<string, Slot>();
+  /**
+   * Names exactly as looked up -> slot, in front of byName: the VFS keeps no name cache for a
+   * case-insensitive file system, so every path component comes here, and most come again spelled the
+   * same. Emptied whenever an entry is added or removed; only names that exist are kept.
+   */
+  readonly exact = new Map<string, Slot>();
   readonly shorts = new Set<string>();
   /** Next numeric tail to try, per short-name basis. */
   readonly tails = new Map<string, number>();
@@ -102,6 +111,8 @@ function intOption(opts: MountOptions, name: string, def: number, radix: number,
 
 const DIR_INDEX_CACHE = 512;
 const ROOT_CHUNK_MAX = 4096;
+/** Bytes of file data gathered before one device write (see stageWrite). */
+const STAGE_MAX = 8 * 1024 * 1024;
 
 export class MsdosMount implements FsMount {
   readonly rootKey = ROOT_KEY;
@@ -115,12 +126,24 @@ export class MsdosMount implements FsMount {
   readonly readonly: boolean;
   private nextKey = ROOT_KEY + 1;
   private readonly keys = new Map<VnodeKey, KeyRec>();
-  private readonly locKeys = new Map<number, VnodeKey>();
+  /** Directory's first cluster -> entry index -> key (two levels: the keys stay small integers, cheap to hash). */
+  private readonly locKeys = new Map<number, Map<number, VnodeKey>>();
   private readonly dirChains = new Map<number, number[]>();
   private readonly dirIndexes = new Map<number, DirIndex>();
   /** Indexes of directories that have a vnode: kept out of the LRU so their link counts stay known. */
   private readonly pinned = new Map<number, { ix: DirIndex; refs: number }>();
   private rootChunk: number;
+  /**
+   * Write-behind of file data: device bytes [stageStart, stageEnd), whole sectors, not yet written. Files
+   * written one after another get clusters one after another, so their data leaves in a few large writes
+   * instead of two or three small ones per file. Written before any metadata at sync; reads of data see it.
+   * A full stage is written while the next one fills (`inflight`), so the driver's work overlaps the host's.
+   */
+  private stageBuf: Uint8Array | null = null;
+  private stageStart = 0;
+  private stageEnd = 0;
+  private inflight: { buf: Uint8Array; start: number; end: number; done: Promise<void>; failed: boolean } | null = null;
+  private spareBuf: Uint8Array | null = null;
   root!: FatNode;
   /** Label from the root directory's volume entry, else the boot sector's. */
   label: string;
@@ -270,12 +293,14 @@ export class MsdosMount implements FsMount {
       if (first === SLOT_END || first === SLOT_FREE || (attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME || attr & ATTR_VOLUME_ID) {
         throw kerr('ESTALE');
       }
-      const e = decode(DIRENT, d, off);
+      const lo = get16(d, off + DIRENT.fstClusLO.off);
       const fields: EntryFields = {
-        attr: e.attr, ntRes: e.ntRes, crtTimeTenth: e.crtTimeTenth, crtTime: e.crtTime, crtDate: e.crtDate,
-        lstAccDate: e.lstAccDate, wrtTime: e.wrtTime, wrtDate: e.wrtDate,
-        cluster: this.geo.type === 32 ? ((e.fstClusHI << 16) | e.fstClusLO) >>> 0 : e.fstClusLO,
-        size: e.fileSize,
+        attr, ntRes: d[off + DIRENT.ntRes.off]!, crtTimeTenth: d[off + DIRENT.crtTimeTenth.off]!,
+        crtTime: get16(d, off + DIRENT.crtTime.off), crtDate: get16(d, off + DIRENT.crtDate.off),
+        lstAccDate: get16(d, off + DIRENT.lstAccDate.off), wrtTime: get16(d, off + DIRENT.wrtTime.off),
+        wrtDate: get16(d, off + DIRENT.wrtDate.off),
+        cluster: this.geo.type === 32 ? ((get16(d, off + DIRENT.fstClusHI.off) << 16) | lo) >>> 0 : lo,
+        size: get32(d, off + DIRENT.fileSize.off),
       };
       const node = new FatNode(this, key, fields, rec.parentKey);
       if (node.isDir) {
@@ -302,6 +327,9 @@ export class MsdosMount implements FsMount {
 
   async sync(): Promise<void> {
     if (this.readonly) return;
+    // Data first, so that no FAT or directory entry on disk points at clusters still holding old bytes.
+    await this.flushStage();
+    await this.waitInflight();
     await this.fat.flush();
     await this.bio.flush();
     await this.writeFsInfo();
@@ -321,14 +349,25 @@ export class MsdosMount implements FsMount {
   // ---- keys ----
 
   keyFor(dirClu: number, idx: number, parentKey: VnodeKey): VnodeKey {
-    const loc = dirClu * 65536 + idx;
-    let k = this.locKeys.get(loc);
+    let dir = this.locKeys.get(dirClu);
+    if (dir === undefined) {
+      dir = new Map();
+      this.locKeys.set(dirClu, dir);
+    }
+    let k = dir.get(idx);
     if (k === undefined) {
       k = this.nextKey++;
       this.keys.set(k, { dirClu, idx, parentKey, detached: false });
-      this.locKeys.set(loc, k);
+      dir.set(idx, k);
     }
     return k;
+  }
+
+  private unmapLoc(dirClu: number, idx: number): void {
+    const dir = this.locKeys.get(dirClu);
+    if (dir === undefined) return;
+    dir.delete(idx);
+    if (dir.size === 0) this.locKeys.delete(dirClu);
   }
 
   keyRec(key: VnodeKey): KeyRec | undefined {
@@ -337,10 +376,9 @@ export class MsdosMount implements FsMount {
 
   /** The entry at a location was removed: a key naming it no longer finds it. */
   private detachLoc(dirClu: number, idx: number): void {
-    const loc = dirClu * 65536 + idx;
-    const k = this.locKeys.get(loc);
+    const k = this.locKeys.get(dirClu)?.get(idx);
     if (k === undefined) return;
-    this.locKeys.delete(loc);
+    this.unmapLoc(dirClu, idx);
     const rec = this.keys.get(k);
     if (rec) rec.detached = true;
   }
@@ -348,13 +386,17 @@ export class MsdosMount implements FsMount {
   private moveKey(key: VnodeKey, dirClu: number, idx: number, parentKey: VnodeKey): void {
     const rec = this.keys.get(key);
     if (rec === undefined) return;
-    const oldLoc = rec.dirClu * 65536 + rec.idx;
-    if (this.locKeys.get(oldLoc) === key) this.locKeys.delete(oldLoc);
+    if (this.locKeys.get(rec.dirClu)?.get(rec.idx) === key) this.unmapLoc(rec.dirClu, rec.idx);
     rec.dirClu = dirClu;
     rec.idx = idx;
     rec.parentKey = parentKey;
     rec.detached = false;
-    this.locKeys.set(dirClu * 65536 + idx, key);
+    let dir = this.locKeys.get(dirClu);
+    if (dir === undefined) {
+      dir = new Map();
+      this.locKeys.set(dirClu, dir);
+    }
+    dir.set(idx, key);
   }
 
   /** The vnode left the cache: a detached key can go. */
@@ -382,6 +424,7 @@ export class MsdosMount implements FsMount {
 
   /** Makes cluster `c` a fresh directory: zeroed, with '.' and '..' (parent 0 = the root). */
   async initDir(c: number, parent: number, f: EntryFields): Promise<void> {
+    await this.unstage(this.clusterOffset(c), this.csize);
     const bp = await this.bio.getblk(this.clusterOffset(c), this.csize);
     bp.data.fill(0);
     dotEntries(bp.data, c, parent, f, (d, off, fl) => this.encodeEntry(d, off, fl));
@@ -489,8 +532,17 @@ export class MsdosMount implements FsMount {
             continue;
           }
           if (raw[0] === 0x2e && (raw[1] === 0x20 || (raw[1] === 0x2e && raw[2] === 0x20))) continue;
-          const name = long ?? decodeShortName(raw, d[o + 12]!).replace(/[\0/]/g, '_');
-          const slot: Slot = { name, short: String.fromCharCode(...raw), idx, first, attr };
+          const nt = d[o + 12]!;
+          let name = long;
+          let plain = false;
+          if (name === null) {
+            const dec = decodeShortName(raw, nt);
+            name = dec.replace(/[\0/]/g, '_');
+            plain = nt === 0 && name === dec;
+          }
+          const slot: Slot = { name, short: latin11(raw), idx, first, attr };
+          // A short name shown as stored is its own short key: spare indexAdd the second fold.
+          if (plain) slot.fold = slot.sfold = foldName(name);
           if (!fn(slot)) return idx + 1;
         }
       } finally {
@@ -533,23 +585,26 @@ export class MsdosMount implements FsMount {
   }
 
   private indexAdd(ix: DirIndex, s: Slot): void {
-    const f = foldName(s.name);
+    const f = (s.fold ??= foldName(s.name));
     if (!ix.byName.has(f)) ix.byName.set(f, s);
     ix.shorts.add(s.short);
     if (s.attr & ATTR_DIRECTORY) ix.subdirs++;
     const sf = this.shortFold(s);
-    if (!ix.byName.has(sf)) ix.byName.set(sf, s);
+    if (sf !== f && !ix.byName.has(sf)) ix.byName.set(sf, s);
     ix.count++;
   }
 
   private shortFold(s: Slot): string {
+    if (s.sfold !== undefined) return s.sfold;
     const raw = new Uint8Array(11);
     for (let i = 0; i < 11; i++) raw[i] = s.short.charCodeAt(i);
-    return foldName(decodeShortName(raw, 0));
+    s.sfold = foldName(decodeShortName(raw, 0));
+    return s.sfold;
   }
 
   private indexRemove(ix: DirIndex, s: Slot): void {
-    for (const k of [foldName(s.name), this.shortFold(s)]) if (ix.byName.get(k) === s) ix.byName.delete(k);
+    ix.exact.clear();
+    for (const k of [(s.fold ??= foldName(s.name)), this.shortFold(s)]) if (ix.byName.get(k) === s) ix.byName.delete(k);
     ix.shorts.delete(s.short);
     for (let i = s.first; i <= s.idx; i++) ix.used[i] = 0;
     if (s.first < ix.firstFree) ix.firstFree = s.first;
@@ -560,7 +615,15 @@ export class MsdosMount implements FsMount {
   /** Looks a name up: the slot, or undefined. */
   async lookupSlot(dirClu: number, name: string): Promise<Slot | undefined> {
     const ix = await this.dirIndex(dirClu);
-    return ix.byName.get(foldName(name));
+    const hit = ix.exact.get(name);
+    if (hit !== undefined) return hit;
+    const s = ix.byName.get(foldName(name));
+    if (s !== undefined) {
+      // Spellings differing only in case are many: bound what they can make this map hold.
+      if (ix.exact.size >= 2 * ix.count + 16) ix.exact.clear();
+      ix.exact.set(name, s);
+    }
+    return s;
   }
 
   /** Grows a directory by one cluster (zeroed), or ENOSPC for the fixed root or at the 65536-entry limit. */
@@ -579,6 +642,7 @@ export class MsdosMount implements FsMount {
   }
 
   async zeroCluster(c: number): Promise<Buf> {
+    await this.unstage(this.clusterOffset(c), this.csize);
     const bp = await this.bio.getblk(this.clusterOffset(c), this.csize);
     bp.data.fill(0);
     this.bio.bdwrite(bp);
@@ -602,7 +666,7 @@ export class MsdosMount implements FsMount {
   private chooseShortName(ix: DirIndex, name: string): { raw: Uint8Array; ntRes: number; lfn: boolean } {
     const exact = exactShortName(name);
     if (exact) {
-      const s = String.fromCharCode(...exact.raw);
+      const s = latin11(exact.raw);
       // An all-lower-case base or extension is kept in the NT case flags, as Windows NT does, sparing a long-name slot.
       if (!ix.shorts.has(s)) return { raw: exact.raw, ntRes: exact.ntRes, lfn: false };
     }
@@ -610,7 +674,7 @@ export class MsdosMount implements FsMount {
     const bkey = String.fromCharCode(...basis.base, 0x2e, ...basis.ext);
     for (let n = ix.tails.get(bkey) ?? 1; n < 1000000; n++) {
       const raw = shortNameWithTail(basis, n);
-      if (!ix.shorts.has(String.fromCharCode(...raw))) {
+      if (!ix.shorts.has(latin11(raw))) {
         ix.tails.set(bkey, n + 1);
         return { raw, ntRes: 0, lfn: true };
       }
@@ -630,8 +694,11 @@ export class MsdosMount implements FsMount {
       const ord = nlfn - k;
       const { bp, off } = await this.entryBlock(dirClu, first + k);
       const d = bp.data;
+      // Type and first cluster stay zero.
       d.fill(0, off, off + DIRENT_SIZE);
-      encode(LFNENT, d, off, { ord: ord | (k === 0 ? LFN_LAST : 0), attr: ATTR_LONG_NAME, type: 0, chksum: sum, fstClusLO: 0 });
+      d[off + LFNENT.ord.off] = ord | (k === 0 ? LFN_LAST : 0);
+      d[off + LFNENT.attr.off] = ATTR_LONG_NAME;
+      d[off + LFNENT.chksum.off] = sum;
       for (let j = 0; j < LFN_CHARS; j++) {
         const p = (ord - 1) * LFN_CHARS + j;
         const unit = p < name.length ? name.charCodeAt(p) : p === name.length ? 0 : 0xffff;
@@ -649,20 +716,27 @@ export class MsdosMount implements FsMount {
     this.bio.bdwrite(bp);
     for (let i = first; i <= idx; i++) ix.used[i] = 1;
     while (ix.firstFree < ix.used.length && ix.used[ix.firstFree]) ix.firstFree++;
-    const slot: Slot = { name, short: String.fromCharCode(...sn.raw), idx, first, attr: f.attr };
+    const slot: Slot = { name, short: latin11(sn.raw), idx, first, attr: f.attr };
+    ix.exact.clear();
     this.indexAdd(ix, slot);
     // The name itself must win over an older short alias that folds the same.
-    ix.byName.set(foldName(name), slot);
+    ix.byName.set(slot.fold!, slot);
     return idx;
   }
 
+  /** Stores the fields of a short entry (all but the name), at the offsets of format.ts's DIRENT table. */
   encodeEntry(d: Uint8Array, off: number, f: EntryFields): void {
-    encode(DIRENT, d, off, {
-      attr: f.attr, ntRes: f.ntRes, crtTimeTenth: f.crtTimeTenth, crtTime: f.crtTime, crtDate: f.crtDate,
-      lstAccDate: f.lstAccDate, wrtTime: f.wrtTime, wrtDate: f.wrtDate,
-      fstClusHI: this.geo.type === 32 ? f.cluster >>> 16 : 0, fstClusLO: f.cluster & 0xffff,
-      fileSize: f.attr & ATTR_DIRECTORY ? 0 : f.size,
-    });
+    d[off + DIRENT.attr.off] = f.attr;
+    d[off + DIRENT.ntRes.off] = f.ntRes;
+    d[off + DIRENT.crtTimeTenth.off] = f.crtTimeTenth;
+    put16(d, off + DIRENT.crtTime.off, f.crtTime);
+    put16(d, off + DIRENT.crtDate.off, f.crtDate);
+    put16(d, off + DIRENT.lstAccDate.off, f.lstAccDate);
+    put16(d, off + DIRENT.fstClusHI.off, this.geo.type === 32 ? f.cluster >>> 16 : 0);
+    put16(d, off + DIRENT.wrtTime.off, f.wrtTime);
+    put16(d, off + DIRENT.wrtDate.off, f.wrtDate);
+    put16(d, off + DIRENT.fstClusLO.off, f.cluster & 0xffff);
+    put32(d, off + DIRENT.fileSize.off, f.attr & ATTR_DIRECTORY ? 0 : f.size);
   }
 
   /** Writes a node's fields into its entry (a delayed write through the buffer cache). */
@@ -765,6 +839,102 @@ export class MsdosMount implements FsMount {
 
   // ---- data ----
 
+  /** Reads file data: the device's bytes with any staged ones laid over them. */
+  async dataRead(buf: Uint8Array, off: number): Promise<void> {
+    await this.devRead(buf, off);
+    // The stage being written, then the newer one filling.
+    const w = this.inflight;
+    if (w !== null) overlay(buf, off, w.buf, w.start, w.end);
+    if (this.stageBuf !== null) overlay(buf, off, this.stageBuf, this.stageStart, this.stageEnd);
+  }
+
+  /**
+   * Writes file data at device offset `off` through the stage. `keepTail`: the bytes after the data up to
+   * the end of its last sector belong to the file and must be kept; otherwise they lie past the file's
+   * end, where FAT keeps nothing, and the stage pads them with zeros instead of reading them.
+   * Data that cannot join the stage (a partial sector whose other bytes are neither in the stage nor
+   * free to overwrite, or more than the stage holds) goes to the device after the stage.
+   */
+  private async stageWrite(piece: Uint8Array, off: number, keepTail: boolean): Promise<void> {
+    const ss = this.geo.bytesPerSector;
+    const end = off + piece.length;
+    const a = off - (off % ss);
+    const b = Math.ceil(end / ss) * ss;
+    if (this.stageEnd > this.stageStart && a >= this.stageStart && a <= this.stageEnd && b - this.stageStart <= STAGE_MAX) {
+      // Joining the stage: a partial first or last sector must already be in it (or, at the end, not matter).
+      const headOk = off === a || a < this.stageEnd;
+      const tailOk = end === b || !keepTail || b - ss < this.stageEnd;
+      if (headOk && tailOk) {
+        this.stageCopy(piece, off, end, b);
+        return;
+      }
+    }
+    await this.flushStage();
+    if (off === a && (end === b || !keepTail) && b - a <= STAGE_MAX) {
+      this.stageStart = this.stageEnd = a;
+      this.stageCopy(piece, off, end, b);
+      return;
+    }
+    // The read-modify-write of partial sectors must see every earlier write on the device.
+    await this.waitInflight();
+    await this.devWrite(piece, off);
+  }
+
+  private stageCopy(piece: Uint8Array, off: number, end: number, b: number): void {
+    this.stageBuf ??= new Uint8Array(STAGE_MAX);
+    const base = this.stageStart;
+    this.stageBuf.set(piece, off - base);
+    // Bytes of the last sector past the data that the stage did not hold yet: zeros, not stale memory.
+    if (b > this.stageEnd) this.stageBuf.fill(0, Math.max(end, this.stageEnd) - base, b - base);
+    if (b > this.stageEnd) this.stageEnd = b;
+  }
+
+  /** Starts writing the staged data (after the previous stage's write has finished); a new stage begins empty. */
+  async flushStage(): Promise<void> {
+    if (this.stageEnd <= this.stageStart) return;
+    await this.waitInflight();
+    const buf = this.stageBuf!;
+    const start = this.stageStart;
+    const end = this.stageEnd;
+    const done = this.dev.write(buf.subarray(0, end - start), start);
+    // Handled by waitInflight(); this only keeps a failure from counting as unhandled in the meantime.
+    done.catch(() => {});
+    this.inflight = { buf, start, end, done, failed: false };
+    this.stageBuf = this.spareBuf;
+    this.spareBuf = null;
+    this.stageStart = this.stageEnd = 0;
+  }
+
+  /**
+   * Waits for the stage being written. A failed write stays in flight and is tried again by the next
+   * wait, so sync reports it and no data is silently dropped.
+   */
+  private async waitInflight(): Promise<void> {
+    const w = this.inflight;
+    if (w === null) return;
+    if (w.failed) {
+      w.failed = false;
+      w.done = this.dev.write(w.buf.subarray(0, w.end - w.start), w.start);
+    }
+    try {
+      await w.done;
+    } catch (e) {
+      w.failed = true;
+      throw e;
+    }
+    if (this.inflight === w) {
+      this.inflight = null;
+      this.spareBuf = w.buf;
+    }
+  }
+
+  /** Device bytes [off, off+len) are about to be used for metadata: staged data there goes out first. */
+  private async unstage(off: number, len: number): Promise<void> {
+    if (off < this.stageEnd && off + len > this.stageStart) await this.flushStage();
+    const w = this.inflight;
+    if (w !== null && off < w.end && off + len > w.start) await this.waitInflight();
+  }
+
   /** Reads `buf.length` bytes at device offset `off`, aligning to sectors with a bounce buffer where needed. */
   async devRead(buf: Uint8Array, off: number): Promise<void> {
     const ss = this.geo.bytesPerSector;
@@ -823,8 +993,11 @@ export class MsdosMount implements FsMount {
     }
   }
 
-  /** Reads or writes file bytes [pos, pos+len) of a chain, in runs of contiguous clusters. */
-  async chainIO(chain: readonly number[], buf: Uint8Array, pos: number, write: boolean): Promise<void> {
+  /**
+   * Reads or writes file bytes [pos, pos+len) of a chain, in runs of contiguous clusters. For a write,
+   * `fileSize` is the file's size before it: bytes at or past it need not be kept.
+   */
+  async chainIO(chain: readonly number[], buf: Uint8Array, pos: number, write: boolean, fileSize = 0): Promise<void> {
     let done = 0;
     const n = buf.length;
     while (done < n) {
@@ -836,8 +1009,8 @@ export class MsdosMount implements FsMount {
       const len = Math.min(run * this.csize - within, n - done);
       const piece = buf.subarray(done, done + len);
       const off = this.clusterOffset(chain[ci]!) + within;
-      if (write) await this.devWrite(piece, off);
-      else await this.devRead(piece, off);
+      if (write) await this.stageWrite(piece, off, pos + len < fileSize);
+      else await this.dataRead(piece, off);
       done += len;
       pos += len;
     }
@@ -847,7 +1020,7 @@ export class MsdosMount implements FsMount {
   async zeroRange(chain: readonly number[], from: number, to: number): Promise<void> {
     const step = 1024 * 1024;
     const z = new Uint8Array(Math.min(step, to - from));
-    for (let p = from; p < to; p += step) await this.chainIO(chain, z.subarray(0, Math.min(step, to - p)), p, true);
+    for (let p = from; p < to; p += step) await this.chainIO(chain, z.subarray(0, Math.min(step, to - p)), p, true, from);
   }
 
   /** Fields for a new entry at time `t`. */
@@ -858,4 +1031,36 @@ export class MsdosMount implements FsMount {
       lstAccDate: ft.date, wrtTime: ft.time, wrtDate: ft.date, cluster, size: 0,
     };
   }
+}
+
+/** Copies the bytes of `src` (device bytes [start, end)) that fall inside `buf` (device bytes from `off`). */
+function overlay(buf: Uint8Array, off: number, src: Uint8Array, start: number, end: number): void {
+  const from = Math.max(off, start);
+  const to = Math.min(off + buf.length, end);
+  if (from < to) buf.set(src.subarray(from - start, to - start), from - off);
+}
+
+function get16(d: Uint8Array, o: number): number {
+  return d[o]! | (d[o + 1]! << 8);
+}
+
+function get32(d: Uint8Array, o: number): number {
+  return (d[o]! | (d[o + 1]! << 8) | (d[o + 2]! << 16) | (d[o + 3]! << 24)) >>> 0;
+}
+
+function put16(d: Uint8Array, o: number, v: number): void {
+  d[o] = v & 0xff;
+  d[o + 1] = (v >>> 8) & 0xff;
+}
+
+function put32(d: Uint8Array, o: number, v: number): void {
+  d[o] = v & 0xff;
+  d[o + 1] = (v >>> 8) & 0xff;
+  d[o + 2] = (v >>> 16) & 0xff;
+  d[o + 3] = (v >>> 24) & 0xff;
+}
+
+/** The 11 bytes of a short name as a latin1 string (a set key). */
+function latin11(r: Uint8Array): string {
+  return String.fromCharCode(r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, r[6]!, r[7]!, r[8]!, r[9]!, r[10]!);
 }
