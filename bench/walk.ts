@@ -1,6 +1,6 @@
 /** Walking trees through a process's system calls: reading every file the way `tar` would, extracting to and filling from a host directory. */
 
-import { mkdirSync, readdirSync, lstatSync, readlinkSync, readSync, symlinkSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, readdirSync, lstatSync, fstatSync, readlinkSync, readSync, symlinkSync, openSync, closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { O_CREAT, O_RDONLY, O_WRONLY } from '../src/vfs/fcntl.js';
@@ -391,28 +391,30 @@ export async function fillTree(p: SyscallApi, from: string, to: string): Promise
 
 /** One host read buffer for the whole copy (grown for large files): no allocation, and no garbage, per file. */
 async function fillDir(p: SyscallApi, from: string, to: string, io: { buf: Uint8Array }): Promise<void> {
-  for (const name of readdirSync(from)) {
-    const src = join(from, name);
-    const dst = `${to}/${name}`;
-    const st = lstatSync(src);
-    if (st.isDirectory()) {
-      await p.mkdir(dst, st.mode & 0o7777);
+  // Entry types come with the listing; a file's mode comes from fstat of the descriptor it is read through
+  // (no second path walk per file).
+  for (const d of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, d.name);
+    const dst = `${to}/${d.name}`;
+    if (d.isDirectory()) {
+      await p.mkdir(dst, lstatSync(src).mode & 0o7777);
       await fillDir(p, src, dst, io);
-    } else if (st.isSymbolicLink()) await p.symlink(readlinkSync(src), dst);
-    else if (st.isFile()) {
-      const data = readHostFile(src, st.size, io);
-      const fd = await p.open(dst, O_CREAT | O_WRONLY, st.mode & 0o7777);
+    } else if (d.isSymbolicLink()) await p.symlink(readlinkSync(src), dst);
+    else if (d.isFile()) {
+      const { data, mode } = readHostFile(src, io);
+      const fd = await p.open(dst, O_CREAT | O_WRONLY, mode & 0o7777);
       if (data.length > 0) await p.write(fd, data);
       await p.close(fd);
     }
   }
 }
 
-/** The whole of a host file in `io.buf` (the file may have changed size since the lstat: read to its end). */
-function readHostFile(path: string, size: number, io: { buf: Uint8Array }): Uint8Array {
-  if (io.buf.length < size + 1) io.buf = new Uint8Array(Math.max(size + 1, io.buf.length * 2));
+/** The whole of a host file in `io.buf`, and its mode (the file may have changed size since its fstat: read to its end). */
+function readHostFile(path: string, io: { buf: Uint8Array }): { data: Uint8Array; mode: number } {
   const fd = openSync(path, 'r');
   try {
+    const { size, mode } = fstatSync(fd);
+    if (io.buf.length < size + 1) io.buf = new Uint8Array(Math.max(size + 1, io.buf.length * 2));
     let n = 0;
     for (;;) {
       if (n === io.buf.length) {
@@ -424,7 +426,7 @@ function readHostFile(path: string, size: number, io: { buf: Uint8Array }): Uint
       if (got === 0) break;
       n += got;
     }
-    return io.buf.subarray(0, n);
+    return { data: io.buf.subarray(0, n), mode };
   } finally {
     closeSync(fd);
   }
