@@ -114,8 +114,9 @@ const BATCH_OPS = 256;
 /** Host writer threads: creations in different directories proceed in parallel on the host. */
 const HOST_WRITERS = 2;
 
-/** What a host writer does: make a symlink, or write a piece of a file from the slab. */
+/** What a host writer does: make a directory or a symlink, or write a piece of a file from the slab. */
 type HostOp =
+  | { k: 'd'; path: string }
   | { k: 'l'; path: string; target: string }
   | { k: 'f'; path: string; mode: number; off: number; len: number; pos: number; create: boolean };
 
@@ -124,17 +125,29 @@ type HostOp =
  * operations, does them in order with synchronous calls, sends the slab back, and after a failure only
  * reports it. Creating files on the host (a directory-entry and journal update each) costs more than
  * reading them from the image; on threads of their own the creations overlap the kernel's walk.
+ * A batch may need directories another writer makes: `needs[w]` is how many batches writer w must have
+ * finished first (its count in `progress`, shared memory, waited on with Atomics.wait).
  */
 const HOST_WRITER = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
+const progress = new Int32Array(workerData.progress);
+const self = workerData.index;
 let failed = null;
 parentPort.on('message', (m) => {
+  for (let w = 0; w < m.needs.length; w++) {
+    for (;;) {
+      const have = Atomics.load(progress, w);
+      if (have >= m.needs[w] || Atomics.load(progress, progress.length - 1) !== 0) break;
+      Atomics.wait(progress, w, have, 1000);
+    }
+  }
   if (failed === null) {
     const data = m.slab === null ? new Uint8Array(0) : new Uint8Array(m.slab);
     for (const op of m.ops) {
       try {
-        if (op.k === 'l') fs.symlinkSync(op.target, op.path);
+        if (op.k === 'd') fs.mkdirSync(op.path);
+        else if (op.k === 'l') fs.symlinkSync(op.target, op.path);
         else {
           const fd = fs.openSync(op.path, op.create ? 'w' : 'r+', op.mode);
           try {
@@ -145,22 +158,40 @@ parentPort.on('message', (m) => {
         }
       } catch (e) {
         failed = String((e && e.message) || e);
+        // The others must not wait for directories this writer will not make.
+        Atomics.store(progress, progress.length - 1, 1);
+        Atomics.notify(progress, self);
         break;
       }
     }
   }
+  Atomics.add(progress, self, 1);
+  Atomics.notify(progress, self);
   parentPort.postMessage({ slab: m.slab, failed }, m.slab === null ? [] : [m.slab]);
 });
 `;
 
+/** A batch being filled or sent: where it went and its place in that writer's order, once sent. */
+interface Batch {
+  writer: number;
+  seq: number;
+}
+
+/** What an operation under a directory must wait for: the batch that makes the directory. */
+type DirReady = Batch | null;
+
 /**
- * The walk's side of the host writers: fills slabs with file data and sends them with their operations.
- * Directories are made by the walk itself, before anything inside them is queued, so no operation
- * depends on another: any writer may take any batch (the pieces of one large file go to one writer, in order).
+ * The walk's side of the host writers: fills slabs with file data and sends them with their operations
+ * to the least busy writer. An operation inside a directory made in an earlier batch sent to another
+ * writer makes its batch wait for that one (the pieces of one large file go to one writer, in order).
  */
 class HostWriter {
   private readonly workers: Worker[] = [];
   private readonly busy: number[] = [];
+  /** Batches sent to each writer. */
+  private readonly sent: number[] = [];
+  /** Batches finished by each writer, then a flag raised when one failed. */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(4 * (HOST_WRITERS + 1)));
   private readonly free: ArrayBuffer[] = [];
   private made = 0;
   private inFlight = 0;
@@ -170,6 +201,8 @@ class HostWriter {
   private slab: ArrayBuffer | null = null;
   private used = 0;
   private ops: HostOp[] = [];
+  private batch: Batch = { writer: -1, seq: 0 };
+  private needs: number[] = new Array<number>(HOST_WRITERS).fill(0);
   /** The writer a file continued across slabs goes to (its pieces stay in order). */
   private pinned = -1;
 
@@ -180,7 +213,7 @@ class HostWriter {
       this.wake();
     };
     for (let i = 0; i < HOST_WRITERS; i++) {
-      const w = new Worker(HOST_WRITER, { eval: true });
+      const w = new Worker(HOST_WRITER, { eval: true, workerData: { progress: this.progress.buffer, index: i } });
       w.on('message', (m: { slab: ArrayBuffer | null; failed: string | null }) => {
         if (m.failed !== null) this.failed ??= new Error(`extractTree: host write failed: ${m.failed}`);
         if (m.slab !== null) this.free.push(m.slab);
@@ -194,6 +227,7 @@ class HostWriter {
       });
       this.workers.push(w);
       this.busy.push(0);
+      this.sent.push(0);
     }
   }
 
@@ -221,14 +255,21 @@ class HostWriter {
     return new Uint8Array(this.slab, this.used, len);
   }
 
-  /** Adds an operation; a file piece's bytes are the `len` bytes room() last returned. */
-  add(op: HostOp): void {
+  /**
+   * Adds an operation inside the directory `dir` made ready (null: the root, made before the walk);
+   * a file piece's bytes are the `len` bytes room() last returned. For a directory, returns what the
+   * operations inside it wait for.
+   */
+  add(op: HostOp, dir: DirReady): DirReady {
+    if (dir !== null && dir !== this.batch && dir.writer >= 0) this.needs[dir.writer] = Math.max(this.needs[dir.writer]!, dir.seq);
     if (op.k === 'f') {
       op.off = this.used;
       this.used += op.len;
     }
     this.ops.push(op);
+    const made = op.k === 'd' ? this.batch : null;
     if (this.ops.length >= BATCH_OPS && op.k !== 'f') this.send(false);
+    return made;
   }
 
   /** Sends the batch to the least busy writer, or to the pinned one when `continued` (the next piece follows). */
@@ -240,7 +281,12 @@ class HostWriter {
     }
     this.pinned = continued ? i : -1;
     const slab = this.slab;
-    this.workers[i]!.postMessage({ slab, ops: this.ops }, slab === null ? [] : [slab]);
+    this.needs[i] = 0; // its own earlier batches are done first anyway
+    this.workers[i]!.postMessage({ slab, ops: this.ops, needs: this.needs }, slab === null ? [] : [slab]);
+    this.batch.writer = i;
+    this.batch.seq = ++this.sent[i]!;
+    this.batch = { writer: -1, seq: 0 };
+    this.needs = new Array<number>(HOST_WRITERS).fill(0);
     this.inFlight++;
     this.busy[i]!++;
     this.slab = null;
@@ -254,6 +300,7 @@ class HostWriter {
       while (this.inFlight > 0 && !this.dead) await new Promise<void>((r) => this.waiters.push(r));
     } finally {
       this.dead = true; // their exit now is ours
+      Atomics.store(this.progress, HOST_WRITERS, 1); // no writer waits any longer
       await Promise.all(this.workers.map((w) => w.terminate()));
     }
     if (this.failed) throw this.failed;
@@ -331,7 +378,7 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
 /**
  * Copies the image's tree to a host directory (contents, modes, symlinks). The walk runs through the
  * kernel one call at a time (open, fstat, reads straight into an outgoing slab, close: one path lookup
- * per file) and makes the host directories; files and symlinks are created by the host writers.
+ * per file); directories, files and symlinks are created by the host writers.
  */
 export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array): Promise<void> {
   void buf; // file data goes straight into the host writers' slabs
@@ -339,7 +386,7 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
   const w = new HostWriter();
   let ok = false;
   try {
-    await extractDir(p, from, to, w);
+    await extractDir(p, from, to, w, null);
     ok = true;
   } finally {
     // After a failure in the walk, the writers are still stopped; their own failure then matters less.
@@ -349,15 +396,14 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
   }
 }
 
-async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter): Promise<void> {
+async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter, ready: DirReady): Promise<void> {
   for (const e of await p.readdir(from)) {
     const src = `${from}/${e.name}`;
     const dst = join(to, e.name);
     if (e.type === 'dir') {
-      mkdirSync(dst);
-      await extractDir(p, src, dst, w);
+      await extractDir(p, src, dst, w, w.add({ k: 'd', path: dst }, ready));
     } else if (e.type === 'lnk') {
-      w.add({ k: 'l', path: dst, target: await p.readlink(src) });
+      w.add({ k: 'l', path: dst, target: await p.readlink(src) }, ready);
     } else if (e.type === 'reg') {
       const fd = await p.open(src, O_RDONLY);
       try {
@@ -373,7 +419,7 @@ async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter
             if (r === 0) break;
             n += r;
           }
-          w.add({ k: 'f', path: dst, mode, off: 0, len: n, pos, create: pos === 0 });
+          w.add({ k: 'f', path: dst, mode, off: 0, len: n, pos, create: pos === 0 }, ready);
           pos += n;
           if (n < want || pos >= st.size) break;
         }
