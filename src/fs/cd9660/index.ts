@@ -56,6 +56,8 @@ const SMALL_READ = 32 * 1024;
 const CLUSTER = 128 * 1024;
 /** Parsed directories kept, by total entries. */
 const LISTING_CACHE_ENTRIES = 200_000;
+/** Parsed file records kept for the vget after a lookup. */
+const PARSED_CACHE_ENTRIES = 65_536;
 
 type Namespace = 'rr' | 'joliet' | 'iso';
 
@@ -64,6 +66,8 @@ interface Entry {
   key: VnodeKey;
   type: VType;
   ino?: number;
+  /** A plain file's record and System Use as parsed (moved to the mount's parsed cache). */
+  parsed?: { raw: RawRecord; rr: RockRidge } | undefined;
 }
 
 interface Listing {
@@ -215,6 +219,12 @@ export class Cd9660Mount implements FsMount {
   readonly volumeBlocks: number;
   private readonly listings = new Map<number, Listing>();
   private listingEntries = 0;
+  /**
+   * Records of plain files already parsed (with their System Use) by a listing, by key, taken by the
+   * vget that follows a lookup so that each record is read and parsed once. Read-only volume: the bytes
+   * cannot change in between. Bounded; a miss parses again.
+   */
+  private readonly parsed = new Map<number, { raw: RawRecord; rr: RockRidge }>();
   private readonly parents = new Map<number, number>();
 
   constructor(
@@ -334,6 +344,11 @@ export class Cd9660Mount implements FsMount {
           if (byName.has(e.name)) { skipped++; continue; }
           byName.set(e.name, entries.length);
           entries.push(e);
+          if (e.parsed) {
+            if (this.parsed.size >= PARSED_CACHE_ENTRIES) this.parsed.clear();
+            this.parsed.set(e.key, e.parsed);
+            e.parsed = undefined;
+          }
         } catch (err) {
           // One damaged record hides one entry, not the directory; the console says which.
           if (!(err instanceof KernelError) || err.code !== 'EIO') throw err;
@@ -369,8 +384,9 @@ export class Cd9660Mount implements FsMount {
     let type: VType = raw.rec.flags & FL_DIRECTORY ? 'dir' : 'reg';
     let k = type === 'dir' ? raw.rec.extent * SECTOR : key;
     let ino: number | undefined;
+    let rr: RockRidge | undefined;
     if (this.ns === 'rr') {
-      const rr = await this.rockRidge(raw.su, `${where} record at ${key}`);
+      rr = await this.rockRidge(raw.su, `${where} record at ${key}`);
       if (rr.relocated) return null;
       if (rr.nameSpecial) return null;
       name = rr.name;
@@ -389,6 +405,7 @@ export class Cd9660Mount implements FsMount {
     if (!validName(name)) return null;
     const e: Entry = { name, key: k, type };
     if (ino !== undefined) e.ino = ino;
+    if (type !== 'dir' && !(raw.rec.flags & (FL_MULTIEXTENT | FL_DIRECTORY))) e.parsed = { raw, rr: rr ?? { any: false } };
     return e;
   }
 
@@ -434,6 +451,11 @@ export class Cd9660Mount implements FsMount {
     const blk = Math.floor(key / SECTOR);
     const pos = key % SECTOR;
     const where = `record at ${key}`;
+    const pre = this.parsed.get(key);
+    if (pre !== undefined) {
+      this.parsed.delete(key);
+      return this.fileNode(key, pre.raw, where, pre.rr);
+    }
     const b = await this.block(blk, where);
     const raw = parseRecord(b, pos, where);
     if (pos === 0 && specialName(raw.name) === 0) return this.dirNode(key, raw);
@@ -465,12 +487,13 @@ export class Cd9660Mount implements FsMount {
     return new IsoVnode(this, key, attr, [], undefined);
   }
 
-  private async fileNode(key: number, first: RawRecord, where: string): Promise<IsoVnode> {
+  private async fileNode(key: number, first: RawRecord, where: string, parsedRr?: RockRidge): Promise<IsoVnode> {
     const extents: Extent[] = [];
     let raw = first;
     let blk = Math.floor(key / SECTOR);
     let pos = key % SECTOR;
-    let b = await this.block(blk, where);
+    // The record's block, needed only to follow a multi-extent chain.
+    let b: Uint8Array | null = null;
     let size = 0;
     for (;;) {
       const r = raw.rec;
@@ -480,6 +503,7 @@ export class Cd9660Mount implements FsMount {
       if (!(r.flags & FL_MULTIEXTENT)) break;
       if (extents.length >= MAX_EXTENTS) throw kerr('EIO', `cd9660: ${where}: more than ${MAX_EXTENTS} extents`);
       pos += r.length;
+      b ??= await this.block(blk, where);
       if (pos >= SECTOR || b[pos] === 0) {
         blk++;
         pos = 0;
@@ -490,7 +514,7 @@ export class Cd9660Mount implements FsMount {
         throw kerr('EIO', `cd9660: ${where}: multi-extent file continues with another name`);
       }
     }
-    const rr = await this.rockRidge(first.su, where);
+    const rr = parsedRr ?? (await this.rockRidge(first.su, where));
     const t = first.rec.recorded;
     if (first.rec.flags & FL_DIRECTORY) throw kerr('EIO', `cd9660: ${where}: directory reached through a file record`);
     const type: VType = rr.mode !== undefined ? nonDirType(rr.mode) : 'reg';
