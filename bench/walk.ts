@@ -309,7 +309,7 @@ class HostWriter {
 
 /**
  * readTreeCompound with the files taken `batch` at a time through openReadMany (src/sysproxy/compound.ts):
- * one request reads many files (each up to 1 MiB, together up to 4 MiB, packed into one buffer), the
+ * one request reads many files (each up to 1 MiB, together up to 4 MiB, packed into the worker's batch buffer), the
  * rest of a longer file is read and closed as in readTreeCompound. On a local Proc openReadMany is
  * openRead file after file into one buffer per batch, so the in-process side does the same work; on a
  * remote process a batch is one round trip. `inFlight` workers share the walk.
@@ -329,8 +329,9 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
       else await p.lstat(path);
     }
   };
-  const readSome = async (paths: string[], buf: Uint8Array): Promise<void> => {
-    const items = await openReadMany(p, paths);
+  const readSome = async (paths: string[], buf: Uint8Array, batchBuf: Uint8Array): Promise<void> => {
+    // The items' bytes land in the worker's own batch buffer, reused from batch to batch.
+    const items = await openReadMany(p, paths, { buffer: batchBuf });
     // What the reply did not cover goes back to the queue.
     for (let i = paths.length - 1; i >= items.length; i--) files.push(paths[i]!);
     for (const it of items) {
@@ -353,6 +354,7 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
   };
   const worker = async (): Promise<void> => {
     const buf = new Uint8Array(1024 * 1024);
+    const batchBuf = new Uint8Array(4 * 1024 * 1024);
     for (;;) {
       // Keep listing while there are directories and too few files for a batch: batches stay full.
       if (dirs.length > 0 && files.length < batch) {
@@ -365,7 +367,7 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
           waiting = [];
           for (const wake of w) wake();
         }
-      } else if (files.length > 0) await readSome(files.splice(Math.max(0, files.length - batch)), buf);
+      } else if (files.length > 0) await readSome(files.splice(Math.max(0, files.length - batch)), buf, batchBuf);
       else if (listing > 0) await new Promise<void>((r) => waiting.push(r));
       else return;
     }

@@ -355,12 +355,20 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
     const bad = badOpenReadFlags(flags);
     if (bad !== null) throw new KernelError('EINVAL', bad).withContext('open', paths[0]);
     if (paths.length === 0) return [];
-    const maxTotal = Math.max(1, Math.min(opts.maxTotal ?? OPENREAD_MANY_TOTAL, MAX_IO));
+    if (opts.buffer !== undefined && opts.buffer.length === 0) throw new KernelError('EINVAL', 'openReadMany: empty buffer').withContext('open', paths[0]);
+    const maxTotal = Math.max(1, Math.min(opts.maxTotal ?? OPENREAD_MANY_TOTAL, MAX_IO, opts.buffer?.length ?? Infinity));
     const maxEach = Math.max(1, Math.min(opts.maxEach ?? OPENREAD_MANY_EACH, maxTotal));
     const asked = paths.slice(0, OPENREAD_MANY_MAX_PATHS);
-    const res = await this.c.call(this.pid, 'openreadv', [asked, flags, maxEach, maxTotal]);
+    // A caller's buffer is where a stream transport places the payload as it arrives.
+    const sink = opts.buffer?.subarray(0, maxTotal);
+    const res = await this.c.call(this.pid, 'openreadv', [asked, flags, maxEach, maxTotal], undefined, sink);
     const items = res.r as ({ fd: number; n: number; st: Stat } | { e: unknown })[];
-    const data = res.data ?? new Uint8Array(0);
+    let data = res.data ?? new Uint8Array(0);
+    if (sink !== undefined && !(data.buffer === sink.buffer && data.byteOffset === sink.byteOffset)) {
+      if (data.length > sink.length) throw new KernelError('EIO', `sysproxy: openreadv returned ${data.length} bytes for ${sink.length}`).withContext('read', asked[0]);
+      sink.set(data);
+      data = sink.subarray(0, data.length);
+    }
     if (items.length > asked.length) throw new KernelError('EIO', `sysproxy: openreadv answered ${items.length} files for ${asked.length}`).withContext('open', asked[0]);
     const out: OpenReadManyItem[] = [];
     let at = 0;

@@ -102,8 +102,14 @@ export interface OpenReadManyOptions {
   flags?: number;
   /** Bytes read of each file at most (default 1 MiB); a longer file is left open at that offset. */
   maxEach?: number;
-  /** Bytes of all the files together at most (default 4 MiB; MAX_IO remotely). */
+  /** Bytes of all the files together at most (default 4 MiB; MAX_IO remotely; at most buffer's length). */
   maxTotal?: number;
+  /**
+   * Where the bytes go (the items' data are views into it), for a caller that reuses one buffer from
+   * call to call: no allocation, and remotely the reply is copied straight from the transport into
+   * it. By default a fresh buffer per call, which the caller owns.
+   */
+  buffer?: Uint8Array;
 }
 
 /** A SyscallApi whose transport runs openReadMany as one request. */
@@ -135,8 +141,13 @@ export async function openReadMany(p: SyscallApi, paths: string[], opts: OpenRea
   if (bad !== null) throw new KernelError('EINVAL', bad).withContext('open', paths[0]);
   if (paths.length === 0) return [];
   if (hasOpenReadMany(p)) return p.openReadMany(paths, opts);
-  const maxTotal = Math.max(1, opts.maxTotal ?? OPENREAD_MANY_TOTAL);
+  const maxTotal = Math.max(1, Math.min(opts.maxTotal ?? OPENREAD_MANY_TOTAL, opts.buffer?.length ?? Infinity));
   const maxEach = Math.max(1, Math.min(opts.maxEach ?? OPENREAD_MANY_EACH, maxTotal));
+  if (opts.buffer !== undefined) {
+    if (opts.buffer.length === 0) throw new KernelError('EINVAL', 'openReadMany: empty buffer').withContext('open', paths[0]);
+    const r = await openReadManyLocal(p, paths.slice(0, OPENREAD_MANY_MAX_PATHS), flags, maxEach, opts.buffer.subarray(0, maxTotal));
+    return r.items.map((it) => ('error' in it ? { error: asKernelError(it.error) } : it));
+  }
   // As a remote client ends up with: the files' bytes in one buffer of the size they took. They are
   // read into a reused scratch buffer of maxTotal (a fresh one per call would cost its page faults
   // every time), then copied out once.

@@ -257,11 +257,14 @@ async function manyScenario(p: SyscallApi): Promise<unknown[]> {
   };
   const free = await probe();
   const all = [...sizes.map((n) => `/mnt/f${n}`), '/mnt/missing', '/mnt/d', '/mnt/f100'];
-  for (const [maxEach, maxTotal] of [[65536, 100_000], [4096, 4096], [1 << 20, 4 << 20], [1, 1]] as const) {
+  // The caller's own buffer (reused from call to call) for one configuration, and one shorter than maxTotal.
+  const reused = new Uint8Array(4 << 20);
+  for (const [maxEach, maxTotal, buffer] of [[65536, 100_000, undefined], [4096, 4096, undefined], [1 << 20, 4 << 20, reused], [1, 1, undefined], [65536, 1 << 20, reused.subarray(0, 9000)]] as const) {
     let todo = [...all];
     let requests = 0;
     while (todo.length > 0) {
-      const items = await openReadMany(p, todo, { maxEach, maxTotal });
+      const items = await openReadMany(p, todo, { maxEach, maxTotal, ...(buffer ? { buffer } : {}) });
+      if (buffer) for (const it of items) if (!('error' in it)) assert.equal(it.data.buffer, reused.buffer);
       requests++;
       assert.ok(items.length >= 1 && items.length <= todo.length);
       for (let i = 0; i < items.length; i++) {
@@ -285,6 +288,7 @@ async function manyScenario(p: SyscallApi): Promise<unknown[]> {
   }
   log.push(['lowest free fd unchanged', (await probe()) === free]);
   await assert.rejects(openReadMany(p, ['/mnt/f1'], { flags: O_WRONLY }), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+  await assert.rejects(openReadMany(p, ['/mnt/f1'], { buffer: new Uint8Array(0) }), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
   return log;
 }
 
@@ -297,8 +301,8 @@ test('openReadMany: the same items locally and in every isolation, a prefix per 
     await kernel.halt();
   }
   const find = (f: (e: unknown[]) => boolean) => want.filter((e) => Array.isArray(e) && f(e)) as unknown[][];
-  assert.deepEqual(find((e) => e[1] === '/mnt/missing').map((e) => e.slice(2)), Array(4).fill(['error', 'ENOENT', 'open', '/mnt/missing']));
-  assert.deepEqual(find((e) => e[1] === '/mnt/d').map((e) => e.slice(2, 5)), Array(4).fill(['error', 'EISDIR', 'read']));
+  assert.deepEqual(find((e) => e[1] === '/mnt/missing').map((e) => e.slice(2)), Array(5).fill(['error', 'ENOENT', 'open', '/mnt/missing']));
+  assert.deepEqual(find((e) => e[1] === '/mnt/d').map((e) => e.slice(2, 5)), Array(5).fill(['error', 'EISDIR', 'read']));
   // 4096 bytes a request cannot hold the files at once: several requests, each covering a prefix;
   // the 1-byte limit leaves every non-empty file open.
   assert.ok((find((e) => e[2] === 'requests' && e[0] === 4096)[0]![3] as number) > 1);
