@@ -142,6 +142,12 @@ export class MsdosMount implements FsMount {
   private stageBuf: Uint8Array | null = null;
   private stageStart = 0;
   private stageEnd = 0;
+  /**
+   * When the stage ends with a file's last bytes, the end of that file's last cluster: the bytes up to it
+   * lie past the file's end, so the next file's first cluster, usually right there, joins the stage with
+   * them zeroed. Otherwise stageEnd.
+   */
+  private stageSlack = 0;
   private inflight: { buf: Uint8Array; start: number; end: number; done: Promise<void>; failed: boolean } | null = null;
   private spareBuf: Uint8Array | null = null;
   root!: FatNode;
@@ -860,19 +866,24 @@ export class MsdosMount implements FsMount {
     const end = off + piece.length;
     const a = off - (off % ss);
     const b = Math.ceil(end / ss) * ss;
-    if (this.stageEnd > this.stageStart && a >= this.stageStart && a <= this.stageEnd && b - this.stageStart <= STAGE_MAX) {
+    if (this.stageEnd > this.stageStart && a >= this.stageStart && a <= Math.max(this.stageEnd, this.stageSlack) && b - this.stageStart <= STAGE_MAX) {
       // Joining the stage: a partial first or last sector must already be in it (or, at the end, not matter).
       const headOk = off === a || a < this.stageEnd;
       const tailOk = end === b || !keepTail || b - ss < this.stageEnd;
       if (headOk && tailOk) {
-        this.stageCopy(piece, off, end, b);
+        if (a > this.stageEnd) {
+          // Across the previous file's slack (past its end): zeros.
+          this.stageBuf!.fill(0, this.stageEnd - this.stageStart, a - this.stageStart);
+          this.stageEnd = a;
+        }
+        this.stageCopy(piece, off, end, b, keepTail);
         return;
       }
     }
     await this.flushStage();
     if (off === a && (end === b || !keepTail) && b - a <= STAGE_MAX) {
       this.stageStart = this.stageEnd = a;
-      this.stageCopy(piece, off, end, b);
+      this.stageCopy(piece, off, end, b, keepTail);
       return;
     }
     // The read-modify-write of partial sectors must see every earlier write on the device.
@@ -880,10 +891,16 @@ export class MsdosMount implements FsMount {
     await this.devWrite(piece, off);
   }
 
-  private stageCopy(piece: Uint8Array, off: number, end: number, b: number): void {
+  private stageCopy(piece: Uint8Array, off: number, end: number, b: number, keepTail: boolean): void {
     this.stageBuf ??= new Uint8Array(STAGE_MAX);
     const base = this.stageStart;
     this.stageBuf.set(piece, off - base);
+    if (b >= this.stageEnd) {
+      // The data now ends the stage; a write ending at or past the file's end leaves the rest of its
+      // cluster free to overwrite.
+      const rel = end - this.geo.dataOffset;
+      this.stageSlack = keepTail ? b : this.geo.dataOffset + Math.ceil(rel / this.csize) * this.csize;
+    }
     // Bytes of the last sector past the data that the stage did not hold yet: zeros, not stale memory.
     if (b > this.stageEnd) this.stageBuf.fill(0, Math.max(end, this.stageEnd) - base, b - base);
     if (b > this.stageEnd) this.stageEnd = b;
@@ -902,7 +919,7 @@ export class MsdosMount implements FsMount {
     this.inflight = { buf, start, end, done, failed: false };
     this.stageBuf = this.spareBuf;
     this.spareBuf = null;
-    this.stageStart = this.stageEnd = 0;
+    this.stageStart = this.stageEnd = this.stageSlack = 0;
   }
 
   /**
@@ -930,7 +947,8 @@ export class MsdosMount implements FsMount {
 
   /** Device bytes [off, off+len) are about to be used for metadata: staged data there goes out first. */
   private async unstage(off: number, len: number): Promise<void> {
-    if (off < this.stageEnd && off + len > this.stageStart) await this.flushStage();
+    // The slack too: a cluster there joined later would have its bytes zeroed by the stage.
+    if (off < Math.max(this.stageEnd, this.stageSlack) && off + len > this.stageStart) await this.flushStage();
     const w = this.inflight;
     if (w !== null && off < w.end && off + len > w.start) await this.waitInflight();
   }
