@@ -34,9 +34,15 @@ export async function ffsBenchmarks(): Promise<Result[]> {
   const ufs = await linuxUfs2();
   const ext4 = await linuxExt4();
   await run('sh', ['-c', `cat '${ufs}' '${ext4}' > /dev/null`]);
-  const [ours, stats] = await readImage(ffs, ufs);
-  const [peer, peerStats] = await readImage(ext2fs, ext4);
-  let note = `${stats.files} files, ${(stats.bytes / 1e9).toFixed(2)} GB; target: ratio >= 0.83 (within 1.2x of ext4)`;
+  // Two rounds, alternating, best of each: the first walk of the process also pays for compiling the
+  // kernel code both share, and the machine's load moves.
+  const [a1, stats] = await readImage(ffs, ufs);
+  const [b1, peerStats] = await readImage(ext2fs, ext4);
+  const [b2] = await readImage(ext2fs, ext4);
+  const [a2] = await readImage(ffs, ufs);
+  const ours = Math.min(a1, a2);
+  const peer = Math.min(b1, b2);
+  let note = `${stats.files} files, ${(stats.bytes / 1e9).toFixed(2)} GB; best of 2 (UFS2 ${a1.toFixed(1)}, ${a2.toFixed(1)} s; ext4 ${b1.toFixed(1)}, ${b2.toFixed(1)} s); target: ratio >= 0.83 (within 1.2x of ext4)`;
   if (stats.files !== peerStats.files || stats.bytes !== peerStats.bytes) {
     note += `; ext4 saw ${peerStats.files} files, ${peerStats.bytes} bytes`;
   }

@@ -34,7 +34,7 @@ import { FsGeom } from './geom.js';
 import {
   DINODE1, DINODE2, DIRECT, DIRBLKSIZ, NDADDR, NIADDR, UFS_ROOTINO, SUPERBLOCK, FS_ISCLEAN, FS_44INODEFMT,
   SHORTLINK_OFF_UFS1, SHORTLINK_OFF_UFS2, directSize, DT_DIR, DT_REG, DT_LNK, DT_CHR, DT_BLK, DT_FIFO, DT_SOCK, DT_UNKNOWN,
-  UFS_MAXNAMLEN, NXADDR, EXTATTR, CG, ODIRECT, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
+  UFS_MAXNAMLEN, NXADDR, EXTATTR, CG, EXTATTR_NAMESPACE_USER, EXTATTR_NAMESPACE_SYSTEM,
 } from './layout.js';
 
 /** Largest directory loaded whole into memory. */
@@ -364,7 +364,10 @@ export class FfsNode implements VnodeImpl {
 
   private readPtr(data: Uint8Array, i: number): number {
     const dv = new DataView(data.buffer, data.byteOffset);
-    return this.g.ufs2 ? Number(dv.getBigInt64(i * 8, this.g.le)) : dv.getInt32(i * 4, this.g.le);
+    if (!this.g.ufs2) return dv.getInt32(i * 4, this.g.le);
+    // A signed 64-bit pointer from its halves (as layout.ts's getv): no BigInt per block.
+    const le = this.g.le;
+    return dv.getInt32(i * 8 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(i * 8 + (le ? 0 : 4), le);
   }
 
   private writePtr(data: Uint8Array, i: number, v: number): void {
@@ -947,15 +950,22 @@ export class FfsNode implements VnodeImpl {
   }
 
   private parseEntry(data: Uint8Array, off: number, chunk: number, withName = true): { ino: number; reclen: number; type: number; namlen: number; name: string } {
-    const e = DIRECT.decode(data, off, this.g.le);
-    let namlen = e.namlen;
-    let type = e.type;
+    const room = chunk + DIRBLKSIZ - off;
+    if (room < 8 || off + 8 > data.length) throw kerr('EIO', `ffs: directory ${this.key}: bad entry at ${off} (no room for a header)`);
+    // struct direct's header read in place (DIRECT's layout: ino u32, reclen u16, type u8, namlen u8):
+    // this runs for every entry of every directory listed.
+    const le = this.g.le;
+    const e = {
+      ino: (le ? data[off]! | (data[off + 1]! << 8) | (data[off + 2]! << 16) | (data[off + 3]! << 24) : (data[off]! << 24) | (data[off + 1]! << 16) | (data[off + 2]! << 8) | data[off + 3]!) >>> 0,
+      reclen: le ? data[off + 4]! | (data[off + 5]! << 8) : (data[off + 4]! << 8) | data[off + 5]!,
+    };
+    let namlen = data[off + 7]!;
+    let type = data[off + 6]!;
     if (!this.g.ufs2 && this.g.sb.old_inodefmt < FS_44INODEFMT) {
-      // 4.2BSD directories: a 16-bit name length and no type byte.
-      namlen = ODIRECT.decode(data, off, this.g.le).namlen;
+      // 4.2BSD directories (ODIRECT): a 16-bit name length and no type byte.
+      namlen = le ? data[off + 6]! | (data[off + 7]! << 8) : (data[off + 6]! << 8) | data[off + 7]!;
       type = DT_UNKNOWN;
     }
-    const room = chunk + DIRBLKSIZ - off;
     if (e.reclen < 8 || e.reclen > room || e.reclen % 4 !== 0 || (e.ino !== 0 && directSize(namlen) > e.reclen)) {
       throw kerr('EIO', `ffs: directory ${this.key}: bad entry at ${off} (reclen ${e.reclen}, namlen ${namlen})`);
     }
