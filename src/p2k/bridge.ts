@@ -17,6 +17,7 @@ import { kerr } from '../kern/error.js';
 import type { Attr, AttrOut, Caller, ConnInfo, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
 import { ENTRY_OUT_SIZE, FATTR, Init } from './fuse/proto.js';
 import { NodeTable, type Node } from './nodes.js';
+import { openRead, openReadMany, type OpenReadManyItem } from '../sysproxy/compound.js';
 
 export interface BridgeOptions {
   /** Where the served file system is mounted in the kernel ('/mnt'). */
@@ -506,6 +507,7 @@ export class Bridge implements RawFileSystem {
       this.prefetchStats.short++;
     }
     let e = this.nodeFds.get(nodeid);
+    if (!e && offset === 0) return this.openReadNode(nodeid, size);
     if (e) {
       this.nodeFds.delete(nodeid); // to the most recently used end
       this.nodeFds.set(nodeid, e);
@@ -551,39 +553,64 @@ export class Bridge implements RawFileSystem {
     this.lastHeadIn.set(dir, nodeid);
     if (this.lastHeadIn.size > MAX_NODE_DIRS) this.lastHeadIn.delete(this.lastHeadIn.keys().next().value!);
     if (!inOrder) return;
-    let id = nodeid;
-    for (let i = 0; i < PREFETCH_FILES; i++) {
+    const batch: { id: number; path: string }[] = [];
+    for (let i = 0, id = nodeid; i < PREFETCH_FILES; i++) {
       const next = this.nextInListing.get(id);
-      if (next === undefined) return;
+      if (next === undefined) break;
       id = next.id;
-      // As much as the host kernel's first READ asks: the whole file up to a readahead window (page-rounded).
-      const want = Math.min(this.headSize, Math.ceil(next.size / 4096) * 4096);
       if (this.prefetched.has(id) || this.nodeFds.has(id)) continue;
-      const path = this.nodes.get(id) ? this.nodes.path(this.nodes.get(id)!) : null;
-      if (path === null) continue;
-      const e: NodeFd = { fd: this.owner.open(path, O_RDONLY), users: 1, done: false };
-      e.fd.catch(() => {});
-      this.nodeFds.set(id, e);
-      const target = id;
-      const head = (async () => {
-        try {
-          const r = await this.preadFull(this.owner, await e.fd, 0, want);
-          // All of a file no larger than `want` was read: its descriptor is done with (its size cannot change).
-          if (r.eof || next.size <= want) e.done = true;
-          return r;
-        } catch {
-          e.done = true;
-          return null;
-        } finally {
-          e.users--;
-          this.dropNodeFd(target, e);
-        }
-      })();
+      const node = this.nodes.get(id);
+      const path = node ? this.nodes.path(node) : null;
+      if (path !== null) batch.push({ id, path });
+    }
+    if (batch.length === 0) return;
+    // One compound call opens and reads them all (in one round trip to a kernel in another process): each
+    // file up to headSize, closed by the server when read to its end, else left open for the READs after.
+    const all = openReadMany(this.owner, batch.map((b) => b.path), { maxEach: this.headSize, maxTotal: PREFETCH_FILES * this.headSize })
+      .then((items) => {
+        items.forEach((it, k) => {
+          if ('error' in it || it.fd < 0) return;
+          const id = batch[k]!.id;
+          if (it.n >= it.stat.size || this.nodeFds.has(id) || !this.nodes.get(id)) {
+            // Read whole (its size cannot change), or a READ opened it meanwhile, or the node is gone.
+            void this.owner.close(it.fd).catch(() => {});
+            return;
+          }
+          this.nodeFds.set(id, { fd: Promise.resolve(it.fd), users: 0, done: false });
+        });
+        this.trimNodeFds();
+        return items;
+      }, () => [] as OpenReadManyItem[]);
+    batch.forEach(({ id }, k) => {
+      // A file the call did not reach, or one that failed, is read by its READ as if never prefetched.
+      const head = all.then((items) => {
+        const it = items[k];
+        return it === undefined || 'error' in it ? null : { data: it.data, eof: it.fd < 0 || it.n >= it.stat.size };
+      });
       this.prefetched.set(id, head);
       this.prefetchStats.issued++;
-      while (this.prefetched.size > MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value!);
+    });
+    while (this.prefetched.size > MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value!);
+  }
+
+  /**
+   * The first READ of a file not read ahead: open, read and (at end of file) close in one compound call; a
+   * file longer than the READ stays open for the READs after it.
+   */
+  private async openReadNode(nodeid: number, size: number): Promise<Uint8Array> {
+    const path = this.pathOf(nodeid);
+    // Not zeroed: only the bytes read are sent.
+    const buf = Buffer.allocUnsafe(size);
+    // The owner's process: the host kernel has checked the caller (default_permissions), or the caller is the owner.
+    const r = await openRead(this.owner, path, buf);
+    if (r.fd >= 0) {
+      if (r.n >= r.stat.size || this.nodeFds.has(nodeid) || !this.nodes.get(nodeid)) void this.owner.close(r.fd).catch(() => {});
+      else {
+        this.nodeFds.set(nodeid, { fd: Promise.resolve(r.fd), users: 0, done: false });
+        this.trimNodeFds();
+      }
     }
-    this.trimNodeFds();
+    return buf.subarray(0, r.n);
   }
 
   /** Closes a node's descriptor once it is unused and done with. */
