@@ -2,7 +2,8 @@
  * Compound calls: a few system calls that callers almost always make back to
  * back, run by the server in one round trip. `openRead` is open + fstat +
  * read up to N bytes (+ close when the read reached the end of the file): the
- * whole of reading a small file. The function here is both the server's
+ * whole of reading a small file; `openReadMany` is openRead for many files,
+ * their bytes packed into one buffer. Each function here is both the server's
  * implementation (run on its local Proc, so the semantics are exactly those
  * of the separate calls) and the fallback for any SyscallApi that has no
  * native compound call, so callers write one line that works on a local
