@@ -379,12 +379,14 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
 
 /**
  * Copies the image's tree to a host directory (contents, modes, symlinks). The walk runs through the
- * kernel one call at a time (open, fstat, reads straight into an outgoing slab, close: one path lookup
- * per file); directories, files and symlinks are created by the host writers.
+ * kernel one call at a time, from inside each directory (chdir, so that each file costs a one-name
+ * lookup: open, fstat, reads straight into an outgoing slab, close); directories, files and symlinks are
+ * created by the host writers. The process's working directory is put back at the end.
  */
 export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array): Promise<void> {
   void buf; // file data goes straight into the host writers' slabs
   mkdirSync(to, { recursive: true });
+  const home = await p.getcwd();
   const w = new HostWriter();
   let ok = false;
   try {
@@ -395,19 +397,21 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
     const closing = w.close();
     if (ok) await closing;
     else await closing.catch(() => undefined);
+    await p.chdir(home);
   }
 }
 
 async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter, ready: DirReady): Promise<void> {
-  for (const e of await p.readdir(from)) {
-    const src = `${from}/${e.name}`;
+  await p.chdir(from);
+  for (const e of await p.readdir('.')) {
     const dst = join(to, e.name);
     if (e.type === 'dir') {
-      await extractDir(p, src, dst, w, w.add({ k: 'd', path: dst }, ready));
+      await extractDir(p, `${from}/${e.name}`, dst, w, w.add({ k: 'd', path: dst }, ready));
+      await p.chdir(from);
     } else if (e.type === 'lnk') {
-      w.add({ k: 'l', path: dst, target: await p.readlink(src) }, ready);
+      w.add({ k: 'l', path: dst, target: await p.readlink(e.name) }, ready);
     } else if (e.type === 'reg') {
-      const fd = await p.open(src, O_RDONLY);
+      const fd = await p.open(e.name, O_RDONLY);
       try {
         const st = await p.fstat(fd);
         const mode = st.mode & 0o777;
