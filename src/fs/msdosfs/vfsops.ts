@@ -113,6 +113,8 @@ const DIR_INDEX_CACHE = 512;
 const ROOT_CHUNK_MAX = 4096;
 /** Bytes of file data gathered before one device write (see stageWrite). */
 const STAGE_MAX = 8 * 1024 * 1024;
+/** Stages being written at once. */
+const INFLIGHT_MAX = 2;
 
 export class MsdosMount implements FsMount {
   readonly rootKey = ROOT_KEY;
@@ -137,7 +139,8 @@ export class MsdosMount implements FsMount {
    * Write-behind of file data: device bytes [stageStart, stageEnd), whole sectors, not yet written. Files
    * written one after another get clusters one after another, so their data leaves in a few large writes
    * instead of two or three small ones per file. Written before any metadata at sync; reads of data see it.
-   * A full stage is written while the next one fills (`inflight`), so the driver's work overlaps the host's.
+   * Full stages are written while the next one fills (`inflight`, oldest first, at most INFLIGHT_MAX), so
+   * the driver's work overlaps the host's; a stage overlapping one still being written waits for it.
    */
   private stageBuf: Uint8Array | null = null;
   private stageStart = 0;
@@ -148,8 +151,8 @@ export class MsdosMount implements FsMount {
    * them zeroed. Otherwise stageEnd.
    */
   private stageSlack = 0;
-  private inflight: { buf: Uint8Array; start: number; end: number; done: Promise<void>; failed: boolean } | null = null;
-  private spareBuf: Uint8Array | null = null;
+  private readonly inflight: { buf: Uint8Array; start: number; end: number; done: Promise<void>; failed: boolean }[] = [];
+  private readonly spareBufs: Uint8Array[] = [];
   root!: FatNode;
   /** Label from the root directory's volume entry, else the boot sector's. */
   label: string;
@@ -849,8 +852,7 @@ export class MsdosMount implements FsMount {
   async dataRead(buf: Uint8Array, off: number): Promise<void> {
     await this.devRead(buf, off);
     // The stage being written, then the newer one filling.
-    const w = this.inflight;
-    if (w !== null) overlay(buf, off, w.buf, w.start, w.end);
+    for (const w of this.inflight) overlay(buf, off, w.buf, w.start, w.end);
     if (this.stageBuf !== null) overlay(buf, off, this.stageBuf, this.stageStart, this.stageEnd);
   }
 
@@ -909,39 +911,41 @@ export class MsdosMount implements FsMount {
   /** Starts writing the staged data (after the previous stage's write has finished); a new stage begins empty. */
   async flushStage(): Promise<void> {
     if (this.stageEnd <= this.stageStart) return;
-    await this.waitInflight();
-    const buf = this.stageBuf!;
     const start = this.stageStart;
     const end = this.stageEnd;
+    // Writes of the same bytes must reach the device in order: wait for any overlapping one (and for the oldest when the queue is full).
+    if (this.inflight.some((w) => w.start < end && start < w.end)) await this.waitInflight();
+    else if (this.inflight.length >= INFLIGHT_MAX) await this.waitInflight(INFLIGHT_MAX - 1);
+    const buf = this.stageBuf!;
     const done = this.dev.write(buf.subarray(0, end - start), start);
     // Handled by waitInflight(); this only keeps a failure from counting as unhandled in the meantime.
     done.catch(() => {});
-    this.inflight = { buf, start, end, done, failed: false };
-    this.stageBuf = this.spareBuf;
-    this.spareBuf = null;
+    this.inflight.push({ buf, start, end, done, failed: false });
+    this.stageBuf = this.spareBufs.pop() ?? null;
     this.stageStart = this.stageEnd = this.stageSlack = 0;
   }
 
   /**
-   * Waits for the stage being written. A failed write stays in flight and is tried again by the next
+   * Waits, oldest first, until at most `keep` stages are being written. A failed write stays in flight and is tried again by the next
    * wait, so sync reports it and no data is silently dropped.
    */
-  private async waitInflight(): Promise<void> {
-    const w = this.inflight;
-    if (w === null) return;
-    if (w.failed) {
-      w.failed = false;
-      w.done = this.dev.write(w.buf.subarray(0, w.end - w.start), w.start);
-    }
-    try {
-      await w.done;
-    } catch (e) {
-      w.failed = true;
-      throw e;
-    }
-    if (this.inflight === w) {
-      this.inflight = null;
-      this.spareBuf = w.buf;
+  private async waitInflight(keep = 0): Promise<void> {
+    while (this.inflight.length > keep) {
+      const w = this.inflight[0]!;
+      if (w.failed) {
+        w.failed = false;
+        w.done = this.dev.write(w.buf.subarray(0, w.end - w.start), w.start);
+      }
+      try {
+        await w.done;
+      } catch (e) {
+        w.failed = true;
+        throw e;
+      }
+      if (this.inflight[0] === w) {
+        this.inflight.shift();
+        this.spareBufs.push(w.buf);
+      }
     }
   }
 
@@ -949,8 +953,7 @@ export class MsdosMount implements FsMount {
   private async unstage(off: number, len: number): Promise<void> {
     // The slack too: a cluster there joined later would have its bytes zeroed by the stage.
     if (off < Math.max(this.stageEnd, this.stageSlack) && off + len > this.stageStart) await this.flushStage();
-    const w = this.inflight;
-    if (w !== null && off < w.end && off + len > w.start) await this.waitInflight();
+    if (this.inflight.some((w) => off < w.end && off + len > w.start)) await this.waitInflight();
   }
 
   /** Reads `buf.length` bytes at device offset `off`, aligning to sectors with a bounce buffer where needed. */
