@@ -966,7 +966,8 @@ export class MsdosMount implements FsMount {
     // tail sectors pass through a bounce buffer.
     const midStart = off % ss === 0 ? off : start + ss;
     const midEnd = Math.floor((off + buf.length) / ss) * ss;
-    if (midEnd - midStart < ss) {
+    // Small reads (most files) go whole through one bounce buffer: one device read instead of two or three.
+    if (midEnd - midStart < ss || end - start <= 64 * 1024) {
       const tmp = new Uint8Array(end - start);
       await this.dev.read(tmp, start);
       buf.set(tmp.subarray(off - start, off - start + buf.length));
