@@ -54,6 +54,7 @@ const MAX_EXTENTS = 4096;
  */
 const SMALL_READ = 32 * 1024;
 const CLUSTER = 128 * 1024;
+const CLUSTER_SLOTS = 8;
 /** Parsed directories kept, by total entries. */
 const LISTING_CACHE_ENTRIES = 200_000;
 /** Parsed file records kept for the vget after a lookup. */
@@ -214,8 +215,13 @@ export class Cd9660Mount implements FsMount {
   readonly nameMax = NAME_MAX;
   readonly maxFileSize = Number.MAX_SAFE_INTEGER;
   readonly bio: BufCache;
-  /** File data of small reads, in CLUSTER-sized runs. */
-  readonly data: BufCache;
+  /**
+   * File data of small reads: a few CLUSTER-sized runs in buffers allocated once (an extraction streams
+   * through 1.3 GB of them; fresh buffers per run would be garbage at that rate). A slot being filled is
+   * neither matched nor reused until its reader has copied out of it.
+   */
+  private readonly clusters = Array.from({ length: CLUSTER_SLOTS }, () => ({ base: -1, size: 0, used: 0, busy: false, data: new Uint8Array(CLUSTER) }));
+  private clusterClock = 0;
   readonly volumeBlocks: number;
   private readonly listings = new Map<number, Listing>();
   private listingEntries = 0;
@@ -236,7 +242,6 @@ export class Cd9660Mount implements FsMount {
     readonly k: KernelServices,
   ) {
     this.bio = new BufCache(dev, 8 * 1024 * 1024);
-    this.data = new BufCache(dev, 4 * 1024 * 1024);
     this.volumeBlocks = Math.floor(dev.size / SECTOR);
     const root = ns === 'joliet' ? vol.jolietRoot! : vol.root;
     this.rootKey = root.extent * SECTOR;
@@ -262,15 +267,36 @@ export class Cd9660Mount implements FsMount {
       const at = byte + done;
       const base = at - (at % CLUSTER);
       const size = Math.min(CLUSTER, this.dev.size - base);
-      const bp = await this.data.bread(base, size);
-      try {
-        const from = at - base;
-        const take = Math.min(out.length - done, size - from);
-        out.set(bp.data.subarray(from, from + take), done);
-        done += take;
-      } finally {
-        this.data.brelse(bp);
+      let slot = this.clusters.find((c) => c.base === base && c.size === size && !c.busy);
+      if (slot === undefined) {
+        let victim: (typeof this.clusters)[number] | undefined;
+        for (const c of this.clusters) if (!c.busy && (victim === undefined || c.used < victim.used)) victim = c;
+        if (victim === undefined) {
+          // Every slot is being filled by another reader: read this piece on its own.
+          const tmp = new Uint8Array(size);
+          await this.dev.read(tmp, base);
+          const from = at - base;
+          const take = Math.min(out.length - done, size - from);
+          out.set(tmp.subarray(from, from + take), done);
+          done += take;
+          continue;
+        }
+        slot = victim;
+        slot.busy = true;
+        slot.base = -1;
+        try {
+          await this.dev.read(slot.data.subarray(0, size), base);
+          slot.base = base;
+          slot.size = size;
+        } finally {
+          slot.busy = false;
+        }
       }
+      slot.used = ++this.clusterClock;
+      const from = at - base;
+      const take = Math.min(out.length - done, size - from);
+      out.set(slot.data.subarray(from, from + take), done);
+      done += take;
     }
   }
 
@@ -566,7 +592,7 @@ export class Cd9660Mount implements FsMount {
   async unmount(): Promise<void> {
     this.listings.clear();
     this.bio.purge();
-    this.data.purge();
+    for (const c of this.clusters) c.base = -1;
   }
 }
 
