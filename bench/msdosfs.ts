@@ -10,7 +10,8 @@
  *   no subset is needed (FILL_SUBSET can name one).
  *
  * The image is read once first so that both readers find it in the page cache; both write their output
- * under os.tmpdir(); every timed side starts after `sync`. Our fill ends with the image synced (unmount),
+ * under os.tmpdir(); every timed side starts after `sync`. Each side runs twice, in the order ours, mcopy,
+ * mcopy, ours, and the means are compared (single runs on this shared machine vary by 2x and more). Our fill ends with the image synced (unmount),
  * so mcopy's fill is timed with `sync IMG` after it (its time alone is in the note).
  */
 
@@ -90,6 +91,15 @@ async function mkfsFat32(img: string): Promise<void> {
   await run('mkfs.fat', ['-F', '32', '-C', img, String(3 * 1024 * 1024)]);
 }
 
+/** Runs two timed functions in the order a, b, b, a (so neither always runs first) and returns their means. */
+async function abba(a: (i: number) => Promise<number>, b: (i: number) => Promise<number>): Promise<[number, number, string]> {
+  const a0 = await a(0);
+  const b0 = await b(0);
+  const b1 = await b(1);
+  const a1 = await a(1);
+  return [(a0 + a1) / 2, (b0 + b1) / 2, `ours ${a0.toFixed(2)}, ${a1.toFixed(2)} s; peer ${b0.toFixed(2)}, ${b1.toFixed(2)} s`];
+}
+
 export async function msdosfsBenchmarks(): Promise<Result[]> {
   const img = await linuxFat32();
   const tree = await linuxTree();
@@ -97,63 +107,70 @@ export async function msdosfsBenchmarks(): Promise<Result[]> {
   const out: Result[] = [];
   const work = await mkdtemp(join(tmpdir(), 'akbench-msdos-'));
   try {
-    // Extraction.
-    const buf = new Uint8Array(1024 * 1024);
-    const ours = await timed(async () => {
-      const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
-      try {
-        await k.etfs.register('/dev/img0', img, { readonly: true });
-        const p = k.newProc();
-        await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: true });
-        await extractTree(p, '/mnt', join(work, 'ours'), buf);
-      } finally {
-        await k.halt();
-      }
-    });
-    await rm(join(work, 'ours'), { recursive: true, force: true });
-    mkdirSync(join(work, 'mtools'));
-    const peer = await timed(() => run('mcopy', ['-s', '-n', '-i', img, '::/*', join(work, 'mtools')], { env: MTOOLS_ENV }));
-    await rm(join(work, 'mtools'), { recursive: true, force: true });
-    out.push(withPeer({ name: 'FAT32: extract the Linux tree to a host directory', value: ours, unit: 's' }, 'mcopy -s', peer));
-
-    // Filling.
+    // Everything is made before the first timing and removed after the last, so that no side pays for
+    // the host's work of deleting another side's output.
     const sources = (FILL_SUBSET ?? readdirSync(tree)).map((n) => join(tree, n));
     const what = FILL_SUBSET ? `the Linux tree's ${FILL_SUBSET.join(', ')}` : 'the Linux tree';
-    const ourImg = join(work, 'ours.fat32');
-    const theirImg = join(work, 'theirs.fat32');
-    await mkfsFat32(ourImg);
-    await mkfsFat32(theirImg);
-    const fill = await timed(async () => {
-      const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
-      try {
-        await k.etfs.register('/dev/img0', ourImg);
-        const p = k.newProc();
-        await p.mount('msdosfs', '/mnt', { source: '/dev/img0' });
-        if (FILL_SUBSET === undefined) await fillTreeNoLinks(p, tree, '/mnt');
-        else {
-          for (const src of sources) {
-            const dst = `/mnt/${src.slice(src.lastIndexOf('/') + 1)}`;
-            await p.mkdir(dst, 0o755);
-            await fillTreeNoLinks(p, src, dst);
+    for (const side of ['ours', 'theirs']) for (const i of [0, 1]) await mkfsFat32(join(work, `${side}${i}.fat32`));
+    for (const i of [0, 1]) mkdirSync(join(work, `mtools${i}`));
+
+    // Extraction.
+    const buf = new Uint8Array(1024 * 1024);
+    const [ours, peer, xnote] = await abba(
+      (i) =>
+        timed(async () => {
+          const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+          try {
+            await k.etfs.register('/dev/img0', img, { readonly: true });
+            const p = k.newProc();
+            await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: true });
+            await extractTree(p, '/mnt', join(work, `ours${i}`), buf);
+          } finally {
+            await k.halt();
           }
-        }
-      } finally {
-        await k.halt();
-      }
-    });
-    // Our unmount ends with fdatasync of the image; mcopy never syncs, so its image is synced after it
-    // (coreutils `sync FILE`) and both times end with the image on disk. mcopy alone is in the note.
+        }),
+      (i) => timed(() => run('mcopy', ['-s', '-n', '-i', img, '::/*', join(work, `mtools${i}`)], { env: MTOOLS_ENV })),
+    );
+    out.push(withPeer({ name: 'FAT32: extract the Linux tree to a host directory (mean of 2)', value: ours, unit: 's', note: xnote }, 'mcopy -s', peer));
+
+    // Filling. Our unmount ends with fdatasync of the image; mcopy never syncs, so its image is synced
+    // after it (coreutils `sync FILE`) and both times end with the image on disk.
     let mcopyAlone = 0;
-    const mcopy = await timed(async () => {
-      const t0 = performance.now();
-      await run('mcopy', ['-s', '-D', 'o', '-i', theirImg, ...sources, '::/'], { env: MTOOLS_ENV });
-      mcopyAlone = (performance.now() - t0) / 1000;
-      await run('sync', [theirImg]);
-    });
-    const r = withPeer({ name: `FAT32: fill an empty image (mkfs.fat) with ${what}`, value: fill, unit: 's' }, 'mcopy -s + sync IMG', mcopy);
-    r.note = `mcopy -s alone ${mcopyAlone.toFixed(2)} s`;
-    const fsck = await run('fsck.fat', ['-n', ourImg], { allowFail: true });
-    if (fsck.code !== 0) r.note += `; fsck.fat -n exit ${fsck.code}: ${fsck.stdout.toString('utf8').trim().split('\n').slice(1, 4).join(' / ')}`;
+    const [fill, mcopy, fnote] = await abba(
+      (i) =>
+        timed(async () => {
+          const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+          try {
+            await k.etfs.register('/dev/img0', join(work, `ours${i}.fat32`));
+            const p = k.newProc();
+            await p.mount('msdosfs', '/mnt', { source: '/dev/img0' });
+            if (FILL_SUBSET === undefined) await fillTreeNoLinks(p, tree, '/mnt');
+            else {
+              for (const src of sources) {
+                const dst = `/mnt/${src.slice(src.lastIndexOf('/') + 1)}`;
+                await p.mkdir(dst, 0o755);
+                await fillTreeNoLinks(p, src, dst);
+              }
+            }
+          } finally {
+            await k.halt();
+          }
+        }),
+      (i) =>
+        timed(async () => {
+          const theirImg = join(work, `theirs${i}.fat32`);
+          const t0 = performance.now();
+          await run('mcopy', ['-s', '-D', 'o', '-i', theirImg, ...sources, '::/'], { env: MTOOLS_ENV });
+          mcopyAlone += (performance.now() - t0) / 2000;
+          await run('sync', [theirImg]);
+        }),
+    );
+    const r = withPeer({ name: `FAT32: fill an empty image (mkfs.fat) with ${what} (mean of 2)`, value: fill, unit: 's' }, 'mcopy -s + sync IMG', mcopy);
+    r.note = `${fnote}; mcopy -s alone ${mcopyAlone.toFixed(2)} s`;
+    for (const i of [0, 1]) {
+      const fsck = await run('fsck.fat', ['-n', join(work, `ours${i}.fat32`)], { allowFail: true });
+      if (fsck.code !== 0) r.note += `; fsck.fat -n exit ${fsck.code}: ${fsck.stdout.toString('utf8').trim().split('\n').slice(1, 4).join(' / ')}`;
+    }
     out.push(r);
   } finally {
     await rm(work, { recursive: true, force: true });
