@@ -390,7 +390,9 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
   const w = new HostWriter();
   let ok = false;
   try {
-    await extractDir(p, from, to, w, null);
+    // Absolute, since the walk comes back to each directory by its path.
+    const root = from.startsWith('/') ? from : `${home === '/' ? '' : home}/${from}`;
+    await extractDir(p, root, to, w, null);
     ok = true;
   } finally {
     // After a failure in the walk, the writers are still stopped; their own failure then matters less.
