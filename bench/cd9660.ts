@@ -50,7 +50,7 @@ export async function cd9660Benchmarks(): Promise<Result[]> {
     const dir = join(work, String(n++));
     return timed(() => fn(dir));
   };
-  const xorriso = (dir: string) => run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', dir]);
+  const xorriso = (dir: string) => run('xorriso', ['-osirrox', 'on', '-indev', `stdio:${iso}`, '-extract', '/', dir]);
   const sevenZip = (dir: string) => run('7z', ['x', '-y', `-o${dir}`, iso]);
   try {
     // Two rounds of ours and xorriso, alternating, best of each; 7z (the slowest by far) once.

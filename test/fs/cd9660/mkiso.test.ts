@@ -41,7 +41,7 @@ async function withImage(body: (iso: string, src: string, dir: string) => Promis
 
 /** `xorriso -find / -exec lsdl` lines as a map of path → Info (no contents). */
 async function xorrisoFind(iso: string): Promise<Map<string, Info>> {
-  const { stdout } = await run('xorriso', ['-indev', iso, '-find', '/', '-exec', 'lsdl']);
+  const { stdout } = await run('xorriso', ['-indev', `stdio:${iso}`, '-find', '/', '-exec', 'lsdl']);
   const out = new Map<string, Info>();
   for (const line of stdout.toString().split('\n')) {
     const m = /^(\S)(\S{9})\s+\d+\s+(\d+)\s+(\d+)\s+([\d,]+)\s+.*? '\/(.+?)'(?: -> '(.*)')?$/.exec(line);
@@ -74,7 +74,7 @@ test('mkiso: xorriso -find sees the source tree (names, modes, owners, sizes, li
 test('mkiso: xorriso -extract gives back the source tree, contents and times included', async () => {
   await withImage(async (iso, src, dir) => {
     const out = join(dir, 'extracted');
-    await run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', out]);
+    await run('xorriso', ['-osirrox', 'on', '-indev', `stdio:${iso}`, '-extract', '/', out]);
     const keys: (keyof Info)[] = ['type', 'mode', 'uid', 'gid', 'size', 'mtime', 'target', 'sha'];
     // xorriso does not set the times or owners of the symbolic links it extracts (-find checks the owners).
     const noLinkTimes = (m: Map<string, Info>) => new Map([...m].map(([p, i]) => [p, i.type === 'lnk' ? { ...i, mtime: 0, uid: 0, gid: 0 } : i]));
@@ -142,7 +142,7 @@ test('mkiso: multi-extent files (small extents) read identically by xorriso, iso
     const listing = (await run('isoinfo', ['-l', '-i', iso])).stdout.toString();
     assert.equal((listing.match(/DATA\.BIN;1/g) ?? []).length, 3);
     const out = join(dir, 'x');
-    await run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/docs/sub/data.bin', out]);
+    await run('xorriso', ['-osirrox', 'on', '-indev', `stdio:${iso}`, '-extract', '/docs/sub/data.bin', out]);
     const want = readFileSync(join(src, 'docs/sub/data.bin'));
     assert.deepEqual(new Uint8Array(readFileSync(out)), new Uint8Array(want));
     const { kernel, proc } = await mountIso(iso);

@@ -223,8 +223,8 @@ test('multi-session: the last session is shown', async () => {
     }
     // xorriso growing a file image: the newest tree is at block 16 again.
     const grown = join(t.path, 'grown.iso');
-    await run('xorriso', ['-dev', grown, '-map', s1, '/', '-commit']);
-    await run('xorriso', ['-dev', grown, '-rm', '/first.txt', '--', '-map', s2, '/', '-commit']);
+    await run('xorriso', ['-dev', `stdio:${grown}`, '-map', s1, '/', '-commit']);
+    await run('xorriso', ['-dev', `stdio:${grown}`, '-rm', '/first.txt', '--', '-map', s2, '/', '-commit']);
     const m = await mountIso(grown);
     try {
       assert.deepEqual((await m.proc.readdir('/mnt')).map((d) => d.name), ['second.txt']);

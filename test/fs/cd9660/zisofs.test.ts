@@ -70,7 +70,7 @@ test('xorriso -zisofs: compressed files read back as the source bytes; a damaged
     writeFileSync(join(src, 'zeros.bin'), new Uint8Array(300_000));
     writeFileSync(join(src, 'small.txt'), 'tiny');
     const iso = join(t.path, 'z.iso');
-    await run('xorriso', ['-outdev', iso, '-zisofs', 'level=9:block_size=32k', '-map', src, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit']);
+    await run('xorriso', ['-outdev', `stdio:${iso}`, '-zisofs', 'level=9:block_size=32k', '-map', src, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit']);
     const ls = (await run('isoinfo', ['-R', '-l', '-i', iso])).stdout.toString();
     assert.match(ls, /\s865 .*text\.txt/, 'text.txt must be stored compressed');
     const { kernel, proc } = await mountIso(iso);
