@@ -276,7 +276,10 @@ export class SparseDevice {
   async close(): Promise<void> {}
 }
 
-/** sleuthkit's view of an image: fls -r -p (allocated entries only) and icat for contents. */
+/**
+ * sleuthkit's view of an image: fls -r -p (allocated entries only) for names and types, and the contents
+ * tsk_recover -a extracts (one process for every file; it leaves out empty files, which read as empty).
+ */
 export async function sleuthkitTree(bytes: Uint8Array, sample: (rel: string) => boolean): Promise<{ types: Map<string, 'd' | 'r'>; contents: Map<string, Buffer> }> {
   const t = await tempDir('msdosfs-tsk-');
   try {
@@ -284,17 +287,20 @@ export async function sleuthkitTree(bytes: Uint8Array, sample: (rel: string) => 
     await writeFile(img, bytes);
     const r = await run('fls', ['-r', '-p', '-u', img]);
     const types = new Map<string, 'd' | 'r'>();
-    const inodes = new Map<string, string>();
     for (const line of r.stdout.toString('utf8').split('\n')) {
       const m = /^([-a-z])\/([-a-z])\s+(\*\s+)?(\d+)(?:\(realloc\))?:\t(.*)$/.exec(line);
       if (!m || m[3] || m[5]!.startsWith('$')) continue;
       types.set(m[5]!, m[2] === 'd' ? 'd' : 'r');
-      inodes.set(m[5]!, m[4]!);
     }
+    const out = join(t.path, 'recovered');
+    await run('tsk_recover', ['-a', img, out]);
     const contents = new Map<string, Buffer>();
-    for (const [rel, ino] of inodes) {
-      if (types.get(rel) !== 'r' || !sample(rel)) continue;
-      contents.set(rel, (await run('icat', [img, ino])).stdout);
+    for (const [rel, type] of types) {
+      if (type !== 'r' || !sample(rel)) continue;
+      contents.set(rel, await readFile(join(out, rel)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return Buffer.alloc(0);
+        throw e;
+      }));
     }
     return { types, contents };
   } finally {
