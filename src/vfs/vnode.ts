@@ -26,6 +26,10 @@ export class Vnode {
    * reference; a hit on a reclaimed vnode is a miss. Names are removed when they are unlinked or renamed.
    */
   nameCache: Map<string, Vnode> | null = null;
+  /** Links of the mount's free list (FreeList), null when not on it. */
+  freePrev: Vnode | null = null;
+  freeNext: Vnode | null = null;
+  onFreeList = false;
 
   constructor(
     readonly mount: Mount,
