@@ -5,6 +5,7 @@
  */
 
 import { open as hostOpen, stat as hostStat } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
 import { Kernel } from '../kern/kernel.js';
 import { HostDevice, SubDevice, type BlockDevice } from '../dev/blockdev.js';
 import { readPartitions } from '../dev/disklabel.js';
@@ -108,9 +109,16 @@ export async function cmdFsck(ctx: Context, image: string, o: { n?: boolean }): 
       start = p.start;
       size = Math.min(p.size, dev.size - p.start);
     }
-    if (size > 8 * 1024 ** 3) throw new CliError(`${image}: larger than the checker's 8 GiB limit`);
-    bytes = new Uint8Array(size);
-    await dev.read(bytes, start);
+    // The checker works on the image in memory: as large as one array can be (4 GiB on 64-bit Node).
+    if (size > bufferConstants.MAX_LENGTH) throw new CliError(`${image}: larger than the checker's ${Math.floor(bufferConstants.MAX_LENGTH / 1024 ** 2)} MiB limit`);
+    try {
+      bytes = new Uint8Array(size);
+    } catch {
+      throw new CliError(`${image}: not enough memory to check ${size} bytes`);
+    }
+    // In slices: one host read stops at 2 GiB.
+    const SLICE = 64 * 1024 * 1024;
+    for (let off = 0; off < size; off += SLICE) await dev.read(bytes.subarray(off, Math.min(size, off + SLICE)), start + off);
   } finally {
     await dev.close();
   }
