@@ -22,6 +22,13 @@ interface Fixture {
 
 /** FAT16/32 image with BIG.BIN (5 clusters), ONE.BIN (1 cluster), SUB/ with 40 files (a multi-cluster directory). */
 async function fixture(fat: 12 | 16 | 32): Promise<Fixture> {
+  // Made once per FAT type by the real tools; each caller damages its own copy.
+  const made = await (fixtures[fat] ??= makeFixture(fat));
+  return { img: made.img.slice(), geo: made.geo };
+}
+const fixtures: Partial<Record<12 | 16 | 32, Promise<Fixture>>> = {};
+
+async function makeFixture(fat: 12 | 16 | 32): Promise<Fixture> {
   const t = await tempDir('msdosfs-hostile-');
   try {
     const src = join(t.path, 'src');
