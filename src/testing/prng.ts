@@ -20,3 +20,20 @@ export class Prng {
     return xs[this.int(xs.length)]!;
   }
 }
+
+/**
+ * `n` bytes of deterministic pseudo-random content for `seed` (xorshift32, a word at a time): test data
+ * that differs per file and does not compress. Different seeds give different bytes.
+ */
+export function patternBytes(n: number, seed: number): Uint8Array {
+  const words = new Uint32Array((n + 3) >>> 2);
+  let x = Math.imul(seed + 1, 0x9e3779b1) | 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x;
+  }
+  const bytes = new Uint8Array(words.buffer);
+  return n === bytes.length ? bytes : bytes.slice(0, n);
+}

@@ -8,6 +8,7 @@
  */
 
 import { test } from 'node:test';
+import { patternBytes } from '../../src/testing/prng.js';
 import assert from 'node:assert/strict';
 import { startKernel } from '../../src/sysproxy/index.js';
 import { openRead, openReadMany } from '../../src/sysproxy/compound.js';
@@ -19,15 +20,7 @@ import { O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, O_NOFOLLOW } from '../../src/vfs/
 import type { Stat, SyscallApi } from '../../src/vfs/syscalls.js';
 import { localKernel } from './helpers.js';
 
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
+const pattern = patternBytes;
 
 function digest(b: Uint8Array): string {
   let h = 2166136261;

@@ -7,6 +7,7 @@
  */
 
 import { test } from 'node:test';
+import { patternBytes } from '../../src/testing/prng.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -25,15 +26,7 @@ function st(s: Stat, keepTimes = false): Record<string, unknown> {
   return keepTimes ? { ...rest, atime, mtime } : rest;
 }
 
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
+const pattern = patternBytes;
 
 function digest(b: Uint8Array): string {
   let h = 2166136261;

@@ -7,6 +7,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { patternBytes } from '../../../src/testing/prng.js';
 import { mkdir, writeFile, symlink, link, chown, chmod, lutimes, utimes, readFile, lstat, readdir, readlink, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -26,15 +27,7 @@ export const services: KernelServices = {
 };
 
 /** Deterministic pseudo-random bytes (content that compresses badly and differs per file). */
-export function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+export const pattern = patternBytes;
 
 /** Builds the test tree under `root`; `files` regular files spread over directories. */
 export async function makeTree(root: string, files: number): Promise<void> {

@@ -6,6 +6,7 @@
  */
 
 import { test } from 'node:test';
+import { patternBytes } from '../../../src/testing/prng.js';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { FaultDevice } from '../../../src/dev/fault.js';
@@ -24,10 +25,8 @@ async function fresh(fat: 12 | 16 | 32, bytes: number): Promise<Uint8Array> {
 }
 
 function pattern(seed: number, n: number): Buffer {
-  const r = prng(seed);
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
-  return b;
+  const b = patternBytes(n, seed);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 for (const fat of [16, 32] as const) {
