@@ -127,8 +127,9 @@ function check(bytes: Uint8Array, g: FsGeom, report: (s: string) => void, opts: 
       let d: DinodeFields | null = null;
       if (i < limit) {
         const at = g.inoToFsba(ino) * g.fsize + g.inoToFsbo(ino) * g.isize;
-        const x = decodeDinode(g, bytes, at);
-        if (x.mode !== 0) d = x;
+        // di_mode opens both dinode formats: a free inode is passed over without decoding it.
+        const mode = g.le ? bytes[at]! | (bytes[at + 1]! << 8) : (bytes[at]! << 8) | bytes[at + 1]!;
+        if (mode !== 0) d = decodeDinode(g, bytes, at);
       }
       const used = h ? bit(c, h.iusedoff, i) : d !== null;
       if (d && !used) report(`inode ${ino}: allocated (mode 0${d.mode.toString(8)}) but free in cg ${c} inode map`);
