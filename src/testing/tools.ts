@@ -5,7 +5,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -64,4 +64,11 @@ export function run(
 export async function tempDir(prefix = 'anykernel-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A whole image file as a Uint8Array of its own (the bytes read are not copied again). */
+export async function readImage(path: string): Promise<Uint8Array> {
+  const b = await readFile(path);
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength) return new Uint8Array(b.buffer);
+  return new Uint8Array(b);
 }

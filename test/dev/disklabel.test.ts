@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { MemoryDevice } from '../../src/dev/blockdev.js';
 import { readPartitions, crc32, isExtendedContainer, partitionTypeName } from '../../src/dev/disklabel.js';
 import { KernelError } from '../../src/kern/error.js';
-import { run, tempDir } from '../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../src/testing/tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -19,7 +19,7 @@ async function sfdiskImage(size: number, script: string): Promise<Uint8Array> {
     await writeFile(p, '');
     await truncate(p, size);
     await run('sfdisk', ['--no-reread', '--no-tell-kernel', p], { input: script });
-    return new Uint8Array(await readFile(p));
+    return await readImage(p);
   } finally {
     await t.cleanup();
   }
@@ -175,7 +175,7 @@ test('MBR entries outside the device are clipped or dropped; a FAT boot sector i
     await writeFile(p, '');
     await truncate(p, 20 * MiB);
     await run('mkfs.fat', ['-F', '16', p]);
-    assert.deepEqual(await readPartitions(new MemoryDevice(new Uint8Array(await readFile(p)))), []);
+    assert.deepEqual(await readPartitions(new MemoryDevice(await readImage(p))), []);
   } finally {
     await t.cleanup();
   }

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryDevice } from '../../dev/blockdev.js';
 import type { FsTestProfile } from '../../testing/profile.js';
-import { run, tempDir } from '../../testing/tools.js';
+import { readImage, run, tempDir } from '../../testing/tools.js';
 import { hostServices } from '../../testing/services.js';
 import { parseOptions } from '../../vfs/types.js';
 import { ext2fs } from './index.js';
@@ -29,7 +29,7 @@ async function mke2fs(type: 'ext2' | 'ext4', size: number): Promise<Uint8Array> 
     await run('mke2fs', ['-q', '-F', '-t', type, '-b', '4096', img, `${Math.floor(size / 1024)}k`]);
     // The suite expects an empty root; e2fsck is clean without lost+found (it makes one only when needed).
     await run('debugfs', ['-w', '-R', 'rmdir lost+found', img]);
-    return new Uint8Array(await readFile(img));
+    return await readImage(img);
   } finally {
     await t.cleanup();
   }

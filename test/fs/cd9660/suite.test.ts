@@ -12,7 +12,7 @@ import { profiles, READONLY_FIXTURE, fixturePattern } from '../../../src/fs/cd96
 import { registerCases } from '../../vfs/suite/register.js';
 import { fixtureFor, writeFixtureToHost, cases as fixtureCases } from '../../vfs/suite/fixture.js';
 import type { FsTestProfile } from '../../../src/testing/profile.js';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cases as readonlyCases } from '../../vfs/suite/readonly.js';
@@ -31,7 +31,7 @@ const xorrisoProfile: FsTestProfile & { fixture: boolean } = {
       await writeFixtureToHost(src, profiles[0]!.capabilities);
       const iso = join(t.path, 'f.iso');
       await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-o', iso, src]);
-      return new Uint8Array(await readFile(iso));
+      return await readImage(iso);
     } finally {
       await t.cleanup();
     }

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { fsck, listDir, mke2fs, mountImage, resolve, services } from './helpers.js';
 
 const N = 50_000;
@@ -30,7 +30,7 @@ try {
     await run('umount', [mnt]);
   }
   await fsck(img);
-  const bytes = new Uint8Array(await readFile(img));
+  const bytes = await readImage(img);
   let t0 = Date.now();
   const m = await mountImage(bytes, { readonly: false });
   const wide = await resolve(m, '/wide');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { ext2fs } from '../../../src/fs/ext2fs/index.js';
 import { parseOptions, type FsMount, type KernelServices, type VnodeImpl } from '../../../src/vfs/types.js';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 
 export const services = (log: string[] = []): KernelServices => ({
   now: () => {
@@ -92,7 +92,7 @@ export async function makeTree(root: string, o: TreeOpts = {}): Promise<void> {
 /** Makes an image with the real mke2fs from `tree`. */
 export async function mke2fs(img: string, type: string, size: string, extra: string[] = [], tree?: string): Promise<Uint8Array> {
   await run('mke2fs', ['-q', '-F', '-t', type, ...extra, ...(tree ? ['-d', tree] : []), img, size], { env: { E2FSPROGS_FAKE_TIME: '' } });
-  return new Uint8Array(await fsp.readFile(img));
+  return await readImage(img);
 }
 
 export async function mountImage(bytes: Uint8Array, opts: { readonly?: boolean; options?: string; log?: string[] } = {}): Promise<FsMount> {
@@ -203,7 +203,7 @@ export function sharedTree(o?: TreeOpts): Promise<{ path: string; cleanup: () =>
 /** Rebuilds every directory of an image as a hashed (htree) one with the real e2fsck (-D); exit 1 means "changed". */
 export async function indexDirs(img: string): Promise<Uint8Array> {
   await run('e2fsck', ['-fyD', img], { okCodes: [1] });
-  return new Uint8Array(await fsp.readFile(img));
+  return await readImage(img);
 }
 
 /** e2fsck -fn on an image file; throws with its report unless clean. */

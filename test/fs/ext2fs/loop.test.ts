@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { ext2fs } from '../../../src/fs/ext2fs/index.js';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { parseOptions } from '../../../src/vfs/types.js';
 import { compareTree, copyIn, fsck, makeTree, mke2fs, mountImage, services } from './helpers.js';
 import { readFile } from 'node:fs/promises';
@@ -90,7 +90,7 @@ test('a tree written by Linux (kernel htree directories and extents) reads back 
     await run('cp', ['-a', `${tree}/.`, dir]);
   });
   await fsck(img);
-  const m = await mountImage(new Uint8Array(await readFile(img)));
+  const m = await mountImage(await readImage(img));
   await compareTree(m, tree, { nsec: true });
 });
 
@@ -107,7 +107,7 @@ test('a copy of an image taken while Linux has it mounted is recovered in memory
   });
   assert.match((await run('dumpe2fs', ['-h', snap])).stdout.toString(), /needs_recovery/);
   assert.match((await run('debugfs', ['-R', 'logdump', snap])).stdout.toString(), /commit block/, 'the journal holds transactions');
-  const bytes = new Uint8Array(await readFile(snap));
+  const bytes = await readImage(snap);
   const sum = createHash('sha256').update(bytes).digest('hex');
   const log: string[] = [];
   const m = await mountImage(bytes, { log });

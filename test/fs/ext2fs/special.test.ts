@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { compareTree, debugfs, fsck, makeTree, mke2fs, mountImage, readAll, resolve } from './helpers.js';
 
 const work = await tempDir('ext2fs-special-');
@@ -52,7 +52,7 @@ async function uncleanImage(v3 = false): Promise<string> {
 
 for (const v3 of [false, true]) test(`an unclean journal${v3 ? ' (checksum v3, 1 KiB blocks)' : ''} is replayed in memory for a read-only mount; the image is not written`, async () => {
   const img = await uncleanImage(v3);
-  const bytes = new Uint8Array(await readFile(img));
+  const bytes = await readImage(img);
   const before = sha(bytes);
   const log: string[] = [];
   const m = await mountImage(bytes, { readonly: true, log });
@@ -73,7 +73,7 @@ for (const v3 of [false, true]) test(`an unclean journal${v3 ? ' (checksum v3, 1
 
 test('an unclean journal is replayed on disk for a read-write mount, leaving a clean file system', async () => {
   const img = await uncleanImage();
-  const bytes = new Uint8Array(await readFile(img));
+  const bytes = await readImage(img);
   const m = await mountImage(bytes, { readonly: false });
   const f = await resolve(m, '/f');
   assert.equal((await readAll(f, f.getattr().size)).toString(), 'new f');
@@ -132,7 +132,7 @@ test('nanosecond and post-2038 timestamps set with debugfs read back as debugfs 
   await run('debugfs', ['-w', '-R', `sif /f mtime_extra ${(123456789 << 2) | 1}`, img]);
   await run('debugfs', ['-w', '-R', 'sif /g mtime 0x7fffffff', img]);
   await run('debugfs', ['-w', '-R', `sif /g mtime_extra ${999999999 * 4}`, img]);
-  const m = await mountImage(new Uint8Array(await readFile(img)));
+  const m = await mountImage(await readImage(img));
   for (const name of ['f', 'g']) {
     const stat = await debugfs(img, `stat /${name}`);
     const [, hi, lo] = /mtime: 0x([0-9a-f]+):([0-9a-f]+)/.exec(stat)!;
@@ -149,7 +149,7 @@ test('inline data: small files and directories kept in the inode read back', asy
   const img = join(work.path, 'inline.img');
   await mke2fs(img, 'ext4', '16M', ['-O', 'inline_data'], tree);
   assert.match(await debugfs(img, 'stat /d1/f1.dat'), /Flags: 0x10000000|Size of inline data/);
-  const m = await mountImage(new Uint8Array(await readFile(img)));
+  const m = await mountImage(await readImage(img));
   await compareTree(m, tree);
 });
 
@@ -157,7 +157,7 @@ test('64 KiB blocks', async () => {
   const tree = await smallTree('btree', { files: 60, bigDir: 50, noSparse: true, hugeSparse: false });
   const img = join(work.path, 'big.img');
   await mke2fs(img, 'ext4', '128M', ['-b', '65536'], tree);
-  const bytes = new Uint8Array(await readFile(img));
+  const bytes = await readImage(img);
   const m = await mountImage(bytes);
   await compareTree(m, tree);
   // And writing on it.
@@ -172,7 +172,7 @@ test('64 KiB blocks', async () => {
 
 test('journal checksums (v3): a bad data block is not replayed, a bad descriptor ends the log', async () => {
   const img = await uncleanImage(true);
-  const clean = new Uint8Array(await readFile(img));
+  const clean = await readImage(img);
   const jblock = async (l: number): Promise<number> => Number((await debugfs(img, `bmap <8> ${l}`)).trim());
   const readF = async (bytes: Uint8Array, log: string[]): Promise<string> => {
     const m = await mountImage(bytes, { log });

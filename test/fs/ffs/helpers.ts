@@ -11,7 +11,7 @@ import { patternBytes } from '../../../src/testing/prng.js';
 import { mkdir, writeFile, symlink, link, chown, chmod, lutimes, utimes, readFile, lstat, readdir, readlink, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import type { FsMount, KernelServices, VnodeImpl } from '../../../src/vfs/types.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
@@ -75,7 +75,7 @@ export async function makefsImage(tree: string, version: 1 | 2, be: boolean, siz
   try {
     const img = join(t.path, 'img');
     await run('makefs', ['-t', 'ffs', ...(be ? ['-B', 'be'] : []), '-o', `version=${version}`, '-s', `${sizeMiB}m`, ...extra, img, tree]);
-    return new Uint8Array(await readFile(img));
+    return await readImage(img);
   } finally {
     await t.cleanup();
   }

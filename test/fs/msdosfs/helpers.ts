@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { writeFileSync, rmSync } from 'node:fs';
 import { Kernel } from '../../../src/kern/kernel.js';
 import { MemoryHypercalls } from '../../../src/rumpuser/memory.js';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { msdosfs } from '../../../src/fs/msdosfs/index.js';
 import { O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import type { Proc } from '../../../src/vfs/proc.js';
@@ -125,7 +125,7 @@ export async function mtoolsImage(fatType: 12 | 16 | 32, sizeKiB: number, src?: 
       const entries = await readdir(src);
       if (entries.length) await run('mcopy', ['-D', 's', '-s', '-m', '-i', img, ...entries.map((e) => join(src, e)), '::/'], { env: MTOOLS_ENV });
     }
-    return new Uint8Array(await readFile(img));
+    return await readImage(img);
   } finally {
     await t.cleanup();
   }

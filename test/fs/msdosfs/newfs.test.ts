@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { parseOptions } from '../../../src/vfs/types.js';
 import { parseBootSector } from '../../../src/fs/msdosfs/bootsect.js';
@@ -70,7 +70,7 @@ test('newfs with a label: probe, mtools and fsck.fat see it; files written after
       assert.match(r.stdout.toString(), /ANYKERNEL/);
       // A label changed by mlabel (root directory entry) is what probe reports.
       await run('mlabel', ['-i', img, '::Relabeled'], { env: MTOOLS_ENV });
-      const relabeled = new Uint8Array(await readFile(img));
+      const relabeled = await readImage(img);
       assert.equal((await msdosfs.probe!(new MemoryDevice(relabeled)))?.label, 'RELABELED');
     } finally {
       await t.cleanup();

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import {
   diffTrees, fsckFat, makeTree, mountImage, mtoolsExtract, mtoolsImage, MTOOLS_ENV, readHostTree, readKernelTree, writeKernelTree,
 } from './helpers.js';
@@ -72,7 +72,7 @@ test('unusual geometries from mkfs.fat (4 KiB sectors, 64 KiB clusters, one FAT,
       await run('mkfs.fat', [...g, '-C', img, String(kib)]);
       const entries = await readdir(src);
       await run('mcopy', ['-D', 's', '-s', '-i', img, ...entries.map((e) => join(src, e)), '::/'], { env: MTOOLS_ENV });
-      const bytes = new Uint8Array(await readFile(img));
+      const bytes = await readImage(img);
       const { kernel, proc, host: h } = await mountImage(bytes);
       assert.equal(diffTrees(host, await readKernelTree(proc, '/mnt')), null, g.join(' '));
       await proc.mkdir('/mnt/Written Here');

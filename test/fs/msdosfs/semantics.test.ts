@@ -12,7 +12,7 @@ import { parseOptions } from '../../../src/vfs/types.js';
 import { O_CREAT, O_RDONLY, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import { newfsMsdos } from '../../../src/fs/msdosfs/newfs.js';
 import { fsckFat, mountImage, mtoolsExtract, MTOOLS_ENV } from './helpers.js';
-import { run, tempDir } from '../../../src/testing/tools.js';
+import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { msdosfs } from '../../../src/fs/msdosfs/index.js';
 import { join } from 'node:path';
@@ -162,7 +162,7 @@ test('a whole-disk image with an MBR mounts its FAT partition (sfdisk + mkfs.fat
     const f = join(t.path, 'In Partition.txt');
     await writeFile(f, 'inside');
     await run('mcopy', ['-i', `${p}@@1M`, f, '::/'], { env: MTOOLS_ENV });
-    const bytes = new Uint8Array(await readFile(p));
+    const bytes = await readImage(p);
     const probe = await msdosfs.probe!(new MemoryDevice(bytes, { readonly: true }));
     assert.equal(probe?.variant, 'FAT16');
     const { kernel, proc } = await mountImage(bytes, { readonly: true });
