@@ -4,11 +4,11 @@
  * that names the Debian package, never a skipped test.
  */
 
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { spawnCollect } from './spawner.js';
 
 const PACKAGE_OF: Record<string, string> = {
   mke2fs: 'e2fsprogs', e2fsck: 'e2fsprogs', debugfs: 'e2fsprogs', tune2fs: 'e2fsprogs', dumpe2fs: 'e2fsprogs',
@@ -42,21 +42,16 @@ export function run(
   opts: { input?: Uint8Array | string; cwd?: string; env?: NodeJS.ProcessEnv; allowFail?: boolean; okCodes?: number[] } = {},
 ): Promise<RunResult> {
   const bin = tool.includes('/') ? tool : requireTool(tool);
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { cwd: opts.cwd, env: { ...process.env, LC_ALL: 'C.UTF-8', ...opts.env } });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const r = { code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
-      if (r.code !== 0 && !opts.allowFail && !(opts.okCodes ?? []).includes(r.code)) {
-        reject(new Error(`${tool} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim() || r.stdout.toString('utf8').trim()}`));
-      } else resolve(r);
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+  const env = { ...process.env, LC_ALL: 'C.UTF-8', ...opts.env };
+  const spawnOpts: { cwd?: string; env: NodeJS.ProcessEnv; input?: Uint8Array | string } = { env };
+  if (opts.cwd !== undefined) spawnOpts.cwd = opts.cwd;
+  if (opts.input !== undefined) spawnOpts.input = opts.input;
+  return spawnCollect(bin, args, spawnOpts).then((c) => {
+    const r = { code: c.code, stdout: c.stdout, stderr: c.stderr.toString('utf8') };
+    if (r.code !== 0 && !opts.allowFail && !(opts.okCodes ?? []).includes(r.code)) {
+      throw new Error(`${tool} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim() || r.stdout.toString('utf8').trim()}`);
+    }
+    return r;
   });
 }
 
