@@ -40,11 +40,15 @@ interface Pending {
   reject: (e: KernelError) => void;
   /** performance.now() by which the answer must have come. */
   deadline: number;
+  /** The bound the deadline was set with, for the message. */
+  bound: number;
   /** Where a read's reply payload may be placed directly (the caller's buffer). */
   sink?: Uint8Array;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Least time the handshake is given: it includes starting the server process. */
+export const HELLO_MIN_MS = 10_000;
 
 export class SysproxyClient {
   private readonly pending = new Map<number, Pending>();
@@ -116,7 +120,10 @@ export class SysproxyClient {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise((resolve, reject) => {
-      const pend: Pending = { ...what, resolve, reject, deadline: performance.now() + this.timeoutMs };
+      // The handshake waits for the server to start, which a loaded machine may take seconds to do: it is
+      // given at least HELLO_MIN_MS whatever the per-request bound.
+      const bound = kind === Kind.Hello ? Math.max(this.timeoutMs, HELLO_MIN_MS) : this.timeoutMs;
+      const pend: Pending = { ...what, resolve, reject, bound, deadline: performance.now() + bound };
       this.pending.set(id, pend);
       this.armWatchdog();
       const m: Message = { kind, id, json };
@@ -145,7 +152,7 @@ export class SysproxyClient {
       const now = performance.now();
       for (const pend of this.pending.values()) {
         if (now >= pend.deadline) {
-          this.die(`watchdog: ${pend.op} got no answer within ${this.timeoutMs} ms; the server was killed`, true);
+          this.die(`watchdog: ${pend.op} got no answer within ${pend.bound} ms; the server was killed`, true);
           return;
         }
       }
