@@ -3,7 +3,7 @@
 
 import { PassThrough, Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile, readFile, symlink, link, chmod, utimes, truncate, open } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, symlink, link, chmod, utimes, truncate, open } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { run, tempDir } from '../../src/testing/tools.js';
 import { rump, sha256 } from './helpers.js';

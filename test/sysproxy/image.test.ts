@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKernel } from '../../src/sysproxy/index.js';

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import * as fsp from 'node:fs/promises';
+import * as fsp from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { ext2fs } from '../../../src/fs/ext2fs/index.js';

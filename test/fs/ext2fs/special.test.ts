@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { copyFile, readFile, writeFile, mkdir } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { readImage, run, tempDir } from '../../../src/testing/tools.js';

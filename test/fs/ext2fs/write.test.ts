@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from '../../../src/testing/tools.js';

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { patternBytes } from '../../../src/testing/prng.js';
-import { mkdir, writeFile, symlink, link, chown, chmod, lutimes, utimes, readFile, lstat, readdir, readlink, open } from 'node:fs/promises';
+import { mkdir, writeFile, symlink, link, chown, chmod, lutimes, utimes, readFile, lstat, readdir, readlink, open } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readImage, run, tempDir } from '../../../src/testing/tools.js';

@@ -3,7 +3,7 @@
  * deep directories, images made by mkfs.fat and filled by mcopy -s, and a kernel walk of a mounted tree.
  */
 
-import { mkdir, readFile, writeFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, readdir, stat } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { writeFileSync, rmSync } from 'node:fs';
