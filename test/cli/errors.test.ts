@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, truncate } from 'node:fs/promises';
+import { writeFile, truncate } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { run, tempDir } from '../../src/testing/tools.js';
 import { makeExt, makeTree, rump, sha256, sibling } from './helpers.js';

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, stat, symlink, link, utimes, chmod } from 'node:fs/promises';
+import { mkdir, writeFile, stat, symlink, link, utimes, chmod } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { run, tempDir } from '../../src/testing/tools.js';
 import { rump } from './helpers.js';

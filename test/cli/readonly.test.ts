@@ -4,7 +4,7 @@
 
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readlink, lstat, mkdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readlink, lstat, mkdir, stat, writeFile } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { run, tempDir } from '../../src/testing/tools.js';
 import { makeDisk, makeExt, makeFat, makeTree, rump, sha256, TREE_FILES } from './helpers.js';

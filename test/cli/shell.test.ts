@@ -2,7 +2,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { run, tempDir } from '../../src/testing/tools.js';

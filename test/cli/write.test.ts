@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, readFile, mkdir } from 'node:fs/promises';
+import { writeFile, readFile, mkdir } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { run, tempDir } from '../../src/testing/tools.js';
 import { makeDisk, makeExt, makeFat, makeTree, rump } from './helpers.js';

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, readFile, truncate } from 'node:fs/promises';
+import { writeFile, readFile, truncate } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { MemoryDevice } from '../../src/dev/blockdev.js';
 import { readPartitions, crc32, isExtendedContainer, partitionTypeName } from '../../src/dev/disklabel.js';

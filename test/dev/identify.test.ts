@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, truncate, mkdir, open } from 'node:fs/promises';
+import { writeFile, truncate, mkdir, open } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { MemoryDevice, SubDevice } from '../../src/dev/blockdev.js';
 import { identifyForeign } from '../../src/dev/identify.js';

@@ -11,7 +11,7 @@ import { patternBytes } from '../../src/testing/prng.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from '../../src/testing/hostfs.js';
 import { connect, serve, startKernel, type RemoteKernel } from '../../src/sysproxy/index.js';
 import { KernelError } from '../../src/kern/error.js';
 import { O_CREAT, O_DIRECTORY, O_RDONLY, O_RDWR, O_WRONLY, O_EXCL, SEEK_END, SEEK_SET, R_OK, W_OK } from '../../src/vfs/fcntl.js';

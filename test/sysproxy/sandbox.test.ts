@@ -14,7 +14,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from '../../src/testing/hostfs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKernel, type Isolation } from '../../src/sysproxy/index.js';

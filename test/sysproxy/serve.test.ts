@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from '../../src/testing/hostfs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, parseServerUrl, serve } from '../../src/sysproxy/index.js';

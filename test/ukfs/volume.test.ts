@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, readFile, symlink } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, symlink } from '../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, tempDir } from '../../src/testing/tools.js';

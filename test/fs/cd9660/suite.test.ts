@@ -13,7 +13,7 @@ import { registerCases } from '../../vfs/suite/register.js';
 import { fixtureFor, writeFixtureToHost, cases as fixtureCases } from '../../vfs/suite/fixture.js';
 import type { FsTestProfile } from '../../../src/testing/profile.js';
 import { readImage, run, tempDir } from '../../../src/testing/tools.js';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { cases as readonlyCases } from '../../vfs/suite/readonly.js';
 import { pattern } from '../../vfs/suite/util.js';

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Kernel } from '../../../src/kern/kernel.js';

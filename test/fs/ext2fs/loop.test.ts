@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';

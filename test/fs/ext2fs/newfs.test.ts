@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';

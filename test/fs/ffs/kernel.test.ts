@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, symlink } from 'node:fs/promises';
+import { mkdir, writeFile, symlink } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { Kernel } from '../../../src/kern/kernel.js';
 import { MemoryHypercalls } from '../../../src/rumpuser/memory.js';

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { parseOptions } from '../../../src/vfs/types.js';

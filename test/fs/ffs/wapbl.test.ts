@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { tempDir } from '../../../src/testing/tools.js';
 import { findSuperblock } from '../../../src/fs/ffs/geom.js';

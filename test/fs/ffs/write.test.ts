@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../../../src/testing/hostfs.js';
 import { tempDir } from '../../../src/testing/tools.js';
 import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { parseOptions } from '../../../src/vfs/types.js';

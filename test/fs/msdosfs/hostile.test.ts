@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { tempDir } from '../../../src/testing/tools.js';
 import { parseBootSector } from '../../../src/fs/msdosfs/bootsect.js';

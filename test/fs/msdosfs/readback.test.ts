@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { readImage, run, tempDir } from '../../../src/testing/tools.js';
 import {

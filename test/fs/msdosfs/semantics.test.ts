@@ -13,7 +13,7 @@ import { O_CREAT, O_RDONLY, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import { newfsMsdos } from '../../../src/fs/msdosfs/newfs.js';
 import { fsckFat, mountImage, mtoolsExtract, MTOOLS_ENV } from './helpers.js';
 import { readImage, run, tempDir } from '../../../src/testing/tools.js';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from '../../../src/testing/hostfs.js';
 import { msdosfs } from '../../../src/fs/msdosfs/index.js';
 import { join } from 'node:path';
 

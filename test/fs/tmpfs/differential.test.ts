@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as hfs from 'node:fs/promises';
+import * as hfs from '../../../src/testing/hostfs.js';
 import { basename, dirname, join } from 'node:path';
 import { Kernel } from '../../../src/kern/kernel.js';
 import { tmpfs } from '../../../src/fs/tmpfs/index.js';

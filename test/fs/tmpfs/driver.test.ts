@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open } from 'node:fs/promises';
+import { open } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { tmpfs, TmpfsMount, TmpNode, parseSize } from '../../../src/fs/tmpfs/index.js';

@@ -8,7 +8,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdir, symlink, writeFile as hostWriteFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile as hostWriteFile } from '../../../src/testing/hostfs.js';
 import { join } from 'node:path';
 import { O_DIRECTORY, O_RDONLY } from '../../../src/vfs/fcntl.js';
 import type { FsTestContext } from '../../../src/testing/fsapply.js';
