@@ -154,6 +154,8 @@ export async function cmdCrashsim(io: Io, o: { type: string; seed?: string; work
   const name = o.workload ?? 'default';
   const workload = WORKLOADS[name];
   if (!workload) throw new CliError(`no workload '${name}' (have: ${Object.keys(WORKLOADS).join(', ')})`);
+  if (p.capabilities.readonly === true) throw new CliError(`${p.name} is read-only: there are no writes to crash`);
+  if (!p.makeImage || !p.check) throw new CliError(`${p.name} has no image maker or checker to crash-simulate with`);
   const r = await crashSimulate({ profile: p, workload, seed: Number(o.seed ?? 1) });
   for (const s of r.states) if (!s.consistent || s.lost.length > 0) io.stderr.write(`${s.label}: ${s.consistent ? 'consistent' : 'inconsistent'}${s.lost.length ? `, lost ${s.lost.join(' ')}` : ''}\n`);
   io.stdout.write(`${r.writes} writes, ${r.flushes} flushes\n${crashSummary(r)}\n`);
