@@ -375,7 +375,9 @@ async function startTrusted(opts: StartOptions): Promise<Started> {
   const [clientEnd, serverEnd] = localPair();
   let server: KernelServer | undefined;
   try {
-    ({ server } = await hostKernel(cfg, { components }));
+    // Halted by a client of a socket it serves: the in-process kernel is gone, so this end closes as
+    // a server process's exit would (after the halt has been answered).
+    ({ server } = await hostKernel(cfg, { components, onHalt: () => setImmediate(() => clientEnd.close('the kernel was halted')) }));
     server.attach(serverEnd);
   } catch (e) {
     refuse(serverEnd, e);

@@ -54,8 +54,11 @@ for (const isolation of ['process', 'worker', 'trusted'] as const) {
         }
       }
       assert.equal(unmounted, true, 'what the closed connection held was never released');
-      // A client's halt stops the served kernel.
+      // A client's halt stops the served kernel, and the serving side learns of it (rump server exits).
+      const stopped = new Promise<string>((r) => srv.kernel.onDeath(r));
       await b.halt();
+      const reason = await Promise.race([stopped, new Promise<string>((r) => setTimeout(() => r('no death within 10 s'), 10_000).unref())]);
+      assert.doesNotMatch(reason, /no death/);
       await assert.rejects(connect(url).then((k) => k.newProc()), (e: unknown) => e instanceof KernelError);
     } finally {
       await srv.close().catch(() => undefined);
