@@ -142,7 +142,11 @@ export class SysproxyClient {
    * A call is therefore caught between timeoutMs and 1.25 × timeoutMs.
    */
   private armWatchdog(): void {
-    if (this.sweeper !== null || !(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) return;
+    if (this.sweeper !== null) {
+      this.sweeper.ref();
+      return;
+    }
+    if (!(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) return;
     const period = Math.max(10, Math.min(this.timeoutMs / 4, 1000));
     this.sweeper = setInterval(() => {
       if (this.pending.size === 0) {
@@ -171,6 +175,8 @@ export class SysproxyClient {
       return;
     }
     this.pending.delete(m.id);
+    // Nothing in flight: the sweeper stops on its next tick, and until then it must not keep the process alive.
+    if (this.pending.size === 0) this.sweeper?.unref();
     if (m.kind === Kind.Error) {
       const e = checkErrorReply(m.json);
       const ke = new KernelError(e.code, e.detail);
