@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import { Kernel } from '../../../src/kern/kernel.js';
 import { MemoryHypercalls } from '../../../src/rumpuser/memory.js';
 import { O_CREAT, O_RDONLY, O_WRONLY } from '../../../src/vfs/fcntl.js';
-import { tempDir } from '../../../src/testing/tools.js';
+import { run, tempDir } from '../../../src/testing/tools.js';
+import { MemoryDevice } from '../../../src/dev/blockdev.js';
+import { parseOptions } from '../../../src/vfs/types.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
 import { fsckFfs } from '../../../src/fs/ffs/fsck.js';
-import { makefsImage, flsListing, pattern } from './helpers.js';
+import { makefsImage, flsListing, pattern, services } from './helpers.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 let src: string;
@@ -119,3 +121,51 @@ test('a makefs tree of a thousand files reads back identically through the syste
   assert.ok(nodes > 1000);
   await k.halt();
 });
+
+for (const version of [1, 2] as const) {
+  test(`UFS${version}: a sparse file past 4 GiB through the kernel: sizes, holes, data, then truncated; checker and istat agree`, async () => {
+    const dev = MemoryDevice.zeroed(32 << 20);
+    await ffs.newfs!(dev, { options: parseOptions(`version=${version}`) }, services);
+    const { k, host, p } = await boot(dev.bytes, false);
+    await p.mount('ffs', '/mnt', { source: '/dev/img0', readonly: false });
+    const far = 5 * 1024 ** 3 + 123;
+    const tail = pattern(10_000, 77);
+    const fd = await p.open('/mnt/big', O_CREAT | O_WRONLY, 0o644);
+    await p.pwrite(fd, new TextEncoder().encode('head'), 0);
+    await p.pwrite(fd, tail, far);
+    await p.close(fd);
+    const st = await p.stat('/mnt/big');
+    assert.equal(st.size, far + tail.length);
+    assert.ok(st.blocks * 512 < 1 << 20, `holes take no space (${st.blocks} blocks)`);
+    const rd = await p.open('/mnt/big', O_RDONLY);
+    const back = new Uint8Array(tail.length);
+    assert.equal(await p.pread(rd, back, far), tail.length);
+    assert.deepEqual(back, tail);
+    const hole = new Uint8Array(4096).fill(0xaa);
+    assert.equal(await p.pread(rd, hole, 3 * 1024 ** 3), 4096);
+    assert.ok(hole.every((b) => b === 0), 'a hole reads as zeros');
+    await p.close(rd);
+    await k.halt();
+    const img = host.fileBytes('img')!;
+    assert.deepEqual(await fsckFfs(img), []);
+    const ino = (await flsListing(img, `ufs${version}`)).get('big')!;
+    const istat = (await run('istat', ['-f', `ufs${version}`, await saveImage(img), String(ino)])).stdout.toString();
+    assert.match(istat, new RegExp(`size: ${far + tail.length}\\b`));
+    // Truncated back below the first block: the far blocks and their indirect blocks are freed.
+    const again = await boot(img, false);
+    await again.p.mount('ffs', '/mnt', { source: '/dev/img0', readonly: false });
+    const before = (await again.p.statvfs('/mnt')).bfree;
+    await again.p.truncate('/mnt/big', 4);
+    assert.ok((await again.p.statvfs('/mnt')).bfree > before, 'blocks freed');
+    assert.equal((await again.p.stat('/mnt/big')).size, 4);
+    await again.k.halt();
+    assert.deepEqual(await fsckFfs(again.host.fileBytes('img')!), []);
+  });
+}
+
+/** The image in a file of the test's scratch directory (for sleuthkit). */
+async function saveImage(img: Uint8Array): Promise<string> {
+  const path = join(tmp.path, `img-${Math.random().toString(36).slice(2)}`);
+  await writeFile(path, img);
+  return path;
+}
