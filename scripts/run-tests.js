@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the compiled test suite (dist/test/**/*.test.js) with node's test runner, all files in parallel.
-import { accessSync, chmodSync, constants, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdtempSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,9 @@ let scratch;
 if (!process.env.TMPDIR) {
   try {
     accessSync('/dev/shm', constants.W_OK);
+    // The tests keep a few GiB of images there at the peak; a small /dev/shm (a container's 64 MiB) is not used.
+    const fsStat = statfsSync('/dev/shm');
+    if (fsStat.bavail * fsStat.bsize < 4 * 1024 ** 3) throw new Error('/dev/shm is small');
     scratch = mkdtempSync('/dev/shm/anykernel-test-');
     chmodSync(scratch, 0o1777);
   } catch {
