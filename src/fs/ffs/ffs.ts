@@ -1175,8 +1175,15 @@ export class FfsNode implements VnodeImpl {
     n.dirSlack = [DIRBLKSIZ - 12 - directSize(2)];
     await n.writeData(blk, 0);
     await n.save();
-    await this.addEntry(name, n.key, 'dir');
+    // The new '..' links to this directory as soon as the entry is in the directory, even when writing the
+    // entry fails (it stays in memory and is written later): counted first, uncounted only when it is not there.
     this.d.nlink++;
+    try {
+      await this.addEntry(name, n.key, 'dir');
+    } catch (e) {
+      if (this.dirMap?.get(name)?.ino !== n.key) this.d.nlink--;
+      throw e;
+    }
     this.touch(node.time);
     await this.save();
     return n.key;
