@@ -439,12 +439,16 @@ export class Proc implements SyscallApi {
         this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
         this.checkSticky(dvp, vp);
         if (vp === this.root) throw new KernelError('EBUSY');
-        await Proc.locked(dvp.mount, true, 'rmdir', async () => {
-          await Proc.stillNames(dvp, r.name, vp);
-          await dvp.impl.rmdir(r.name, vp.impl, this.now());
-        });
-        dvp.forgetName(r.name);
-        vp.purgeNames();
+        try {
+          await Proc.locked(dvp.mount, true, 'rmdir', async () => {
+            await Proc.stillNames(dvp, r.name, vp);
+            await dvp.impl.rmdir(r.name, vp.impl, this.now());
+          });
+        } finally {
+          // Also when the call failed: the driver may have changed the directory before its write failed.
+          dvp.forgetName(r.name);
+          vp.purgeNames();
+        }
       } finally {
         await releaseResult(r);
       }
@@ -486,11 +490,15 @@ export class Proc implements SyscallApi {
         if (vp.mount !== dvp.mount) throw new KernelError('EBUSY');
         this.checkAcc(dvp, ACC_WRITE | ACC_EXEC);
         this.checkSticky(dvp, vp);
-        await Proc.locked(dvp.mount, true, 'remove', async () => {
-          await Proc.stillNames(dvp, r.name, vp);
-          await dvp.impl.remove(r.name, vp.impl, this.now());
-        });
-        dvp.forgetName(r.name);
+        try {
+          await Proc.locked(dvp.mount, true, 'remove', async () => {
+            await Proc.stillNames(dvp, r.name, vp);
+            await dvp.impl.remove(r.name, vp.impl, this.now());
+          });
+        } finally {
+          // Also when the call failed: the driver may have changed the directory before its write failed.
+          dvp.forgetName(r.name);
+        }
       } finally {
         await releaseResult(r);
       }
@@ -546,10 +554,11 @@ export class Proc implements SyscallApi {
             await mp.call('rename', () => fdvp.impl.rename(fr.name, fvp.impl, tdvp.impl, tr!.name, tvp ? tvp.impl : null, this.now()));
           } finally {
             mp.lock.exitWrite();
+            // Also when the call failed: the driver may have changed the directories before a write failed.
+            fdvp.forgetName(fr.name);
+            tdvp.forgetName(tr.name);
+            if (tvp) tvp.purgeNames();
           }
-          fdvp.forgetName(fr.name);
-          tdvp.forgetName(tr.name);
-          if (tvp) tvp.purgeNames();
         } finally {
           if (tr) await releaseResult(tr);
           await releaseResult(fr);

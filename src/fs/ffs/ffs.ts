@@ -1255,34 +1255,48 @@ export class FfsNode implements VnodeImpl {
     const cur = (await td.loadDir()).get(toName);
     if (t ? cur?.ino !== t.key : cur !== undefined) throw kerr(t ? 'ENOENT' : 'EEXIST', `ffs: rename: '${toName}' changed meanwhile`);
     const isDir = f.type === 'dir';
+    if (isDir && td !== this) await f.loadDir();
+    if (t?.type === 'dir' && !(await t.isEmptyDir())) throw kerr('ENOTEMPTY');
+    if (!t && isDir && td !== this && td.d.nlink >= FFS_LINK_MAX) throw kerr('EMLINK');
+    // Directories are changed in memory, then written. Once the new name is in place, a failed write
+    // (or inode read) does not stop the rest: names and link counts are kept in step in memory, so later
+    // calls cannot free an inode that a name still points at; the first error is reported at the end.
+    let failed: unknown = null;
+    const step = async (fn: () => Promise<void>, done: () => boolean): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        if (!done()) throw e;
+        failed ??= e;
+      }
+    };
+    const named = (): boolean => td.dirMap?.get(toName)?.ino === f.key;
+    if (t) await step(() => td.rewriteEntry(toName, f.key, f.type), named);
+    else await step(() => td.addEntry(toName, f.key, f.type), named);
     if (t) {
       if (t.type === 'dir') {
-        if (!(await t.isEmptyDir())) throw kerr('ENOTEMPTY');
         t.d.nlink = 0;
         td.d.nlink--;
       } else t.d.nlink--;
       t.d.ctime = time.sec;
       t.d.ctimensec = time.nsec;
-      await t.save();
-      await td.rewriteEntry(toName, f.key, f.type);
-    } else {
-      if (isDir && td !== this && td.d.nlink >= FFS_LINK_MAX) throw kerr('EMLINK');
-      await td.addEntry(toName, f.key, f.type);
+      await step(() => t.save(), () => true);
     }
-    await this.removeEntry(fromName);
+    await step(() => this.removeEntry(fromName), () => this.dirMap?.get(fromName)?.ino !== f.key);
     if (isDir && td !== this) {
-      await f.rewriteEntry('..', td.key, 'dir');
+      await step(() => f.rewriteEntry('..', td.key, 'dir'), () => f.dirMap?.get('..')?.ino === td.key);
       this.d.nlink--;
       td.d.nlink++;
     }
     f.d.ctime = time.sec;
     f.d.ctimensec = time.nsec;
-    await f.save();
+    await step(() => f.save(), () => true);
     this.touch(time);
-    await this.save();
+    await step(() => this.save(), () => true);
     if (td !== this) {
       td.touch(time);
-      await td.save();
+      await step(() => td.save(), () => true);
     }
+    if (failed) throw failed;
   }
 }

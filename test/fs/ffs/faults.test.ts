@@ -10,8 +10,9 @@ import { Kernel } from '../../../src/kern/kernel.js';
 import { KernelError } from '../../../src/kern/error.js';
 import { MemoryHypercalls } from '../../../src/rumpuser/memory.js';
 import { DeviceWrapper, MemoryDevice } from '../../../src/dev/blockdev.js';
-import { O_CREAT, O_WRONLY } from '../../../src/vfs/fcntl.js';
+import { O_CREAT, O_RDONLY, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import { parseOptions } from '../../../src/vfs/types.js';
+import type { Proc } from '../../../src/vfs/proc.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
 import { fsckFfs } from '../../../src/fs/ffs/fsck.js';
 import { hostServices } from '../../../src/testing/services.js';
@@ -29,19 +30,90 @@ class NameFault extends DeviceWrapper {
   }
 }
 
+async function session(version: number) {
+  const mem = MemoryDevice.zeroed(4 * 1024 * 1024);
+  await ffs.newfs!(mem, { options: parseOptions(`version=${version}`) }, hostServices);
+  const dev = new NameFault(mem);
+  const k = await Kernel.boot({ components: [ffs], host: new MemoryHypercalls() });
+  await k.etfs.register('/dev/img0', dev);
+  const p = k.newProc();
+  await p.mount('ffs', '/mnt', { source: '/dev/img0' });
+  return { mem, dev, k, p };
+}
+
+async function put(p: Proc, path: string, n: number, v: number): Promise<void> {
+  const fd = await p.open(path, O_CREAT | O_WRONLY, 0o644);
+  await p.write(fd, new Uint8Array(n).fill(v));
+  await p.close(fd);
+}
+
+/** What stat says of `path`: its inode and link count, or the errno. */
+async function statOf(p: Proc, path: string): Promise<string> {
+  try {
+    const s = await p.stat(path);
+    return `ino ${s.ino} nlink ${s.nlink}`;
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+}
+
+/** Every inode in `dir` named no more times than its link count says. */
+async function namesWithinLinks(p: Proc, dir: string): Promise<void> {
+  const byIno = new Map<number, string[]>();
+  for (const e of await p.readdir(dir)) {
+    if (e.name === '.' || e.name === '..') continue;
+    byIno.set(e.ino, [...(byIno.get(e.ino) ?? []), e.name]);
+  }
+  for (const [ino, names] of byIno) {
+    const st = await p.stat(`${dir}/${names[0]}`);
+    assert.ok(names.length <= st.nlink, `inode ${ino} is named ${names.join(', ')} with ${st.nlink} link(s)`);
+  }
+}
+
 for (const version of [1, 2]) {
-  test(`ufs${version}: mkdir whose directory entry fails to write keeps the parent's link count; rmdir of it later does not free the parent`, async () => {
-    const mem = MemoryDevice.zeroed(4 * 1024 * 1024);
-    await ffs.newfs!(mem, { options: parseOptions(`version=${version}`) }, hostServices);
-    const dev = new NameFault(mem);
-    const k = await Kernel.boot({ components: [ffs], host: new MemoryHypercalls() });
-    await k.etfs.register('/dev/img0', dev);
-    const p = k.newProc();
-    await p.mount('ffs', '/mnt', { source: '/dev/img0' });
-    await p.mkdir('/mnt/parent');
-    const fd = await p.open('/mnt/parent/keep', O_CREAT | O_WRONLY, 0o644);
-    await p.write(fd, new Uint8Array(3000).fill(9));
+  test(`ufs${version}: rename over a file whose directory write fails leaves names and link counts agreeing; a later unlink and create do not reach other files through a stale name`, async () => {
+    const { k, p, dev } = await session(version);
+    await put(p, '/mnt/rename-src', 100, 1);
+    await put(p, '/mnt/rename-dst', 200, 2);
+    await p.sync();
+    dev.entry = Buffer.from('rename-dst');
+    await assert.rejects(p.rename('/mnt/rename-src', '/mnt/rename-dst'), { code: 'EIO' });
+    dev.entry = null;
+    // Before: both names led to the source's inode, with one link (and the kernel's name cache agreed).
+    await namesWithinLinks(p, '/mnt');
+    const src = await statOf(p, '/mnt/rename-src');
+    const dst = await statOf(p, '/mnt/rename-dst');
+    assert.notEqual(src, dst, 'the two names lead to one inode');
+    // A file made afterwards, whose calls all succeed, stays whole whatever is done to the renamed names.
+    await p.unlink('/mnt/rename-dst').catch(() => undefined);
+    await put(p, '/mnt/later', 400, 4);
+    await p.unlink('/mnt/rename-src').catch(() => undefined);
+    const fd = await p.open('/mnt/later', O_RDONLY);
+    const buf = new Uint8Array(401);
+    assert.equal(await p.pread(fd, buf, 0), 400);
     await p.close(fd);
+    assert.ok(buf.subarray(0, 400).every((b) => b === 4));
+    await k.halt();
+  });
+
+  test(`ufs${version}: unlink whose directory write fails: stat and a second unlink agree with the directory (no EAGAIN from a stale name)`, async () => {
+    const { k, p, dev } = await session(version);
+    await put(p, '/mnt/unlink-me', 100, 1);
+    await p.sync();
+    dev.entry = Buffer.from('unlink-me');
+    await assert.rejects(p.unlink('/mnt/unlink-me'), { code: 'EIO' });
+    dev.entry = null;
+    const listed = (await p.readdir('/mnt')).some((e) => e.name === 'unlink-me');
+    assert.equal(await statOf(p, '/mnt/unlink-me') !== 'ENOENT', listed);
+    if (listed) await p.unlink('/mnt/unlink-me');
+    else await assert.rejects(p.unlink('/mnt/unlink-me'), { code: 'ENOENT' });
+    await k.halt();
+  });
+
+  test(`ufs${version}: mkdir whose directory entry fails to write keeps the parent's link count; rmdir of it later does not free the parent`, async () => {
+    const { mem, dev, k, p } = await session(version);
+    await p.mkdir('/mnt/parent');
+    await put(p, '/mnt/parent/keep', 3000, 9);
     // Twice: each failed mkdir + rmdir took one link of the parent (2 + 0 subdirectories) before the fix.
     for (const name of ['victim-one', 'victim-two']) {
       dev.entry = Buffer.from(name);
