@@ -92,17 +92,23 @@ class ToyNode implements VnodeImpl {
   private async make(name: string, node: NewNode, type: VType): Promise<ToyNode> {
     this.dirOnly();
     const child = await this.fs.allocInode(type, node);
+    let linked = false;
     try {
       if (type === 'dir') {
         await this.fs.addEntry(child, '.', child.key);
         await this.fs.addEntry(child, '..', this.key);
         this.ino.nlink++;
+        linked = true;
       }
       await this.fs.addEntry(this, name, child.key);
     } catch (e) {
-      child.ino.nlink = 0;
-      await this.fs.freeInode(child);
-      if (type === 'dir') this.ino.nlink--;
+      // addEntry may fail after the name is in place (writing this directory's inode): the node is then named
+      // and stays. Otherwise it goes, and the parent's link is given back only if it was taken.
+      if (this.index?.names.get(name)?.ino !== child.key) {
+        if (linked) this.ino.nlink--;
+        child.ino.nlink = 0;
+        await this.fs.freeInode(child);
+      }
       throw e;
     }
     this.touch(node.time);
@@ -168,32 +174,58 @@ class ToyNode implements VnodeImpl {
   async rename(fromName: string, from: VnodeImpl, toDir: VnodeImpl, toName: string, to: VnodeImpl | null, time: Timespec): Promise<void> {
     const f = from as ToyNode;
     const td = toDir as ToyNode;
+    const t = to as ToyNode | null;
     const isDir = f.type === 'dir';
-    if (to) {
-      const t = to as ToyNode;
+    if (t?.type === 'dir' && !(await this.fs.isEmpty(t))) throw new KernelError('ENOTEMPTY');
+    // Names first, then the link counts that follow them, all in memory: a failed read or write part-way must
+    // not leave an inode named with fewer links than names (a later call would free it while named).
+    // setEntry and removeEntry change nothing when they fail; addEntry may fail once the name is in place.
+    let failed: unknown = null;
+    if (t) await this.fs.setEntry(td, toName, f.key);
+    else {
+      try {
+        await this.fs.addEntry(td, toName, f.key);
+      } catch (e) {
+        if (td.index?.names.get(toName)?.ino !== f.key) throw e;
+        failed = e;
+      }
+    }
+    try {
+      await this.fs.removeEntry(this, fromName);
+    } catch (e) {
+      // The old name stays: take the new one back, so the file keeps one name.
+      if (t) await this.fs.setEntry(td, toName, t.key);
+      else await this.fs.removeEntry(td, toName);
+      throw e;
+    }
+    if (t) {
       if (t.type === 'dir') {
-        if (!(await this.fs.isEmpty(t))) throw new KernelError('ENOTEMPTY');
         t.ino.nlink = 0;
         td.ino.nlink--;
       } else t.ino.nlink--;
       [t.ino.ctime, t.ino.ctimeNs] = [time.sec, time.nsec];
-      await this.fs.writeInode(t);
-      await this.fs.setEntry(td, toName, f.key);
-    } else {
-      await this.fs.addEntry(td, toName, f.key);
     }
-    await this.fs.removeEntry(this, fromName);
     if (isDir && td !== this) {
-      await this.fs.setEntry(f, '..', td.key);
       this.ino.nlink--;
       td.ino.nlink++;
+      try {
+        await this.fs.setEntry(f, '..', td.key);
+      } catch (e) {
+        failed ??= e;
+      }
     }
     [f.ino.ctime, f.ino.ctimeNs] = [time.sec, time.nsec];
-    await this.fs.writeInode(f);
     this.touch(time);
     td.touch(time);
-    await this.fs.writeInode(this);
-    if (td !== this) await this.fs.writeInode(td);
+    for (const n of new Set([t, f, this, td])) {
+      if (!n) continue;
+      try {
+        await this.fs.writeInode(n);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+    if (failed) throw failed;
   }
 
   async readlink(): Promise<string> {
