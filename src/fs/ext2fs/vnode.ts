@@ -212,24 +212,43 @@ export class Ext2Vnode implements VnodeImpl {
     const old = to as Ext2Vnode | null;
     if (old && old.ip.ino === src.ino) return;
     const type = ifmtToVType(src.mode) ?? 'reg';
-    if (old) {
-      if (old.ip.isDir && !(await isEmptyDir(fs, old.ip))) throw kerr('ENOTEMPTY', `ext2fs: directory ${old.ip.ino} is not empty`);
-      await retarget(fs, dst.ip, toName, src.ino, type);
-      await this.dropLink(old.ip, time);
-      if (old.ip.isDir && dst.ip.links > 2) dst.ip.links--;
-    } else {
-      await addEntry(fs, dst.ip, toName, src.ino, type);
+    if (old?.ip.isDir && !(await isEmptyDir(fs, old.ip))) throw kerr('ENOTEMPTY', `ext2fs: directory ${old.ip.ino} is not empty`);
+    // The names change first, then the link counts that follow them: a read failing part-way (these calls
+    // fail before they change anything) must not leave an inode named more times than its links, or a
+    // directory a link short, or a later call frees an inode a name still leads to.
+    if (old) await retarget(fs, dst.ip, toName, src.ino, type);
+    else await addEntry(fs, dst.ip, toName, src.ino, type);
+    try {
+      await removeEntry(fs, this.ip, fromName);
+    } catch (e) {
+      // The old name stays: take the new one back, so the file keeps one name.
+      if (old) await retarget(fs, dst.ip, toName, old.ip.ino, ifmtToVType(old.ip.mode) ?? 'reg');
+      else await removeEntry(fs, dst.ip, toName);
+      throw e;
     }
-    await removeEntry(fs, this.ip, fromName);
-    if (src.isDir && dst.ip.ino !== this.ip.ino) {
-      await retarget(fs, src, '..', dst.ip.ino, 'dir');
-      if (this.ip.links > 2) this.ip.links--;
-      this.incLinks(dst.ip, true);
+    let failed: unknown = null;
+    if (old) {
+      if (old.ip.isDir && dst.ip.links > 2) dst.ip.links--;
+      try {
+        await this.dropLink(old.ip, time);
+      } catch (e) {
+        failed = e;
+      }
     }
     src.ctime = time;
     fs.markDirty(src);
     this.touchDir(time);
     dst.touchDir(time);
+    if (src.isDir && dst.ip.ino !== this.ip.ino) {
+      if (this.ip.links > 2) this.ip.links--;
+      this.incLinks(dst.ip, true);
+      try {
+        await retarget(fs, src, '..', dst.ip.ino, 'dir');
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+    if (failed) throw failed;
   }
 
   async readlink(): Promise<string> {
