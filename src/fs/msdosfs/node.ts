@@ -158,9 +158,20 @@ export class FatNode implements VnodeImpl {
     await this.save();
   }
 
+  /**
+   * A directory whose index could not be read when its vnode was made (an I/O error) is pinned once it can
+   * be: until then its link count leaves out its subdirectories.
+   */
+  private async repin(): Promise<void> {
+    if (this.ix === null && this.isDir && this.nlink !== 0 && this.f !== null && this.mp.fat.validCluster(this.f.cluster)) {
+      this.ix = await this.mp.pinDir(this.f.cluster);
+    }
+  }
+
   async lookup(name: string): Promise<VnodeKey | null> {
     if (this.nlink === 0) throw kerr('ENOENT');
     if (name === '..') return this.isRoot ? ROOT_KEY : this.parentKey;
+    await this.repin();
     const clu = this.dirClu();
     const s = await this.mp.lookupSlot(clu, name);
     return s === undefined ? null : this.mp.keyFor(clu, s.idx, this.key);
@@ -340,6 +351,7 @@ export class FatNode implements VnodeImpl {
 
   async readdir(cookie: number, max: number): Promise<DirEntry[]> {
     if (!this.isDir) throw kerr('ENOTDIR');
+    await this.repin();
     const out: DirEntry[] = [];
     if (cookie === 0) out.push({ name: '.', key: this.key, type: 'dir', next: 1 });
     if (cookie <= 1) out.push({ name: '..', key: this.isRoot ? ROOT_KEY : this.parentKey, type: 'dir', next: 2 });
