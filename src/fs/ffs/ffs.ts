@@ -1273,6 +1273,17 @@ export class FfsNode implements VnodeImpl {
     const named = (): boolean => td.dirMap?.get(toName)?.ino === f.key;
     if (t) await step(() => td.rewriteEntry(toName, f.key, f.type), named);
     else await step(() => td.addEntry(toName, f.key, f.type), named);
+    try {
+      await this.removeEntry(fromName);
+    } catch (e) {
+      if (this.dirMap?.get(fromName)?.ino !== f.key) failed ??= e;
+      else {
+        // The old name stays: take the new one back, so the file keeps one name.
+        if (t) await td.rewriteEntry(toName, t.key, t.type);
+        else await td.removeEntry(toName);
+        throw e;
+      }
+    }
     if (t) {
       if (t.type === 'dir') {
         t.d.nlink = 0;
@@ -1282,7 +1293,6 @@ export class FfsNode implements VnodeImpl {
       t.d.ctimensec = time.nsec;
       await step(() => t.save(), () => true);
     }
-    await step(() => this.removeEntry(fromName), () => this.dirMap?.get(fromName)?.ino !== f.key);
     if (isDir && td !== this) {
       await step(() => f.rewriteEntry('..', td.key, 'dir'), () => f.dirMap?.get('..')?.ino === td.key);
       this.d.nlink--;

@@ -16,6 +16,7 @@ import type { Proc } from '../../../src/vfs/proc.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
 import { fsckFfs } from '../../../src/fs/ffs/fsck.js';
 import { hostServices } from '../../../src/testing/services.js';
+import { NAME_CALLS, sweep } from '../fault-sweep.js';
 
 /** Fails the writes whose data holds `name`: the write of the directory chunk that adds or removes that entry. */
 class NameFault extends DeviceWrapper {
@@ -132,4 +133,16 @@ for (const version of [1, 2]) {
     await k.halt();
     assert.deepEqual(await fsckFfs(mem.bytes), []);
   });
+}
+
+for (const version of [1, 2]) {
+  for (const c of NAME_CALLS) {
+    test(`ufs${version}: ${c.name} with any one of its I/Os failing leaves names and link counts in step`, async () => {
+      const mem = MemoryDevice.zeroed(4 * 1024 * 1024);
+      await ffs.newfs!(mem, { options: parseOptions(`version=${version}`) }, hostServices);
+      const steps = await sweep(ffs, mem.bytes, c.setup, c.call);
+      assert.ok(steps.some((s) => s.error !== null), 'no I/O of the call failed it');
+      assert.deepEqual(steps.filter((s) => s.problems.length > 0), []);
+    });
+  }
 }
