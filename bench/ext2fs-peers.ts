@@ -5,7 +5,8 @@
  *   `ext2fs` package (libext2fs in WebAssembly) doing the same walk, in worker threads of 500 directories
  *   each because of its fixed heap and per-readdir leak (see npmExt2fsRead) (target: 3x faster);
  * - writing it into an empty 3 GiB image: our newfs + the tree copied in through the kernel (fillTree), then
- *   unmounted, against `mke2fs -d` (target: no slower than 1.5x); e2fsck -fn must find our image clean.
+ *   unmounted, against `mke2fs -d` (target: no slower than 1.5x), each side twice after a sync, best of
+ *   each; e2fsck -fn must find our image clean.
  */
 
 import { mkdirSync, openSync, closeSync, ftruncateSync, readdirSync } from 'node:fs';
@@ -160,22 +161,41 @@ export async function ext2fsPeerBenchmarks(): Promise<Result[]> {
 
     const ourImg = join(work, 'ours.ext4');
     const theirImg = join(work, 'theirs.ext4');
-    const write = await timed(async () => {
-      const fd = openSync(ourImg, 'w');
-      ftruncateSync(fd, 3 * 1024 ** 3);
-      closeSync(fd);
-      const k = await Kernel.boot({ components: [ext2fs], host: new NodeHypercalls() });
-      const dev = await k.etfs.register('/dev/img0', ourImg);
-      await ext2fs.newfs!(dev, { options: new Map([['type', 'ext4']]) }, k.services);
-      const p = k.newProc();
-      await p.mount('ext2fs', '/mnt', { source: '/dev/img0' });
-      await fillTree(p, tree, '/mnt');
-      await k.halt();
-    });
-    const mke2fs = await timed(() => run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, theirImg, '3G']));
-    out.push(withPeer({ name: 'ext4: write the Linux tree into an empty image', value: write, unit: 's' }, 'mke2fs -d', mke2fs));
+    const ourWrite = async (): Promise<number> => {
+      await rm(ourImg, { force: true });
+      await run('sync', []);
+      return timed(async () => {
+        const fd = openSync(ourImg, 'w');
+        ftruncateSync(fd, 3 * 1024 ** 3);
+        closeSync(fd);
+        const k = await Kernel.boot({ components: [ext2fs], host: new NodeHypercalls() });
+        const dev = await k.etfs.register('/dev/img0', ourImg);
+        await ext2fs.newfs!(dev, { options: new Map([['type', 'ext4']]) }, k.services);
+        const p = k.newProc();
+        await p.mount('ext2fs', '/mnt', { source: '/dev/img0' });
+        await fillTree(p, tree, '/mnt');
+        await k.halt();
+      });
+    };
+    const theirWrite = async (): Promise<number> => {
+      await rm(theirImg, { force: true });
+      await run('sync', []);
+      return timed(() => run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, theirImg, '3G']));
+    };
+    // Each side twice, in the order ours, mke2fs, mke2fs, ours, every run after a sync (the extraction
+    // above leaves a gigabyte of dirty pages behind); the best of each is compared.
+    const w1 = await ourWrite();
+    const m1 = await theirWrite();
+    const m2 = await theirWrite();
+    const w2 = await ourWrite();
+    const write = Math.min(w1, w2);
+    const mke2fs = Math.min(m1, m2);
+    out.push(withPeer({
+      name: 'ext4: write the Linux tree into an empty image', value: write, unit: 's',
+      note: `best of 2 after sync (ours ${w1.toFixed(1)}, ${w2.toFixed(1)} s; mke2fs -d ${m1.toFixed(1)}, ${m2.toFixed(1)} s); target: ratio >= 0.67 (no slower than 1.5x mke2fs -d)`,
+    }, 'mke2fs -d', mke2fs));
     const fsck = await run('e2fsck', ['-fn', ourImg], { allowFail: true });
-    if (fsck.code !== 0) out[out.length - 1]!.note = `e2fsck -fn exit ${fsck.code}`;
+    if (fsck.code !== 0) out[out.length - 1]!.note += `; e2fsck -fn exit ${fsck.code}`;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
