@@ -290,8 +290,21 @@ export class FfsMount implements FsMount {
     this.sbDirty = false;
   }
 
+  /**
+   * What a failed I/O left unwritten, written again at the next sync or fsync: directory chunks (written at
+   * once, not through the buffer cache; a directory whose size covers a chunk never written cannot be read
+   * at all, every name in it lost), and inodes whose save failed or never came (their block map may have
+   * moved a fragment, whose old place is free: the inode on disk must not keep pointing there).
+   */
+  readonly unwrittenDirs = new Set<FfsNode>();
+
+  async writeUnwrittenDirs(): Promise<void> {
+    for (const n of [...this.unwrittenDirs]) await n.flushUnwritten();
+  }
+
   async sync(): Promise<void> {
     if (this.ronly) return;
+    await this.writeUnwrittenDirs();
     await this.bio.flush();
     await this.writeSuper(false);
     await this.dev.flush();
@@ -299,6 +312,7 @@ export class FfsMount implements FsMount {
 
   async unmount(): Promise<void> {
     if (this.ronly) return;
+    await this.writeUnwrittenDirs();
     await this.bio.flush();
     await this.writeSuper(true);
     await this.dev.flush();
@@ -313,6 +327,10 @@ export class FfsNode implements VnodeImpl {
   private dirData: Uint8Array | null = null;
   /** Largest free space in each 512-byte chunk, so adding a name looks at one chunk, not the whole directory. */
   private dirSlack: number[] = [];
+  /** Offsets of this directory's chunks whose write failed, to be written again (FfsMount.unwrittenDirs). */
+  private unwritten: Set<number> | null = null;
+  /** The inode changed in memory and its save failed or did not come: saved again (FfsMount.unwrittenDirs). */
+  private unsaved = false;
 
   constructor(
     readonly m: FfsMount,
@@ -357,7 +375,14 @@ export class FfsNode implements VnodeImpl {
   private async save(): Promise<void> {
     // A short symlink's target occupies db/ib: those fields are not written over it.
     const f = this.isShortLink && this.d.mode !== 0 ? ({ ...this.d, db: undefined, ib: undefined } as unknown as DinodeFields) : this.d;
-    await this.m.writeDinode(this.key, f);
+    try {
+      await this.m.writeDinode(this.key, f);
+    } catch (e) {
+      this.unsaved = true;
+      this.m.unwrittenDirs.add(this);
+      throw e;
+    }
+    this.unsaved = false;
   }
 
   /* ---- block map ---- */
@@ -787,7 +812,7 @@ export class FfsNode implements VnodeImpl {
       if (this.type === 'dir') throw kerr('EISDIR', 'ffs: truncate of a directory');
       if (this.type !== 'reg') throw kerr('EINVAL', 'ffs: truncate of a special file');
       if (attr.size > this.m.maxFileSize) throw kerr('EFBIG', 'ffs: file too large');
-      await this.truncate(attr.size);
+      await this.truncateSaving(attr.size);
       if (attr.mtime === undefined) {
         const t = attr.ctime ?? this.m.k.now();
         d.mtime = t.sec;
@@ -874,13 +899,14 @@ export class FfsNode implements VnodeImpl {
   }
 
   async fsync(): Promise<void> {
+    await this.m.writeUnwrittenDirs();
     await this.m.bio.flush();
   }
 
   async inactive(): Promise<void> {
     if (this.d.nlink > 0 || this.m.ronly) return;
     const isDir = this.type === 'dir';
-    if (!this.isShortLink) await this.truncate(0);
+    if (!this.isShortLink) await this.truncateSaving(0);
     // The extended-attribute area goes with the inode.
     if (this.g.ufs2 && this.d.extsize > 0) {
       for (let i = 0; i < NXADDR; i++) {
@@ -900,11 +926,32 @@ export class FfsNode implements VnodeImpl {
     this.d.ib.fill(0);
     this.d.blocks = 0;
     await this.save();
+    // Nothing of it is written again: its number may be given to another inode.
+    this.unwritten = null;
+    this.m.unwrittenDirs.delete(this);
     await this.m.alloc.ifree(this.key, isDir);
     this.m.forget(this.key);
   }
 
+  /**
+   * truncate(), and when it fails part-way the inode is saved as it then is: blocks it freed may be given to
+   * another file, and the inode on disk must not go on claiming them.
+   */
+  private async truncateSaving(size: number): Promise<void> {
+    try {
+      await this.truncate(size);
+    } catch (e) {
+      await this.save().catch(() => undefined);
+      throw e;
+    }
+  }
+
   async reclaim(): Promise<void> {
+    // The last chance for what a failed write left unwritten: a later vnode of this inode reads the disk.
+    await this.flushUnwritten().catch(() => undefined);
+    this.unwritten = null;
+    this.unsaved = false;
+    this.m.unwrittenDirs.delete(this);
     this.m.forget(this.key);
   }
 
@@ -1004,25 +1051,60 @@ export class FfsNode implements VnodeImpl {
     return out;
   }
 
-  /** Writes back the directory bytes [from, to) (whole 512-byte chunks). */
+  /** Writes back the directory bytes [from, to) (whole 512-byte chunks); chunks whose write fails are kept to be written again. */
   private async flushDir(from: number, to: number): Promise<void> {
     const s = from - (from % DIRBLKSIZ);
     const e = Math.ceil(to / DIRBLKSIZ) * DIRBLKSIZ;
     const data = this.dirData!;
-    if (e > this.d.size) {
-      // Growing: through the allocating write path.
-      await this.writeData(data.subarray(this.d.size, e), this.d.size);
+    const growing = e > this.d.size;
+    try {
+      if (growing) {
+        // Growing: through the allocating write path.
+        await this.writeData(data.subarray(this.d.size, e), this.d.size);
+      }
+      const upto = Math.min(e, this.d.size);
+      const g = this.g;
+      for (let pos = s; pos < upto; ) {
+        const lbn = Math.floor(pos / g.bsize);
+        const a = await this.bmap(lbn);
+        if (a === 0) throw kerr('EIO', `ffs: directory ${this.key}: hole at ${pos}`);
+        const stop = Math.min(upto, (lbn + 1) * g.bsize);
+        await this.devWrite(data.subarray(pos, stop), a * g.fsize + (pos - lbn * g.bsize));
+        pos = stop;
+      }
+    } catch (err) {
+      this.unwritten ??= new Set();
+      for (let c = s; c < e; c += DIRBLKSIZ) this.unwritten.add(c);
+      // Growing may have moved the directory's fragment (its old place is free now) before the write failed:
+      // every chunk goes to the new place, and the inode is saved now (and again, if this fails).
+      if (growing) for (let c = 0; c < data.length; c += DIRBLKSIZ) this.unwritten.add(c);
+      this.unsaved = true;
+      this.m.unwrittenDirs.add(this);
+      await this.save().catch(() => undefined);
+      throw err;
     }
-    const upto = Math.min(e, this.d.size);
-    const g = this.g;
-    for (let pos = s; pos < upto; ) {
-      const lbn = Math.floor(pos / g.bsize);
-      const a = await this.bmap(lbn);
-      if (a === 0) throw kerr('EIO', `ffs: directory ${this.key}: hole at ${pos}`);
-      const stop = Math.min(upto, (lbn + 1) * g.bsize);
-      await this.devWrite(data.subarray(pos, stop), a * g.fsize + (pos - lbn * g.bsize));
-      pos = stop;
+    if (this.unwritten) {
+      for (let c = s; c < e; c += DIRBLKSIZ) this.unwritten.delete(c);
+      if (this.unwritten.size === 0) {
+        this.unwritten = null;
+        this.m.unwrittenDirs.delete(this);
+      }
     }
+  }
+
+  /** Writes the chunks whose write failed (a directory removed meanwhile has none left) and the inode if unsaved. */
+  async flushUnwritten(): Promise<void> {
+    const chunks = this.unwritten;
+    const data = this.dirData;
+    if (chunks && data && this.d.nlink > 0) {
+      for (const c of [...chunks].sort((a, b) => a - b)) {
+        if (c + DIRBLKSIZ > data.length) chunks.delete(c);
+        else await this.flushDir(c, c + DIRBLKSIZ);
+      }
+    }
+    this.unwritten = null;
+    if (this.unsaved) await this.save();
+    this.m.unwrittenDirs.delete(this);
   }
 
   private encodeEntry(off: number, ino: number, reclen: number, type: number, nameBytes: Uint8Array): void {

@@ -16,7 +16,7 @@ import type { Proc } from '../../../src/vfs/proc.js';
 import { ffs } from '../../../src/fs/ffs/index.js';
 import { fsckFfs } from '../../../src/fs/ffs/fsck.js';
 import { hostServices } from '../../../src/testing/services.js';
-import { NAME_CALLS, sweep } from '../fault-sweep.js';
+import { NAME_CALLS, NthFault, sweep } from '../fault-sweep.js';
 
 /** Fails the writes whose data holds `name`: the write of the directory chunk that adds or removes that entry. */
 class NameFault extends DeviceWrapper {
@@ -145,4 +145,69 @@ for (const version of [1, 2]) {
       assert.deepEqual(steps.filter((s) => s.problems.length > 0), []);
     });
   }
+}
+
+for (const version of [1, 2]) {
+  test(`ufs${version}: a directory chunk whose write failed is written at the next sync (the directory stays readable, every other name in it kept)`, async () => {
+    const { mem, dev, k, p } = await session(version);
+    await p.mkdir('/mnt/d');
+    // Names until the directory is about to need a new 512-byte chunk; the next name goes into a new one.
+    const names: string[] = [];
+    for (let i = 0; (await p.stat('/mnt/d')).size < 1024 && i < 200; i++) {
+      const name = `file-with-a-long-name-${String(i).padStart(3, '0')}`;
+      await put(p, `/mnt/d/${name}`, 10, i);
+      names.push(name);
+    }
+    const size = (await p.stat('/mnt/d')).size;
+    let grown = false;
+    for (let i = 0; !grown && i < 40; i++) {
+      const name = `grow-${i}`;
+      dev.entry = Buffer.from(name);
+      await p.open(`/mnt/d/${name}`, O_CREAT | O_WRONLY, 0o644).then((fd) => p.close(fd), () => undefined);
+      dev.entry = null;
+      names.push(name);
+      grown = (await p.stat('/mnt/d')).size > size;
+    }
+    assert.ok(grown, 'the directory did not grow');
+    assert.ok(dev.failed > 0);
+    await p.unmount('/mnt');
+    await p.mount('ffs', '/mnt', { source: '/dev/img0', readonly: true });
+    const listed = new Set((await p.readdir('/mnt/d')).map((e) => e.name));
+    for (const n of names) assert.ok(listed.has(n), `${n} is gone`);
+    await k.halt();
+    assert.deepEqual((await fsckFfs(mem.bytes)).filter((l) => !/allocated but not in any directory|free map|block count/.test(l)), []);
+  });
+}
+
+for (const version of [1, 2]) {
+  test(`ufs${version}: a truncate failing part-way saves the inode, so no fragment it moved away from stays claimed by it on disk`, async () => {
+    let hits = 0;
+    for (let n = 1; n < 200; n++) {
+      const mem = MemoryDevice.zeroed(4 * 1024 * 1024);
+      await ffs.newfs!(mem, { options: parseOptions(`version=${version}`) }, hostServices);
+      const dev = new NthFault(mem);
+      const k = await Kernel.boot({ components: [ffs], host: new MemoryHypercalls() });
+      await k.etfs.register('/dev/img0', dev);
+      const p = k.newProc();
+      await p.mount('ffs', '/mnt', { source: '/dev/img0' });
+      // A file ending in a fragment, another right after it: growing the first moves its fragment.
+      await put(p, '/mnt/small', 1500, 1);
+      await put(p, '/mnt/after', 1500, 3);
+      await p.unmount('/mnt');
+      await p.mount('ffs', '/mnt', { source: '/dev/img0' });
+      dev.arm(n);
+      await p.truncate('/mnt/small', 200_000).catch(() => undefined);
+      dev.disarm();
+      if (!dev.hit) {
+        await k.halt();
+        break;
+      }
+      hits++;
+      // Whatever the truncate freed goes to the next files (fragments first).
+      for (let i = 0; i < 20; i++) await put(p, `/mnt/next-${i}`, 1500, 2);
+      await k.halt();
+      assert.deepEqual((await fsckFfs(mem.bytes)).filter((l) => /claimed by/.test(l)), [], `I/O ${n} failing`);
+    }
+    assert.ok(hits > 0);
+  });
 }
