@@ -1,7 +1,8 @@
 /**
  * `rump mount`/`umount` (the FUSE bridge) and the developer commands:
- * `rump test [--watch] [--suite] [PATTERN]`, `rump fuzz -t TYPE` and
- * `rump crashsim -t TYPE`, whose last lines are the summaries scripts read.
+ * `rump test [--watch] [--suite] [PATTERN]`, `rump fuzz -t TYPE`,
+ * `rump crashsim -t TYPE` and `rump faults -t TYPE`, whose last lines are the
+ * summaries scripts read.
  */
 
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import type { FsTestProfile } from '../testing/profile.js';
 import { fuzzCampaign, fuzzSummary, applyMutations, type Violation } from '../testing/fuzz.js';
 import { fuzzCampaignJobs } from '../testing/fuzz-jobs.js';
 import { crashSimulate, crashSummary, type Workload } from '../testing/crashsim.js';
+import { faultCampaign, faultSummary } from '../testing/faults.js';
 import { saveReproducer } from '../testing/corpus.js';
 import { fuzzImageKind, imageHash, makeFuzzImage, metadataRegions } from '../testing/fuzz-images.js';
 import { testCommand } from '../testing/runner.js';
@@ -160,4 +162,33 @@ export async function cmdCrashsim(io: Io, o: { type: string; seed?: string; work
   for (const s of r.states) if (!s.consistent || s.lost.length > 0) io.stderr.write(`${s.label}: ${s.consistent ? 'consistent' : 'inconsistent'}${s.lost.length ? `, lost ${s.lost.join(' ')}` : ''}\n`);
   io.stdout.write(`${r.writes} writes, ${r.flushes} flushes\n${crashSummary(r)}\n`);
   return 0;
+}
+
+function numberOption(name: string, v: string, ok: (n: number) => boolean, what: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new CliError(`--${name} ${v}: expected ${what}`);
+  return n;
+}
+
+export async function cmdFaults(io: Io, o: { type: string; seed?: string; rounds?: string; fraction?: string; tear?: boolean; steps?: string }): Promise<number> {
+  const p = profileFor(o.type);
+  if (p.capabilities.readonly === true) throw new CliError(`${p.name} is read-only: there are no writes to fail`);
+  if (!p.component.needsDevice || !p.makeImage) throw new CliError(`${p.name} has no device to inject faults into`);
+  const seed = numberOption('seed', o.seed ?? '1', Number.isSafeInteger, 'an integer');
+  const rounds = numberOption('rounds', o.rounds ?? '10', (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
+  const fraction = numberOption('fraction', o.fraction ?? '0.05', (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
+  const steps = numberOption('steps', o.steps ?? '150', (n) => Number.isSafeInteger(n) && n >= 0, 'a whole number');
+  const tear = o.tear ?? false;
+  const line = (s: string): string => s.replace(/\s*\n\s*/g, ' | ');
+  io.stderr.write(`faults ${p.name}: seed ${seed}, ${rounds} rounds of ${steps} calls, ${fraction} of I/Os failing${tear ? ', torn writes' : ''}\n`);
+  const r = await faultCampaign({
+    profile: p, seed, rounds, fraction, tear, steps,
+    onRound: (rr) => {
+      for (const v of rr.violations) io.stderr.write(`round ${v.round}: ${v.kind}: ${line(v.message)}\n`);
+      if (!rr.consistent) io.stderr.write(`round ${rr.round}: inconsistent after remount: ${line(rr.check ?? '')}\n`);
+    },
+  });
+  const errnos = Object.entries(r.errnos).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+  io.stdout.write(`${r.calls} calls, ${r.failed} failed${errnos ? ` (${errnos})` : ''}\n${faultSummary(r)}\n`);
+  return r.violations.length > 0 ? 1 : 0;
 }

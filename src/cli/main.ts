@@ -17,7 +17,7 @@ import { CliError, Context, type GlobalOpts, type Io } from './context.js';
 
 /**
  * The commands' modules load when a command runs, not at start: a cold `rump cat` then loads
- * neither the tar, progress-bar, shell nor developer-tool code (fuzzing, crash simulation, FUSE).
+ * neither the tar, progress-bar, shell nor developer-tool code (fuzzing, crash simulation, fault campaigns, FUSE).
  */
 function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): M[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never {
   const f = async (...a: unknown[]) => ((await load())[name] as (...x: unknown[]) => unknown)(...a);
@@ -47,6 +47,7 @@ const cmdMkfs = lazy(admin, 'cmdMkfs');
 const cmdServer = lazy(admin, 'cmdServer');
 const cmdShell = lazy(() => import('./shell.js'), 'cmdShell');
 const cmdCrashsim = lazy(devtools, 'cmdCrashsim');
+const cmdFaults = lazy(devtools, 'cmdFaults');
 const cmdFuzz = lazy(devtools, 'cmdFuzz');
 const cmdMount = lazy(devtools, 'cmdMount');
 const cmdTest = lazy(devtools, 'cmdTest');
@@ -216,6 +217,14 @@ export async function main(argv: string[], io: Io = defaultIo(), opts: { stop?: 
     .description('crash-simulate a workload; ends with "P prefixes checked, I inconsistent, L fsynced files lost"')
     .action(async (o: { type: string; seed?: string; workload?: string }) => {
       status = await cmdCrashsim(io, o);
+    });
+  program.command('faults').requiredOption('-t, --type <type>', 'component or profile').option('--seed <n>', 'seed', '1')
+    .option('--rounds <n>', 'rounds, each on a fresh image', '10').option('--fraction <f>', 'fraction of I/Os failing', '0.05')
+    .option('--tear', 'a failing write first writes a seeded prefix of its sectors', false)
+    .option('--steps <n>', 'calls of the workload per round', '150')
+    .description('run a workload under a fault-injecting device; ends with "R rounds, F faults injected, V violations, I inconsistent after remount"')
+    .action(async (o: { type: string; seed?: string; rounds?: string; fraction?: string; tear?: boolean; steps?: string }) => {
+      status = await cmdFaults(io, o);
     });
 
   const args = argv[0] === 'find' ? findArgs(argv) : argv;

@@ -12,6 +12,7 @@ export { FaultDevice } from '../dev/fault.js';
 export type { FaultOptions } from '../dev/fault.js';
 export { RecordingDevice, applyWrites, type LogEntry } from './recorder.js';
 export { crashSimulate, crashSummary, type CrashReport, type CrashSimOptions, type Workload, type WorkloadContext } from './crashsim.js';
+export { faultCampaign, faultRound, faultSummary, type FaultBody, type FaultCampaignOptions, type FaultReport, type FaultRound, type FaultViolation, type FaultViolationKind } from './faults.js';
 export { fuzzCampaign, fuzzSummary, runImage, makeMutations, applyMutations, shrink, type FuzzTarget, type Mutation, type Violation } from './fuzz.js';
 export { saveReproducer, loadReproducers, type Reproducer } from './corpus.js';
 export { testCommand, selectTests } from './runner.js';
