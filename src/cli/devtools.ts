@@ -175,7 +175,7 @@ export async function cmdFaults(io: Io, o: { type: string; seed?: string; rounds
   if (p.capabilities.readonly === true) throw new CliError(`${p.name} is read-only: there are no writes to fail`);
   if (!p.component.needsDevice || !p.makeImage) throw new CliError(`${p.name} has no device to inject faults into`);
   const seed = numberOption('seed', o.seed ?? '1', Number.isSafeInteger, 'an integer');
-  const rounds = numberOption('rounds', o.rounds ?? '10', (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
+  const rounds = numberOption('rounds', o.rounds ?? '20', (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer');
   const fraction = numberOption('fraction', o.fraction ?? '0.05', (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
   const steps = numberOption('steps', o.steps ?? '150', (n) => Number.isSafeInteger(n) && n >= 0, 'a whole number');
   const tear = o.tear ?? false;
@@ -189,6 +189,6 @@ export async function cmdFaults(io: Io, o: { type: string; seed?: string; rounds
     },
   });
   const errnos = Object.entries(r.errnos).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-  io.stdout.write(`${r.calls} calls, ${r.failed} failed${errnos ? ` (${errnos})` : ''}\n${faultSummary(r)}\n`);
+  io.stdout.write(`${r.calls} calls, ${r.failed} failed${errnos ? ` (${errnos})` : ''}; ${r.durable} durable files checked, ${r.damaged} entries unreadable after remount\n${faultSummary(r)}\n`);
   return r.violations.length > 0 ? 1 : 0;
 }

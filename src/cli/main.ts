@@ -219,7 +219,7 @@ export async function main(argv: string[], io: Io = defaultIo(), opts: { stop?: 
       status = await cmdCrashsim(io, o);
     });
   program.command('faults').requiredOption('-t, --type <type>', 'component or profile').option('--seed <n>', 'seed', '1')
-    .option('--rounds <n>', 'rounds, each on a fresh image', '10').option('--fraction <f>', 'fraction of I/Os failing', '0.05')
+    .option('--rounds <n>', 'rounds, each on a fresh image', '20').option('--fraction <f>', 'fraction of I/Os failing', '0.05')
     .option('--tear', 'a failing write first writes a seeded prefix of its sectors', false)
     .option('--steps <n>', 'calls of the workload per round', '150')
     .description('run a workload under a fault-injecting device; ends with "R rounds, F faults injected, V violations, I inconsistent after remount"')

@@ -14,10 +14,20 @@
  *     (faults switched on only once the mount has succeeded) and a workload
  *     runs on other paths: by default a seeded sequence of mutating calls
  *     (create, write, append, truncate, rename, unlink, mkdir, rmdir, fsync,
- *     sync) checked against a model, mixed with reads of the reference files;
- *     or, with `bodies`, bodies of the cross-file-system suite.
- *  3. Faults off, unmount (it may fail), and a read-only mount on a fresh
- *     kernel without faults: every reference must read back byte-identical
+ *     sync) checked against a model, mixed with reads of the reference files,
+ *     with faults in seeded stretches of 10 to 40 calls, on and off (so that
+ *     some flushes succeed and make files durable for later faults to
+ *     threaten); or, with `bodies`, bodies of the cross-file-system suite,
+ *     faults on throughout.
+ *  3. Faults off, still mounted: the mounted view must agree with itself
+ *     (no inode named more times than its link count, no directory with
+ *     fewer links than 2 + its subdirectories, readdir and lookup agreeing):
+ *     a driver whose failed call left a half-made change in memory would
+ *     otherwise free an inode a name still leads to at a later call that
+ *     succeeds. Then unmount (it may fail).
+ *  4. A read-only mount on a fresh kernel without faults: every reference
+ *     (not its atime, nor its inode number: msdosfs numbers files as a mount
+ *     meets them) must read back byte-identical
  *     with the same metadata, the tree must be walkable, and files whose calls
  *     all succeeded and that were made durable (fsync of the file after its
  *     last change, and sync or an fsync of its directory after it was named)
@@ -28,12 +38,15 @@
  *
  * Violations: a system call rejecting with anything but a KernelError; a
  * kernel panic line (a driver that turned a failed I/O into a crash rather
- * than EIO); a call not finishing within the bound; an errno other than EIO,
- * ENOSPC or (on a mount a panic made read-only) EROFS from a call whose
- * operands the model knows exactly — calls on paths an earlier failure left
- * uncertain may fail with any errno; a read returning bytes that were never
- * written; and after the clean remount, a reference damaged or missing, a
- * durable file lost, or the mount itself failing.
+ * than EIO: never the right outcome, the mount goes read-only); a call not
+ * finishing within the bound; an errno other than EIO, ENOSPC (an allocator
+ * may pass over what it cannot read) or, on a mount a panic made read-only,
+ * EROFS from a call whose operands the model knows exactly — calls on paths
+ * an earlier failure left uncertain may fail with any errno (a half-made
+ * directory answers ENOENT, EEXIST, ENOTEMPTY); a read returning bytes that
+ * were never written (a short read is allowed); link counts or names out of
+ * step in the mounted view; and after the clean remount, a reference damaged
+ * or missing, a durable file lost, or the mount itself failing.
  *
  * Why the default workload is not the suite's bodies: those live under
  * test/ (src/ must not import from there, and the installed `rump` command
@@ -90,6 +103,7 @@ export interface FaultBody {
 export interface FaultCampaignOptions {
   profile: FsTestProfile;
   seed?: number;
+  /** Rounds, each on a fresh image (default 20). */
   rounds?: number;
   /** Fraction of I/Os failing while faults are on (default 0.05). */
   fraction?: number;
@@ -146,6 +160,9 @@ export interface FaultReport {
   violations: FaultViolation[];
   /** Rounds whose final image the checker found inconsistent. */
   inconsistent: number;
+  /** Durable workload files checked after the remounts, and entries they could not lstat or read. */
+  durable: number;
+  damaged: number;
   perRound: FaultRound[];
 }
 
@@ -486,8 +503,21 @@ class Workload {
     if (n) n.certain = false;
   }
 
-  async run(steps: number): Promise<void> {
+  /**
+   * Runs `steps` calls. Faults come in stretches: `faults(on)` is switched every 10 to 40 calls (seeded),
+   * starting on, so that fsync and sync can succeed in between, making files durable that later faults
+   * must not damage (with faults on throughout, a flush that rewrites every dirty block rarely succeeds).
+   */
+  async run(steps: number, faults: (on: boolean) => void): Promise<void> {
+    let on = true;
+    let toggle = 10 + this.rng.int(31);
+    faults(on);
     for (this.step = 0; this.step < steps; this.step++) {
+      if (this.step === toggle) {
+        on = !on;
+        faults(on);
+        toggle += 10 + this.rng.int(31);
+      }
       const r = this.rng.int(100);
       if (r < 18) await this.create();
       else if (r < 28) await this.pwrite();
@@ -1016,7 +1046,7 @@ export async function faultRound(opts: FaultCampaignOptions, round: number): Pro
         if (opts.bodies) await runBodies(k, profile, fdev, mem, g, opts.bodies);
         else {
           workload = new Workload(p, k, g, rng, refs, profile, violate);
-          await workload.run(opts.steps ?? 150);
+          await workload.run(opts.steps ?? 150, (on) => (fdev.enabled = on));
         }
       });
     } catch (e) {
@@ -1146,13 +1176,13 @@ async function verifyReferences(p: Proc, g: Guard, refs: RefEntry[], rootShared:
   }
 }
 
-/** Runs the campaign: `rounds` rounds (default 10), each reproducible on its own from (seed, round). */
+/** Runs the campaign: `rounds` rounds (default 20), each reproducible on its own from (seed, round). */
 export async function faultCampaign(opts: FaultCampaignOptions): Promise<FaultReport> {
   const { profile } = opts;
   if (profile.capabilities.readonly === true) throw new Error(`faults: ${profile.name} is read-only`);
   if (!profile.component.needsDevice || !profile.makeImage) throw new Error(`faults: ${profile.name} has no device`);
-  const report: FaultReport = { profile: profile.name, seed: opts.seed ?? 1, rounds: 0, faults: 0, calls: 0, failed: 0, errnos: {}, violations: [], inconsistent: 0, perRound: [] };
-  for (let r = 0; r < (opts.rounds ?? 10); r++) {
+  const report: FaultReport = { profile: profile.name, seed: opts.seed ?? 1, rounds: 0, faults: 0, calls: 0, failed: 0, errnos: {}, violations: [], inconsistent: 0, durable: 0, damaged: 0, perRound: [] };
+  for (let r = 0; r < (opts.rounds ?? 20); r++) {
     const rr = await faultRound(opts, r);
     report.rounds++;
     report.faults += rr.faults;
@@ -1161,6 +1191,8 @@ export async function faultCampaign(opts: FaultCampaignOptions): Promise<FaultRe
     for (const [k, v] of Object.entries(rr.errnos)) report.errnos[k] = (report.errnos[k] ?? 0) + v;
     report.violations.push(...rr.violations);
     if (!rr.consistent) report.inconsistent++;
+    report.durable += rr.durable;
+    report.damaged += rr.damaged;
     report.perRound.push(rr);
     opts.onRound?.(rr);
   }
