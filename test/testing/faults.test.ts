@@ -22,18 +22,18 @@ function noViolations(r: FaultReport): void {
 }
 
 test('toyfs: a campaign with and without torn writes finds no violation', async () => {
-  noViolations(await faultCampaign({ profile: profile('toyfs'), seed: 1, rounds: 4, fraction: 0.1 }));
-  noViolations(await faultCampaign({ profile: profile('toyfs'), seed: 2, rounds: 4, fraction: 0.3, tear: true }));
+  noViolations(await faultCampaign({ profile: profile('toyfs'), seed: 1, rounds: 3, fraction: 0.1 }));
+  noViolations(await faultCampaign({ profile: profile('toyfs'), seed: 2, rounds: 3, fraction: 0.3, tear: true }));
 });
 
 for (const name of ['ext4', 'fat16']) {
   test(`${name}: a campaign with torn writes finds no violation`, async () => {
-    noViolations(await faultCampaign({ profile: profile(name), seed: 1, rounds: 2, fraction: 0.1, tear: true }));
+    noViolations(await faultCampaign({ profile: profile(name), seed: 1, rounds: 1, fraction: 0.2, tear: true }));
   });
 }
 
 test('the same seed gives the same report; another seed another', async () => {
-  const run = (seed: number) => faultCampaign({ profile: profile('toyfs'), seed, rounds: 3, fraction: 0.2, tear: true });
+  const run = (seed: number) => faultCampaign({ profile: profile('toyfs'), seed, rounds: 2, fraction: 0.2, tear: true });
   const a = await run(5);
   const b = await run(5);
   assert.deepEqual(b, a);
@@ -113,7 +113,7 @@ test('the cross-file-system suite bodies run under faults: no violation, their o
     .filter((c) => missingRequirements(p, c.opts?.requires ?? []).length === 0)
     .map((c) => ({ name: c.name, body: c.body }));
   assert.ok(bodies.length > 40);
-  const r = await faultCampaign({ profile: p, seed: 1, rounds: 2, fraction: 0.2, tear: true, bodies });
+  const r = await faultCampaign({ profile: p, seed: 1, rounds: 1, fraction: 0.2, tear: true, bodies });
   noViolations(r);
-  assert.ok(r.calls > 1000, `${r.calls} calls`);
+  assert.ok(r.calls > 500, `${r.calls} calls`);
 });
