@@ -1147,7 +1147,7 @@ async function verifyReferences(p: Proc, g: Guard, refs: RefEntry[], rootShared:
       violate('reference-damaged', `${e.path}: lstat ${st.code}`);
       continue;
     }
-    // The root's and the work directory's own times and sizes change with the workload; their names may not.
+    // The root's own times, size and links may change (suite bodies work there); its names are checked below.
     if (e.path !== MNT) {
       const d = statDiff(e.stat, st.value);
       if (d) violate('reference-damaged', `${e.path}: ${d}`);
