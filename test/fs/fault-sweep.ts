@@ -141,8 +141,8 @@ async function put(p: Proc, path: string, n: number): Promise<void> {
   await p.close(fd);
 }
 
-/** The calls every driver's sweep covers: those that change names and link counts. */
-export const NAME_CALLS: { name: string; setup: (p: Proc) => Promise<void>; call: (p: Proc) => Promise<unknown> }[] = [
+/** The calls every driver's sweep covers: those that change names and link counts (`hardlinks`: only where there are). */
+export const NAME_CALLS: { name: string; hardlinks?: boolean; setup: (p: Proc) => Promise<void>; call: (p: Proc) => Promise<unknown> }[] = [
   {
     name: 'mkdir',
     setup: async (p) => {
@@ -190,6 +190,15 @@ export const NAME_CALLS: { name: string; setup: (p: Proc) => Promise<void>; call
       for (const d of ['/mnt/a', '/mnt/a/d']) await p.mkdir(d);
     },
     call: (p) => p.rmdir('/mnt/a/d'),
+  },
+  {
+    name: 'link',
+    hardlinks: true,
+    setup: async (p) => {
+      for (const d of ['/mnt/a', '/mnt/b']) await p.mkdir(d);
+      await put(p, '/mnt/a/x', 1000);
+    },
+    call: (p) => p.link('/mnt/a/x', '/mnt/b/y'),
   },
   {
     name: 'unlink',

@@ -24,7 +24,7 @@ test('msdosfs: a directory whose index fails to read when its vnode is made coun
   assert.deepEqual(steps.filter((s) => s.problems.length > 0), []);
 });
 
-for (const c of NAME_CALLS) {
+for (const c of NAME_CALLS.filter((x) => !x.hardlinks)) {
   test(`msdosfs: ${c.name} with any one of its I/Os failing leaves names and link counts in step`, async () => {
     const steps = await sweep(msdosfs, await image(), c.setup, c.call);
     // The FAT is in memory and writes wait for sync: a failed read is often read again later, and the call succeeds.
