@@ -72,7 +72,7 @@ import { O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY } from '../vfs/fc
 import type { Proc } from '../vfs/proc.js';
 import type { Stat } from '../vfs/syscalls.js';
 import type { FsTestContext } from './fsapply.js';
-import type { FsTestProfile } from './profile.js';
+import { chdirAsRoot, type FsTestProfile } from './profile.js';
 import { Prng, patternBytes } from './prng.js';
 
 export type FaultViolationKind =
@@ -850,15 +850,7 @@ async function runBodies(k: Kernel, profile: FsTestProfile, fdev: FaultDevice, m
         } finally {
           fdev.enabled = true;
         }
-        for (const p of moved) {
-          const cred = p.cred;
-          p.cred = { uid: 0, gid: 0, groups: [0] };
-          try {
-            await p.chdir(MNT);
-          } finally {
-            p.cred = cred;
-          }
-        }
+        await chdirAsRoot(moved, MNT);
       },
       image: () => mem.bytes,
     };

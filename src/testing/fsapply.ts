@@ -16,7 +16,7 @@ import { Kernel } from '../kern/kernel.js';
 import { MemoryHypercalls } from '../rumpuser/memory.js';
 import type { Proc } from '../vfs/proc.js';
 import type { FsCapabilities } from '../vfs/types.js';
-import type { FsTestProfile } from './profile.js';
+import { chdirAsRoot, type FsTestProfile } from './profile.js';
 import { allProfiles, fastProfiles } from '../fs/profiles.js';
 
 export type Requirement = keyof FsCapabilities | 'write';
@@ -129,15 +129,7 @@ export async function setupFs(profile: FsTestProfile, opts: FsApplyOptions = {})
       }
       await admin.unmount(mnt);
       await admin.mount(profile.component.name, mnt, mountArgs(readonlyFs || (ropts.readonly ?? false)));
-      for (const p of saved) {
-        const cred = p.cred;
-        p.cred = { uid: 0, gid: 0, groups: [0] };
-        try {
-          await p.chdir(mnt);
-        } finally {
-          p.cred = cred;
-        }
-      }
+      await chdirAsRoot(saved, mnt);
     },
     image: () => (needsDevice ? host.fileBytes('image')! : null),
   };

@@ -5,6 +5,7 @@
  */
 
 import type { FileSystemType, FsCapabilities } from '../vfs/types.js';
+import type { Proc } from '../vfs/proc.js';
 
 export interface FsTestProfile {
   /** Shown in test names: 'tmpfs', 'ext2', 'ext4', 'fat16'. */
@@ -25,4 +26,17 @@ export interface FsTestProfile {
    * Throws an Error whose message holds the checker's report when the image is inconsistent.
    */
   check?(image: Uint8Array): Promise<void>;
+}
+
+/** Puts each process's cwd back at `dir` after a remount (with root's rights, whatever its own). */
+export async function chdirAsRoot(procs: readonly Proc[], dir: string): Promise<void> {
+  for (const p of procs) {
+    const cred = p.cred;
+    p.cred = { uid: 0, gid: 0, groups: [0] };
+    try {
+      await p.chdir(dir);
+    } finally {
+      p.cred = cred;
+    }
+  }
 }
