@@ -23,6 +23,19 @@ export interface BlockDevice {
   flush(): Promise<void>;
   /** Releases the device; the owner of the device calls it, not the file system. */
   close(): Promise<void>;
+  /**
+   * Where the `len` bytes at `offset` live in a host file, when reading them there is exactly what
+   * read() does: a read-only host file under no overlay, cache or fault injection. Another process
+   * with the same file open may then read file data itself (sysproxy's layouts). Absent (wrappers
+   * that change what reads see do not have it) or null: only read() tells.
+   */
+  hostExtent?(offset: number, len: number): HostExtent | null;
+}
+
+/** A byte range's place in a host file (BlockDevice.hostExtent). */
+export interface HostExtent {
+  path: string;
+  offset: number;
 }
 
 export function checkRange(dev: BlockDevice, len: number, offset: number): void {
@@ -99,6 +112,13 @@ export class HostDevice implements BlockDevice {
     await this.file.write(buf, offset);
   }
 
+  hostExtent(offset: number, len: number): HostExtent | null {
+    // A file open for writing may change under a reader that bypasses this device.
+    if (!this.file.readonly) return null;
+    checkRange(this, len, offset);
+    return { path: this.file.path, offset };
+  }
+
   flush(): Promise<void> {
     return this.file.flush();
   }
@@ -136,6 +156,12 @@ export class SubDevice implements BlockDevice {
     if (this.readonly) throw new KernelError('EROFS', `${this.name}: device is read-only`);
     checkRange(this, buf.length, offset);
     return this.parent.write(buf, this.start + offset);
+  }
+
+  hostExtent(offset: number, len: number): HostExtent | null {
+    if (this.parent.hostExtent === undefined) return null;
+    checkRange(this, len, offset);
+    return this.parent.hostExtent(this.start + offset, len);
   }
 
   flush(): Promise<void> {
@@ -184,6 +210,10 @@ export class ReadOnlyDevice extends DeviceWrapper {
   }
   override async write(): Promise<void> {
     throw new KernelError('EROFS', `${this.dev.name}: device is read-only`);
+  }
+  /** Reads are the device's own: so is where their bytes lie. */
+  hostExtent(offset: number, len: number): HostExtent | null {
+    return this.dev.hostExtent?.(offset, len) ?? null;
   }
   override async flush(): Promise<void> {}
   override async close(): Promise<void> {}

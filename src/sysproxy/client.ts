@@ -16,6 +16,7 @@ import {
   badOpenReadFlags, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL,
   type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult,
 } from './compound.js';
+import { ImageReader, LAYOUT_MIN } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, type OpSpec } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
@@ -62,6 +63,8 @@ export class SysproxyClient {
   constructor(
     private readonly backend: Backend,
     private readonly timeoutMs: number,
+    /** The images this client handed to the server, when it reads file data from them itself (layout.ts). */
+    readonly images: ImageReader | null = null,
   ) {
     const ch = backend.channel;
     ch.onMessage((m) => this.onMessage(m));
@@ -210,6 +213,7 @@ export class SysproxyClient {
     this.deathReason = reason;
     if (kill) this.backend.kill();
     this.backend.channel.close(reason);
+    this.images?.close();
     this.disarmWatchdog();
     for (const [id, pend] of this.pending) {
       this.pending.delete(id);
@@ -242,6 +246,7 @@ export class SysproxyClient {
     } finally {
       if (this.deathReason === null) this.deathReason = 'halted';
       this.backend.channel.close('halted');
+      this.images?.close();
       await this.backend.waitGone(5000);
     }
   }
@@ -286,24 +291,34 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
     return this.v('close', [fd]);
   }
 
-  /** Reads in MAX_IO pieces until `buf` is full or a piece comes back short. */
+  /**
+   * Reads in MAX_IO pieces until `buf` is full or a piece comes back short. A client that reads layouts
+   * asks for one for reads of LAYOUT_MIN bytes or more, and reads the image itself when it gets one.
+   */
   private async readInto(op: 'read' | 'pread', fd: number, buf: Uint8Array, position: number): Promise<number> {
+    const images = this.c.images;
     let done = 0;
     while (done < buf.length || buf.length === 0) {
       const want = Math.min(MAX_IO, buf.length - done);
       let res: { r: unknown; data: Uint8Array | undefined };
       const sink = buf.subarray(done, done + want);
+      const viaLayout = images !== null && want >= LAYOUT_MIN;
+      const args = op === 'read' ? [fd, want] : [fd, want, position + done];
       try {
-        res = await this.c.call(this.pid, op, op === 'read' ? [fd, want] : [fd, want, position + done], undefined, sink);
+        res = await this.c.call(this.pid, viaLayout ? 'readl' : op, viaLayout && op === 'read' ? [fd, want, null] : args, undefined, sink);
       } catch (e) {
         if (done > 0 && e instanceof KernelError && e.code !== 'EIO') return done;
         throw e;
       }
-      const n = res.r as number;
+      const lay = viaLayout ? (res.r as { n: number; l?: number[] }) : null;
+      const n = lay !== null ? lay.n : (res.r as number);
       if (n > want) throw new KernelError('EIO', `sysproxy: ${op} returned ${n} bytes for ${want}`).withContext(op);
-      // A stream transport may already have placed the bytes in `buf`.
-      const d = res.data!;
-      if (n > 0 && !(d.buffer === buf.buffer && d.byteOffset === sink.byteOffset)) buf.set(d, done);
+      if (lay?.l !== undefined) await images!.read(lay.l, buf.subarray(done, done + n));
+      else {
+        // A stream transport may already have placed the bytes in `buf`.
+        const d = res.data!;
+        if (n > 0 && !(d.buffer === buf.buffer && d.byteOffset === sink.byteOffset)) buf.set(d, done);
+      }
       done += n;
       if (n < want || buf.length === 0) break;
     }
@@ -374,17 +389,32 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
     const asked = paths.slice(0, OPENREAD_MANY_MAX_PATHS);
     // A caller's buffer is where a stream transport places the payload as it arrives.
     const sink = opts.buffer?.subarray(0, maxTotal);
-    const res = await this.c.call(this.pid, 'openreadv', [asked, flags, maxEach, maxTotal], undefined, sink);
-    const items = res.r as ({ fd: number; n: number; st: Stat } | { e: unknown })[];
+    const images = this.c.images;
+    const res = await this.c.call(this.pid, 'openreadv', [asked, flags, maxEach, maxTotal, images !== null ? 1 : undefined], undefined, sink);
+    const items = res.r as ({ fd: number; n: number; st: Stat; l?: number[] } | { e: unknown })[];
     let data = res.data ?? new Uint8Array(0);
+    if (items.length > asked.length) throw new KernelError('EIO', `sysproxy: openreadv answered ${items.length} files for ${asked.length}`).withContext('open', asked[0]);
+    // Files answered with layouts are read from the image into the buffer after the bytes that came.
+    let laid = 0;
+    for (const it of items) {
+      if ('e' in it) continue;
+      if (it.n > maxEach) throw new KernelError('EIO', `sysproxy: openreadv returned ${it.n} bytes for ${maxEach}`).withContext('read', asked[0]);
+      if (it.l !== undefined) laid += it.n;
+    }
+    if (data.length + laid > maxTotal) throw new KernelError('EIO', `sysproxy: openreadv returned ${data.length + laid} bytes for ${maxTotal}`).withContext('read', asked[0]);
     if (sink !== undefined && !(data.buffer === sink.buffer && data.byteOffset === sink.byteOffset)) {
-      if (data.length > sink.length) throw new KernelError('EIO', `sysproxy: openreadv returned ${data.length} bytes for ${sink.length}`).withContext('read', asked[0]);
       sink.set(data);
       data = sink.subarray(0, data.length);
     }
-    if (items.length > asked.length) throw new KernelError('EIO', `sysproxy: openreadv answered ${items.length} files for ${asked.length}`).withContext('open', asked[0]);
+    let space = sink;
+    if (laid > 0 && space === undefined) {
+      space = Buffer.allocUnsafeSlow(data.length + laid);
+      space.set(data);
+    }
     const out: OpenReadManyItem[] = [];
+    const reads: Promise<void>[] = [];
     let at = 0;
+    let lat = data.length;
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
       if ('e' in it) {
@@ -396,9 +426,24 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
         out.push({ error: ke });
         continue;
       }
-      if (it.n > maxEach) throw new KernelError('EIO', `sysproxy: openreadv returned ${it.n} bytes for ${maxEach}`).withContext('read', asked[i]);
-      out.push({ fd: it.fd, n: it.n, stat: it.st, data: data.subarray(at, at + it.n) });
-      at += it.n;
+      if (it.l !== undefined) {
+        const view = space!.subarray(lat, lat + it.n);
+        reads.push(images!.read(it.l, view));
+        out.push({ fd: it.fd, n: it.n, stat: it.st, data: view });
+        lat += it.n;
+      } else {
+        out.push({ fd: it.fd, n: it.n, stat: it.st, data: data.subarray(at, at + it.n) });
+        at += it.n;
+      }
+    }
+    if (reads.length > 0) {
+      try {
+        await Promise.all(reads);
+      } catch (e) {
+        // The files are open on the server for nobody: close them before failing.
+        for (const it of out) if ('fd' in it && it.fd >= 0) await this.close(it.fd).catch(() => undefined);
+        throw e;
+      }
     }
     return out;
   }

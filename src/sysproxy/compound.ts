@@ -11,7 +11,7 @@
  */
 
 import { KernelError } from '../kern/error.js';
-import { O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_TRUNC } from '../vfs/fcntl.js';
+import { O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_TRUNC, SEEK_SET } from '../vfs/fcntl.js';
 import type { Stat, SyscallApi } from '../vfs/syscalls.js';
 
 /** What openRead found: the file's status, the bytes read, and the descriptor when the file is still open. */
@@ -73,25 +73,38 @@ export async function openReadLocal(
   path: string,
   flags: number,
   bufFor: (stat: Stat) => Uint8Array,
-): Promise<OpenReadResult & { buf: Uint8Array }> {
+  layout?: LayoutFn,
+): Promise<OpenReadResult & { buf: Uint8Array; l?: number[] }> {
   const fd = await p.open(path, flags);
   let stat: Stat;
   let buf: Uint8Array;
   let n: number;
+  let lay: { n: number; l: number[] } | null = null;
   try {
     stat = await p.fstat(fd);
     buf = bufFor(stat);
-    n = buf.length === 0 ? 0 : await p.read(fd, buf);
+    if (buf.length > 0 && layout !== undefined) lay = await layout(fd, buf.length);
+    n = lay !== null ? lay.n : buf.length === 0 ? 0 : await p.read(fd, buf);
+    // A layout may cover less than asked short of the end (a fragmented file): the file stays open there.
+    if (lay !== null && (n === buf.length || n < stat.size)) await p.lseek(fd, n, SEEK_SET);
   } catch (e) {
     await p.close(fd).catch(() => undefined);
     throw e;
   }
-  if (n < buf.length) {
+  const more = lay !== null && n < buf.length && n < stat.size;
+  if (n < buf.length && !more) {
     await p.close(fd);
-    return { fd: -1, n, stat, buf };
+    return { fd: -1, n, stat, buf, ...(lay !== null ? { l: lay.l } : {}) };
   }
-  return { fd, n, stat, buf };
+  return { fd, n, stat, buf, ...(lay !== null ? { l: lay.l } : {}) };
 }
+
+/**
+ * Where a file's first `len` bytes lie, in layout.ts's wire form (`n` may
+ * be less than len: a prefix, or the end of the file), or null to read them.
+ * The server's, for a client that reads the images itself.
+ */
+export type LayoutFn = (fd: number, len: number) => Promise<{ n: number; l: number[] } | null>;
 
 /** Most paths one openReadMany request names. */
 export const OPENREAD_MANY_MAX_PATHS = 4096;
@@ -188,23 +201,38 @@ export async function openReadManyLocal(
   flags: number,
   maxEach: number,
   buf: Uint8Array,
-): Promise<{ items: ((OpenReadResult & { data: Uint8Array }) | { error: unknown })[]; used: number }> {
-  const items: ((OpenReadResult & { data: Uint8Array }) | { error: unknown })[] = [];
+  layout?: LayoutFn,
+): Promise<{ items: ((OpenReadResult & { data: Uint8Array; l?: number[] }) | { error: unknown })[]; used: number; packed: number }> {
+  const items: ((OpenReadResult & { data: Uint8Array; l?: number[] }) | { error: unknown })[] = [];
+  // Bytes of the caller's buffer the items take, and of them those read here (packed at the start of
+  // `buf`); the rest are layouts, for the caller to read into its buffer after the packed bytes.
   let used = 0;
+  let packed = 0;
   for (const path of paths) {
     // Started only while there is room (the first file always is): the caller asks again for the rest.
     if (items.length > 0 && used >= buf.length) break;
     try {
-      const r = await openReadLocal(p, path, flags, (st) => {
-        const room = Math.min(maxEach, buf.length - used);
-        const share = Number.isSafeInteger(st.size) && st.size >= 0 ? Math.min(room, st.size + 1) : room;
-        return buf.subarray(used, used + share);
-      });
-      items.push({ fd: r.fd, n: r.n, stat: r.stat, data: buf.subarray(used, used + r.n) });
+      const r = await openReadLocal(
+        p,
+        path,
+        flags,
+        (st) => {
+          const room = Math.min(maxEach, buf.length - used);
+          const share = Number.isSafeInteger(st.size) && st.size >= 0 ? Math.min(room, st.size + 1) : room;
+          return buf.subarray(packed, packed + share);
+        },
+        layout,
+      );
+      if (r.l !== undefined) {
+        items.push({ fd: r.fd, n: r.n, stat: r.stat, data: r.buf.subarray(0, 0), l: r.l });
+      } else {
+        items.push({ fd: r.fd, n: r.n, stat: r.stat, data: buf.subarray(packed, packed + r.n) });
+        packed += r.n;
+      }
       used += r.n;
     } catch (e) {
       items.push({ error: e });
     }
   }
-  return { items, used };
+  return { items, used, packed };
 }

@@ -64,6 +64,12 @@ export async function hostKernel(
     await kernel.halt().catch(() => undefined);
     throw e;
   }
-  const server = new KernelServer(kernel, { isolation: cfg.isolation, readPartitions, ...(opts.onHalt ? { onHalt: opts.onHalt } : {}) });
+  const server = new KernelServer(kernel, {
+    isolation: cfg.isolation,
+    readPartitions,
+    ...(opts.onHalt ? { onHalt: opts.onHalt } : {}),
+    // The client reads file data of its read-only images itself when it asks (layout.ts).
+    layoutImages: cfg.images.map((i) => (i.readonly ? i.path : null)),
+  });
   return { server, kernel };
 }

@@ -17,6 +17,7 @@ import { KernelError } from '../kern/error.js';
 import { DEFAULT_TIMEOUT_MS, RemoteKernelClient, SysproxyClient, type Backend } from './client.js';
 import { startServer } from './launch.js';
 import { StreamChannel } from './transport.js';
+import { ImageReader } from './layout.js';
 import type { Isolation, RemoteKernel, StartOptions } from './types.js';
 
 export {
@@ -29,11 +30,12 @@ export type { Isolation, ServerImage, StartOptions, PartitionInfo, KernelControl
 export async function startKernel(opts: StartOptions): Promise<RemoteKernel> {
   const isolation: Isolation = opts.isolation ?? 'process';
   const started = await startServer(opts);
-  return connectClient(started.backend, isolation, opts.timeoutMs);
+  const images = opts.layouts === false || !opts.images.some((i) => i.readonly) ? null : new ImageReader(opts.images.map((i) => (i.readonly ? i.path : null)));
+  return connectClient(started.backend, isolation, opts.timeoutMs, images);
 }
 
-async function connectClient(backend: Backend, isolation: Isolation, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<RemoteKernelClient> {
-  const client = new SysproxyClient(backend, timeoutMs);
+async function connectClient(backend: Backend, isolation: Isolation, timeoutMs = DEFAULT_TIMEOUT_MS, images: ImageReader | null = null): Promise<RemoteKernelClient> {
+  const client = new SysproxyClient(backend, timeoutMs, images);
   let welcome;
   try {
     welcome = await client.hello();

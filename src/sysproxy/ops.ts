@@ -6,9 +6,10 @@
  */
 
 import { isErrno } from '../kern/errno.js';
+import { isWireLayout } from './layout.js';
 
 export type ArgKind = 'path' | 'paths' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
-export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv';
+export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv' | 'readl';
 
 export interface OpSpec {
   args: readonly ArgKind[];
@@ -78,7 +79,10 @@ export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
   // Compound (compound.ts): open + fstat + read up to `length` bytes (+ close at end of file) in one round trip.
   ['openread', P(['path', 'int', 'int'], 'openread')],
   // Compound: openread for several files, their bytes packed into one payload.
-  ['openreadv', P(['paths', 'int', 'int', 'int'], 'openreadv')],
+  // paths, flags, maxEach, maxTotal, and 1 when the client reads layouts (layout.ts) of files on its images.
+  ['openreadv', P(['paths', 'int', 'int', 'int', 'int?'], 'openreadv')],
+  // read (position null) or pread of `length` bytes, answered {n} with the bytes, or {n, l} with a layout.
+  ['readl', P(['int', 'int', 'int?'], 'readl')],
 ]);
 
 /** Operations on the kernel itself (no process). */
@@ -193,11 +197,17 @@ export function checkResult(kind: ResultKind, r: unknown, dataLength: number | u
         if (!isPlainObject(it)) return false;
         if ('e' in it) {
           if (!isPlainObject(it['e']) || Object.keys(it).length !== 1) return false;
-        } else if (isOpenRead(it)) total += it['n'] as number;
+        } else if (isOpenRead(it) && 'l' in it) {
+          if (!isWireLayout(it['l'], it['n'] as number) || Object.keys(it).length !== 4) return false;
+        } else if (isOpenRead(it) && Object.keys(it).length === 3) total += it['n'] as number;
         else return false;
       }
       return total === (dataLength ?? 0);
     }
+    case 'readl':
+      if (!isPlainObject(r) || !isInt(r['n']) || r['n'] < 0) return false;
+      if ('l' in r) return Object.keys(r).length === 2 && isWireLayout(r['l'], r['n']) && !dataLength;
+      return Object.keys(r).length === 1 && dataLength === r['n'];
     case 'statvfs':
       return isPlainObject(r) && STATVFS_NUMBERS.every((k) => isFiniteNumber(r[k])) && (r['flag'] === undefined || isFiniteNumber(r['flag']));
     case 'dirents':

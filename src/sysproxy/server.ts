@@ -11,8 +11,10 @@
 import { SubDevice, type BlockDevice } from '../dev/blockdev.js';
 import { KernelError } from '../kern/error.js';
 import type { SyscallApi } from '../vfs/syscalls.js';
+import { SEEK_CUR, SEEK_SET } from '../vfs/fcntl.js';
 import type { ProbeResult } from '../vfs/types.js';
-import { badOpenReadFlags, openReadLocal, openReadManyLocal } from './compound.js';
+import { badOpenReadFlags, openReadLocal, openReadManyLocal, type LayoutFn } from './compound.js';
+import { encodeLayout, type LayoutProc } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkArgs } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
@@ -36,7 +38,7 @@ export type ReadPartitions = (dev: BlockDevice) => Promise<PartitionInfo[]>;
 const MAX_DIRENTS = 65536;
 
 /** A kernel process as the server holds it; exit() (Proc has it) closes its descriptors. */
-type ServedProc = SyscallApi & { exit?: () => Promise<void> };
+type ServedProc = SyscallApi & { exit?: () => Promise<void> } & Partial<LayoutProc>;
 
 interface Reply {
   r?: unknown;
@@ -90,6 +92,11 @@ export class KernelServer {
       readPartitions?: ReadPartitions | null;
       /** Called after halt has been answered: the host stops (exits the process, ends the worker). */
       onHalt?: () => void;
+      /**
+       * The host paths of the images the client handed over, in its order, null for one that is not
+       * read-only: reads of files on these may be answered with layouts (layout.ts) when the client asks.
+       */
+      layoutImages?: readonly (string | null)[];
     },
   ) {}
 
@@ -239,6 +246,19 @@ class Connection {
     throw new KernelError('ENOSYS', `sysproxy: ${op}`);
   }
 
+  /** Layouts in wire form for `proc`'s reads, when the client handed over images read-only and the process can say. */
+  private layoutFn(proc: ServedProc): ((fd: number, len: number, pos: number) => Promise<{ n: number; l: number[] } | null>) | undefined {
+    const images = this.server.opts.layoutImages;
+    const pl = proc.preadLayout;
+    if (images === undefined || !images.some((i) => i !== null) || pl === undefined) return undefined;
+    return async (fd, len, pos) => {
+      const lay = await pl.call(proc, fd, len, pos);
+      if (lay === null) return null;
+      const l = encodeLayout(lay, images);
+      return l === null ? null : { n: lay.n, l };
+    };
+  }
+
   private async syscall(p: unknown, op: string, a: unknown, data: Uint8Array | undefined): Promise<Reply> {
     const proc = typeof p === 'number' ? this.procs.get(p) : undefined;
     if (proc === undefined) throw new KernelError('ESRCH', `sysproxy: no process ${String(p).slice(0, 20)} on this connection`);
@@ -286,9 +306,33 @@ class Connection {
         }
         return { r: { fd: res.fd, n: res.n, st: res.stat }, data: res.buf.subarray(0, res.n), pooled: pooled! };
       }
+      case 'readl': {
+        // read (position undefined) or pread, answered with a layout when the file's driver can give one.
+        const [fd, len, pos] = args as [number, number, number | undefined];
+        if (len < 0 || len > MAX_IO) throw new KernelError('EINVAL', `sysproxy: ${op} of ${len} bytes`);
+        const lf = this.layoutFn(proc);
+        if (lf !== undefined) {
+          const at = pos ?? (await proc.lseek(fd, 0, SEEK_CUR));
+          const lay = await lf(fd, len, at);
+          if (lay !== null) {
+            if (pos === undefined) await proc.lseek(fd, at + lay.n, SEEK_SET);
+            return { r: lay };
+          }
+        }
+        const pooled = this.server.readBuffers.get(len);
+        const buf = pooled.subarray(0, len);
+        let n: number;
+        try {
+          n = pos === undefined ? await proc.read(fd, buf) : await proc.pread(fd, buf, pos);
+        } catch (e) {
+          this.server.readBuffers.put(pooled);
+          throw e;
+        }
+        return { r: { n }, data: buf.subarray(0, n), pooled };
+      }
       case 'openreadv': {
         // openread file after file, the bytes packed into one pooled buffer: one reply for them all.
-        const [paths, flags, maxEach, maxTotal] = args as [string[], number, number, number];
+        const [paths, flags, maxEach, maxTotal, wantLayouts] = args as [string[], number, number, number, number | undefined];
         if (maxTotal < 1 || maxTotal > MAX_IO || maxEach < 1 || maxEach > maxTotal) {
           throw new KernelError('EINVAL', `sysproxy: ${op} of ${maxEach}/${maxTotal} bytes`);
         }
@@ -297,13 +341,17 @@ class Connection {
         const pooled = this.server.readBuffers.get(maxTotal);
         let res;
         try {
-          res = await openReadManyLocal(proc, paths, flags, maxEach, pooled.subarray(0, maxTotal));
+          const lf = wantLayouts === 1 ? this.layoutFn(proc) : undefined;
+          const atStart: LayoutFn | undefined = lf && ((fd, len) => lf(fd, len, 0));
+          res = await openReadManyLocal(proc, paths, flags, maxEach, pooled.subarray(0, maxTotal), atStart);
         } catch (e) {
           this.server.readBuffers.put(pooled);
           throw e;
         }
-        const items = res.items.map((it) => ('error' in it ? { e: errorJson(it.error) } : { fd: it.fd, n: it.n, st: it.stat }));
-        return { r: items, data: pooled.subarray(0, res.used), pooled };
+        const items = res.items.map((it) =>
+          'error' in it ? { e: errorJson(it.error) } : it.l !== undefined ? { fd: it.fd, n: it.n, st: it.stat, l: it.l } : { fd: it.fd, n: it.n, st: it.stat },
+        );
+        return { r: items, data: pooled.subarray(0, res.packed), pooled };
       }
       case 'write':
         return { r: await proc.write(args[0] as number, data!) };

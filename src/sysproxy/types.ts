@@ -24,6 +24,12 @@ export interface StartOptions {
   memlimitMiB?: number;
   /** Watchdog: a request with no answer for this long gets the server killed (default 30000). */
   timeoutMs?: number;
+  /**
+   * Default true: the client reads the data of files on read-only images from the image itself, where
+   * the server answers a read with the data's place in the image (docs/sysproxy.md, Layouts) rather
+   * than moving the bytes through the transport. False: every byte comes from the server.
+   */
+  layouts?: boolean;
   /** Module paths of extra FileSystemType components, loaded into the server. Tests only. */
   extraComponentModules?: string[];
 }

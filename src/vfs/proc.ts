@@ -17,7 +17,7 @@ import { Restart, vref, vrele, vreleLocked, type Mount } from './mount.js';
 import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
-  S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type NewNode, type SetAttr, type StatVfs,
+  S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type FileLayout, type NewNode, type SetAttr, type StatVfs,
   type Timespec, type VType,
 } from './types.js';
 import type { Vnode } from './vnode.js';
@@ -332,6 +332,35 @@ export class Proc implements SyscallApi {
     return this.sys('pread', undefined, async () => {
       if (!Number.isSafeInteger(position) || position < 0) throw new KernelError('EINVAL');
       return this.doRead(this.fds.get(fd), buf, position);
+    });
+  }
+
+  /**
+   * pread as a layout (VnodeImpl.layout): where the bytes a pread of `len` at `position` would return
+   * lie in host files, not the bytes; the descriptor's offset does not move. Null when the file's
+   * driver cannot say or the mount is writable: pread then. Not part of SyscallApi: the sysproxy
+   * server answers with it a client that holds the image files too.
+   */
+  preadLayout(fd: number, len: number, position: number): Promise<FileLayout | null> {
+    return this.sys('pread', undefined, async () => {
+      if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(len) || len < 0) throw new KernelError('EINVAL');
+      const f = this.fds.get(fd);
+      if (!f.readable) throw new KernelError('EBADF');
+      const vp = f.vp;
+      if (vp.getattr().type === 'dir') throw new KernelError('EISDIR');
+      const impl = vp.impl;
+      // A read-only mount: no access time to mark, no data held back from the device.
+      if (!vp.mount.readonly || impl.layout === undefined) return null;
+      const lay = await Proc.locked(vp.mount, false, 'read', () => impl.layout!(position, len));
+      if (lay === null) return null;
+      let sum = 0;
+      for (const s of lay.segs) {
+        if (!Number.isSafeInteger(s.len) || s.len <= 0 || !Number.isSafeInteger(s.offset) || s.offset < 0) sum = -1;
+        if (sum < 0) break;
+        sum += s.len;
+      }
+      if (!Number.isInteger(lay.n) || lay.n < 0 || lay.n > len || sum !== lay.n) throw new KernelError('EIO', `${vp.mount.type.name}: bad layout of ${lay.n} bytes`);
+      return lay;
     });
   }
 

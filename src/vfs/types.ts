@@ -180,6 +180,14 @@ export interface VnodeImpl {
 
   /** Reads up to buf.length bytes at `offset`; returns bytes read (0 at or past end of file). Holes read as zeros. */
   read(buf: Uint8Array, offset: number): Promise<number>;
+  /**
+   * Where the bytes read(buf of `len`, offset) would return live in host files, instead of the bytes:
+   * for a read-only mount whose data lies plainly on a read-only host file (BlockDevice.hostExtent),
+   * so that a process holding the same file reads them itself. `n` is what read would return, or less
+   * (a prefix: the caller goes on from offset + n). Null whenever the driver cannot say (inline,
+   * encoded or cached data, a writable mount): read() then.
+   */
+  layout?(offset: number, len: number): Promise<FileLayout | null>;
   /** Writes all of `buf` at `offset`, extending the file; updates mtime/ctime to `time`. Returns bytes written. */
   write(buf: Uint8Array, offset: number, time: Timespec): Promise<number>;
   /**
@@ -199,6 +207,13 @@ export interface VnodeImpl {
   setxattr?(name: string, value: Uint8Array, flags: { create?: boolean; replace?: boolean }): Promise<void>;
   listxattr?(): Promise<string[]>;
   removexattr?(name: string): Promise<void>;
+}
+
+/** VnodeImpl.layout's answer: the first `n` bytes from the offset asked, piece by piece. */
+export interface FileLayout {
+  n: number;
+  /** In order, adding up to n: `len` bytes at `offset` of the host file `path`, or zeros (a hole) when path is null. */
+  segs: { path: string | null; offset: number; len: number }[];
 }
 
 /** A mounted instance of a file system (NetBSD's struct vfsops on a struct mount). */

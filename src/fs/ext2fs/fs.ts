@@ -12,7 +12,7 @@
 import type { BlockDevice } from '../../dev/blockdev.js';
 import { kerr } from '../../kern/error.js';
 import { BufCache, type Buf } from '../../vfs/bio.js';
-import type { KernelServices } from '../../vfs/types.js';
+import type { FileLayout, KernelServices } from '../../vfs/types.js';
 import { crc16, crc32c, crc32cU32, crc32cU64 } from './crc.js';
 import { Inode, type Extent } from './inode.js';
 import {
@@ -25,6 +25,8 @@ import { WriteBehind } from './wback.js';
 export const ROOT_INO = 2;
 /** Deepest extent tree the kernel builds (EXT4_MAX_EXTENT_DEPTH). */
 const MAX_EXTENT_DEPTH = 5;
+/** Most pieces one layoutData answer has (a fragmented file is answered a prefix at a time). */
+const LAYOUT_SEGS = 256;
 
 export interface MapResult {
   /** First device block, 0 for a hole. */
@@ -586,6 +588,38 @@ export class Ext2Fs {
       }
       done += run;
     }
+  }
+
+  /**
+   * Where readData(ip, buf of `n`, offset) reads from, in host-file terms (VnodeImpl.layout): null when
+   * the device cannot say. At most LAYOUT_SEGS pieces: the answer may cover a prefix of `n`.
+   */
+  async layoutData(ip: Inode, n: number, offset: number): Promise<FileLayout | null> {
+    const dev = this.dev;
+    if (dev.hostExtent === undefined) return null;
+    const bs = this.bs;
+    const segs: FileLayout['segs'] = [];
+    let done = 0;
+    while (done < n && segs.length < LAYOUT_SEGS) {
+      const pos = offset + done;
+      const lblk = Math.floor(pos / bs);
+      const inblk = pos % bs;
+      const m = await this.map(ip, lblk, Math.ceil((inblk + n - done) / bs));
+      const run = Math.min(m.len * bs - inblk, n - done);
+      const last = segs[segs.length - 1];
+      if (m.pblk === 0 || m.uninit) {
+        if (last !== undefined && last.path === null) last.len += run;
+        else segs.push({ path: null, offset: 0, len: run });
+      } else {
+        const at = m.pblk * bs + inblk;
+        const ext = dev.hostExtent(at, run);
+        if (ext === null) return null;
+        if (last !== undefined && last.path === ext.path && last.offset + last.len === ext.offset) last.len += run;
+        else segs.push({ path: ext.path, offset: ext.offset, len: run });
+      }
+      done += run;
+    }
+    return { n: done, segs };
   }
 
   // ---------------------------------------------------------------- bitmaps and allocation

@@ -8,7 +8,7 @@
 import { kerr } from '../../kern/error.js';
 import {
   ifmtToVType, S_IFMT, VTYPE_TO_IFMT,
-  type DirEntry, type NewNode, type SetAttr, type Timespec, type Vattr, type VnodeImpl, type VnodeKey,
+  type DirEntry, type FileLayout, type NewNode, type SetAttr, type Timespec, type Vattr, type VnodeImpl, type VnodeKey,
 } from '../../vfs/types.js';
 import { addEntry, findEntry, FT_TO_VTYPE, isEmptyDir, newDirBlock, readEntries, removeEntry, retarget } from './dir.js';
 import { hasBlocks, initExtentRoot, inlineBytes, isFastSymlink, readFile, releaseInode, truncateFile, writeFile } from './file.js';
@@ -266,6 +266,14 @@ export class Ext2Vnode implements VnodeImpl {
     if (this.ip.isDir) throw kerr('EISDIR', 'ext2fs: read of a directory');
     if (!hasBlocks(this.fs, this.ip) && !(this.ip.flags & IFLAG.INLINE_DATA)) return 0;
     return readFile(this.fs, this.ip, buf, offset);
+  }
+
+  async layout(offset: number, len: number): Promise<FileLayout | null> {
+    const ip = this.ip;
+    // Only what read() takes from the device as it is: not inline data, nothing a writable mount may hold back.
+    if (!ip.isReg || !this.fs.opts.readonly || ip.flags & IFLAG.INLINE_DATA || !hasBlocks(this.fs, ip)) return null;
+    if (offset >= ip.size) return { n: 0, segs: [] };
+    return this.fs.layoutData(ip, Math.min(len, ip.size - offset), offset);
   }
 
   async write(buf: Uint8Array, offset: number, time: Timespec): Promise<number> {

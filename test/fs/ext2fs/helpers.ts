@@ -217,6 +217,34 @@ export async function debugfs(img: string, cmd: string, write = false): Promise<
   return r.stdout.toString();
 }
 
+/**
+ * An ext4 image (in `dir`) with /f and /g ('old f', 'old g') whose journal holds a committed new /f and
+ * /g ('new f', 'new g'), then a revoke of /g's block: replayed, /f reads 'new f' and /g 'old g'.
+ */
+export async function uncleanImage(dir: string, v3 = false): Promise<string> {
+  const tree = join(dir, 'jtree');
+  await fsp.mkdir(tree, { recursive: true });
+  const bs = v3 ? 1024 : 4096;
+  await fsp.writeFile(join(tree, 'f'), 'old f');
+  await fsp.writeFile(join(tree, 'g'), 'old g');
+  const img = join(dir, `unclean-${bs}.img`);
+  await mke2fs(img, 'ext4', '16M', ['-b', String(bs)], tree);
+  const fb = (await debugfs(img, 'bmap /f 0')).trim();
+  const gb = (await debugfs(img, 'bmap /g 0')).trim();
+  const data = Buffer.alloc(2 * bs);
+  data.write('new f', 0);
+  data.write('new g', bs);
+  await fsp.writeFile(join(dir, 'jdata'), data);
+  const cmds = join(dir, 'jcmds');
+  // `jo -c` makes a journal with v3 (crc32c) block tags.
+  await fsp.writeFile(cmds, `jo${v3 ? ' -c' : ''}\njw -b ${fb},${gb} ${join(dir, 'jdata')}\njc\njo\njw -r ${gb}\njc\n`);
+  await run('debugfs', ['-w', '-f', cmds, img]);
+  const info = (await run('dumpe2fs', ['-h', img])).stdout.toString();
+  assert.match(info, /needs_recovery/);
+  if (v3) assert.match(info, /journal_checksum_v3/);
+  return img;
+}
+
 const now = (): { sec: number; nsec: number } => services().now();
 
 /** Copies a host tree into a mounted file system through the driver's own vnode operations. */

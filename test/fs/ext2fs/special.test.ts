@@ -12,7 +12,7 @@ import { copyFile, readFile, writeFile, mkdir } from '../../../src/testing/hostf
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { readImage, run, tempDir } from '../../../src/testing/tools.js';
-import { compareTree, debugfs, fsck, makeTree, mke2fs, mountImage, readAll, resolve } from './helpers.js';
+import { compareTree, debugfs, fsck, makeTree, mke2fs, mountImage, readAll, resolve, uncleanImage } from './helpers.js';
 
 const work = await tempDir('ext2fs-special-');
 after(() => work.cleanup());
@@ -25,33 +25,8 @@ async function smallTree(name: string, o: Parameters<typeof makeTree>[1]): Promi
   return p;
 }
 
-/** An ext4 image with /f and /g whose journal holds a committed new /f and /g, then a revoke of /g's block. */
-async function uncleanImage(v3 = false): Promise<string> {
-  const dir = join(work.path, 'jtree');
-  await mkdir(dir, { recursive: true });
-  const bs = v3 ? 1024 : 4096;
-  await writeFile(join(dir, 'f'), 'old f');
-  await writeFile(join(dir, 'g'), 'old g');
-  const img = join(work.path, `unclean-${bs}.img`);
-  await mke2fs(img, 'ext4', '16M', ['-b', String(bs)], dir);
-  const fb = (await debugfs(img, 'bmap /f 0')).trim();
-  const gb = (await debugfs(img, 'bmap /g 0')).trim();
-  const data = Buffer.alloc(2 * bs);
-  data.write('new f', 0);
-  data.write('new g', bs);
-  await writeFile(join(work.path, 'jdata'), data);
-  const cmds = join(work.path, 'jcmds');
-  // `jo -c` makes a journal with v3 (crc32c) block tags.
-  await writeFile(cmds, `jo${v3 ? ' -c' : ''}\njw -b ${fb},${gb} ${join(work.path, 'jdata')}\njc\njo\njw -r ${gb}\njc\n`);
-  await run('debugfs', ['-w', '-f', cmds, img]);
-  const info = (await run('dumpe2fs', ['-h', img])).stdout.toString();
-  assert.match(info, /needs_recovery/);
-  if (v3) assert.match(info, /journal_checksum_v3/);
-  return img;
-}
-
 for (const v3 of [false, true]) test(`an unclean journal${v3 ? ' (checksum v3, 1 KiB blocks)' : ''} is replayed in memory for a read-only mount; the image is not written`, async () => {
-  const img = await uncleanImage(v3);
+  const img = await uncleanImage(work.path, v3);
   const bytes = await readImage(img);
   const before = sha(bytes);
   const log: string[] = [];
@@ -72,7 +47,7 @@ for (const v3 of [false, true]) test(`an unclean journal${v3 ? ' (checksum v3, 1
 });
 
 test('an unclean journal is replayed on disk for a read-write mount, leaving a clean file system', async () => {
-  const img = await uncleanImage();
+  const img = await uncleanImage(work.path);
   const bytes = await readImage(img);
   const m = await mountImage(bytes, { readonly: false });
   const f = await resolve(m, '/f');
@@ -171,7 +146,7 @@ test('64 KiB blocks', async () => {
 });
 
 test('journal checksums (v3): a bad data block is not replayed, a bad descriptor ends the log', async () => {
-  const img = await uncleanImage(true);
+  const img = await uncleanImage(work.path, true);
   const clean = await readImage(img);
   const jblock = async (l: number): Promise<number> => Number((await debugfs(img, `bmap <8> ${l}`)).trim());
   const readF = async (bytes: Uint8Array, log: string[]): Promise<string> => {

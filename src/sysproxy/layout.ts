@@ -1,0 +1,140 @@
+/**
+ * Layouts: file data that the client reads from the image itself. A client
+ * that started the server knows the image files it handed over; for a
+ * read-only image, the server may answer a read with where the bytes lie
+ * (image, offset, length; Proc.preadLayout) instead of the bytes, and the
+ * client reads them from its own descriptor of that image. The metadata
+ * that says where — inodes, extent trees — is still parsed only in the
+ * server; the client trusts a layout no more than it would trust the bytes:
+ * it reads only the images it named itself, read-only, within their size.
+ * This saves the copy of every data byte through the transport.
+ *
+ * On the wire a layout is a flat list of numbers, three per piece:
+ * [image, offset, length, ...], image an index into the server's image list
+ * (ServerImage order) or -1 for a hole of zeros.
+ */
+
+import { closeSync, fstatSync, openSync, read } from 'node:fs';
+import { KernelError } from '../kern/error.js';
+import type { FileLayout } from '../vfs/types.js';
+
+/** Reads shorter than this take the bytes over the transport (a layout saves little on them). */
+export const LAYOUT_MIN = 32 * 1024;
+
+/** Pieces one layout may have on the wire. */
+export const MAX_LAYOUT_PIECES = 4096;
+
+/** A Proc that can answer layouts (src/vfs/proc.ts's Proc). */
+export interface LayoutProc {
+  preadLayout(fd: number, len: number, position: number): Promise<FileLayout | null>;
+}
+
+export function hasPreadLayout(p: object): p is LayoutProc {
+  return typeof (p as Partial<LayoutProc>).preadLayout === 'function';
+}
+
+/**
+ * The wire form of a layout, naming images by their index in `images` (the
+ * server's list, null for one that is not read-only): null when a piece
+ * lies in a file the client was not handed.
+ */
+export function encodeLayout(lay: FileLayout, images: readonly (string | null)[]): number[] | null {
+  const out: number[] = [];
+  for (const s of lay.segs) {
+    const i = s.path === null ? -1 : images.indexOf(s.path);
+    if (i < 0 && s.path !== null) return null;
+    out.push(i, s.path === null ? 0 : s.offset, s.len);
+  }
+  return out;
+}
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+
+/** Whether `l` is a well-formed wire layout of exactly `n` bytes (its shape only; ImageReader checks the images). */
+export function isWireLayout(l: unknown, n: number): l is number[] {
+  if (!Array.isArray(l) || l.length % 3 !== 0 || l.length > 3 * MAX_LAYOUT_PIECES) return false;
+  let sum = 0;
+  for (let i = 0; i < l.length; i += 3) {
+    const [img, off, len] = [l[i], l[i + 1], l[i + 2]];
+    if (!isInt(img) || img < -1 || !isInt(off) || off < 0 || !isInt(len) || len <= 0) return false;
+    sum += len;
+  }
+  return sum === n;
+}
+
+function preadOnce(fd: number, buf: Uint8Array, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, pos, (e, n) => (e ? reject(e) : resolve(n))));
+}
+
+/** The client's side: its own read-only descriptors of the images it handed to the server. */
+export class ImageReader {
+  private readonly open = new Map<number, { fd: number; size: number }>();
+  private closed = false;
+
+  /** `paths` in the server's image order; null for an image the server may not answer with layouts. */
+  constructor(readonly paths: readonly (string | null)[]) {}
+
+  private file(i: number): { fd: number; size: number } {
+    let f = this.open.get(i);
+    if (f !== undefined) return f;
+    const path = this.paths[i];
+    if (this.closed || path === undefined || path === null) throw new KernelError('EIO', `sysproxy: a layout names image ${i}, which was not handed over read-only`);
+    try {
+      const fd = openSync(path, 'r');
+      const st = fstatSync(fd);
+      // A block device's size is not in its status: its reads end short past the end, which is checked below.
+      f = { fd, size: st.isFile() ? st.size : Number.MAX_SAFE_INTEGER };
+    } catch (e) {
+      throw new KernelError('EIO', `sysproxy: ${path}: ${(e as Error).message}`);
+    }
+    this.open.set(i, f);
+    return f;
+  }
+
+  /** Reads a wire layout (checked by isWireLayout) into `dst`, which has its length. */
+  async read(l: number[], dst: Uint8Array): Promise<void> {
+    // Every piece checked before any read starts.
+    for (let i = 0; i < l.length; i += 3) {
+      const img = l[i]!;
+      if (img !== -1 && l[i + 1]! + l[i + 2]! > this.file(img).size) throw new KernelError('EIO', `sysproxy: a layout reaches past the end of ${this.paths[img]}`);
+    }
+    const reads: Promise<void>[] = [];
+    let at = 0;
+    for (let i = 0; i < l.length; i += 3) {
+      const img = l[i]!;
+      const piece = dst.subarray(at, at + l[i + 2]!);
+      at += piece.length;
+      if (img === -1) piece.fill(0);
+      else reads.push(this.readFully(this.file(img).fd, piece, l[i + 1]!, img));
+    }
+    await Promise.all(reads);
+  }
+
+  private async readFully(fd: number, piece: Uint8Array, off: number, img: number): Promise<void> {
+    let done = 0;
+    while (done < piece.length) {
+      let n: number;
+      try {
+        n = await preadOnce(fd, piece.subarray(done), off + done);
+      } catch (e) {
+        throw new KernelError('EIO', `sysproxy: reading ${this.paths[img]}: ${(e as Error).message}`);
+      }
+      if (n === 0) throw new KernelError('EIO', `sysproxy: a layout reaches past the end of ${this.paths[img]}`);
+      done += n;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const f of this.open.values()) {
+      try {
+        closeSync(f.fd);
+      } catch {
+        // already gone
+      }
+    }
+    this.open.clear();
+  }
+}
