@@ -39,8 +39,10 @@ export class Fat {
   private readonly dirtyPages = new Set<number>();
   /** Free clusters, once counted (never taken from FSInfo without counting). */
   freeCount: number | undefined;
-  /** Where the next allocation starts looking. */
+  /** Where the next allocation of file data starts looking (upwards). */
   nextFree = 2;
+  /** Where the next allocation of a directory cluster starts looking (downwards; see allocDir). */
+  dirNext = 0;
   readonly maxCluster: number;
 
   constructor(
@@ -222,6 +224,28 @@ export class Fat {
     this.freeCount = free - n;
     this.nextFree = c;
     return got;
+  }
+
+  /**
+   * Allocates one cluster for a directory, marked EOC: the highest free one at or below `dirNext`
+   * (wrapping to the top), so that directories fill the volume from its end while file data fills it from
+   * its start, and the data of files written one after another stays contiguous (one large device write)
+   * however many directories are made between them. ENOSPC when none is free.
+   */
+  async allocDir(): Promise<number> {
+    const free = await this.countFree();
+    if (free < 1) throw kerr('ENOSPC');
+    let c = this.validCluster(this.dirNext) ? this.dirNext : this.maxCluster;
+    for (let scanned = 0; scanned < this.maxCluster - 1; scanned++) {
+      if ((this.rawSync(c) ?? (await this.getRaw(c))) === 0) {
+        await this.set(c, EOC);
+        this.freeCount = free - 1;
+        this.dirNext = c - 1;
+        return c;
+      }
+      c = c <= 2 ? this.maxCluster : c - 1;
+    }
+    throw kerr('ENOSPC');
   }
 
   /** Frees the given clusters (the caller has unlinked them from any chain). */

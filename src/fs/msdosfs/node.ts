@@ -188,16 +188,16 @@ export class FatNode implements VnodeImpl {
 
   async mkdir(name: string, n: NewNode): Promise<VnodeKey> {
     const clu = this.dirClu();
-    const [c] = await this.mp.fat.alloc(1, 0);
-    const f = this.mp.newFields(ATTR_DIRECTORY, c!, n.time);
+    const c = await this.mp.fat.allocDir();
+    const f = this.mp.newFields(ATTR_DIRECTORY, c, n.time);
     try {
-      await this.mp.initDir(c!, this.isRoot ? 0 : clu, f);
+      await this.mp.initDir(c, this.isRoot ? 0 : clu, f);
       const idx = await this.mp.addEntry(clu, name, f);
       await this.touch(n.time);
       return this.mp.keyFor(clu, idx, this.key);
     } catch (e) {
-      await this.mp.forgetDir(c!);
-      await this.mp.fat.free([c!]);
+      await this.mp.forgetDir(c);
+      await this.mp.fat.free([c]);
       throw e;
     }
   }

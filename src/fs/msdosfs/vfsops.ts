@@ -115,6 +115,8 @@ const ROOT_CHUNK_MAX = 4096;
 const STAGE_MAX = 8 * 1024 * 1024;
 /** Stages being written at once. */
 const INFLIGHT_MAX = 2;
+/** Bytes of a bounce buffer for reads not aligned to sectors (see devRead). */
+const BOUNCE_BYTES = 64 * 1024;
 
 export class MsdosMount implements FsMount {
   readonly rootKey = ROOT_KEY;
@@ -153,6 +155,8 @@ export class MsdosMount implements FsMount {
   private stageSlack = 0;
   private readonly inflight: { buf: Uint8Array; start: number; end: number; done: Promise<void>; failed: boolean }[] = [];
   private readonly spareBufs: Uint8Array[] = [];
+  /** Free bounce buffers of devRead. */
+  private readonly bounces: Uint8Array[] = [];
   root!: FatNode;
   /** Label from the root directory's volume entry, else the boot sector's. */
   label: string;
@@ -641,10 +645,10 @@ export class MsdosMount implements FsMount {
     const chain = await this.dirChain(dirClu);
     if ((chain.length + 1) * this.csize > MAX_DIR_BYTES) throw kerr('ENOSPC', 'msdosfs: directory has reached 65536 entries');
     const last = chain[chain.length - 1]!;
-    const [c] = await this.fat.alloc(1, last);
-    await this.zeroCluster(c!);
-    await this.fat.set(last, c!);
-    chain.push(c!);
+    const c = await this.fat.allocDir();
+    await this.zeroCluster(c);
+    await this.fat.set(last, c);
+    chain.push(c);
     const used = new Uint8Array((chain.length * this.csize) / DIRENT_SIZE);
     used.set(ix.used);
     ix.used = used;
@@ -967,21 +971,28 @@ export class MsdosMount implements FsMount {
     const midStart = off % ss === 0 ? off : start + ss;
     const midEnd = Math.floor((off + buf.length) / ss) * ss;
     // Small reads (most files) go whole through one bounce buffer: one device read instead of two or three.
-    if (midEnd - midStart < ss || end - start <= 64 * 1024) {
-      const tmp = new Uint8Array(end - start);
-      await this.dev.read(tmp, start);
-      buf.set(tmp.subarray(off - start, off - start + buf.length));
-      return;
-    }
-    const one = new Uint8Array(ss);
-    if (midStart !== off) {
-      await this.dev.read(one, start);
-      buf.set(one.subarray(off - start), 0);
-    }
-    await this.dev.read(buf.subarray(midStart - off, midEnd - off), midStart);
-    if (midEnd < off + buf.length) {
-      await this.dev.read(one, midEnd);
-      buf.set(one.subarray(0, off + buf.length - midEnd), midEnd - off);
+    // Bounce buffers are reused (a free list, since reads of different files may be in progress at once):
+    // a fresh buffer per file would make every small file cost an allocation as large as the file.
+    const bounce = this.bounces.pop() ?? new Uint8Array(BOUNCE_BYTES);
+    try {
+      if (midEnd - midStart < ss || end - start <= BOUNCE_BYTES) {
+        const tmp = bounce.subarray(0, end - start);
+        await this.dev.read(tmp, start);
+        buf.set(tmp.subarray(off - start, off - start + buf.length));
+        return;
+      }
+      const one = bounce.subarray(0, ss);
+      if (midStart !== off) {
+        await this.dev.read(one, start);
+        buf.set(one.subarray(off - start), 0);
+      }
+      await this.dev.read(buf.subarray(midStart - off, midEnd - off), midStart);
+      if (midEnd < off + buf.length) {
+        await this.dev.read(one, midEnd);
+        buf.set(one.subarray(0, off + buf.length - midEnd), midEnd - off);
+      }
+    } finally {
+      this.bounces.push(bounce);
     }
   }
 
