@@ -111,7 +111,7 @@ const SLAB_BYTES = 8 * 1024 * 1024;
 const SLABS = 8;
 /** Operations at most in one message (many small files fill a slab slowly). */
 const BATCH_OPS = 256;
-/** Host writer threads: creations in different directories proceed in parallel on the host. */
+/** Host writer threads by default: creations in different directories proceed in parallel on the host. */
 const HOST_WRITERS = 2;
 
 /** What a host writer does: make a directory or a symlink, or write a piece of a file from the slab. */
@@ -191,7 +191,7 @@ class HostWriter {
   /** Batches sent to each writer. */
   private readonly sent: number[] = [];
   /** Batches finished by each writer, then a flag raised when one failed. */
-  private readonly progress = new Int32Array(new SharedArrayBuffer(4 * (HOST_WRITERS + 1)));
+  private readonly progress: Int32Array;
   private readonly free: ArrayBuffer[] = [];
   private made = 0;
   private inFlight = 0;
@@ -202,17 +202,19 @@ class HostWriter {
   private used = 0;
   private ops: HostOp[] = [];
   private batch: Batch = { writer: -1, seq: 0 };
-  private needs: number[] = new Array<number>(HOST_WRITERS).fill(0);
+  private needs: number[];
   /** The writer a file continued across slabs goes to (its pieces stay in order). */
   private pinned = -1;
 
-  constructor() {
+  constructor(private readonly writers: number) {
+    this.progress = new Int32Array(new SharedArrayBuffer(4 * (writers + 1)));
+    this.needs = new Array<number>(writers).fill(0);
     const died = (e: Error) => {
       this.failed ??= e;
       this.dead = true;
       this.wake();
     };
-    for (let i = 0; i < HOST_WRITERS; i++) {
+    for (let i = 0; i < writers; i++) {
       const w = new Worker(HOST_WRITER, { eval: true, workerData: { progress: this.progress.buffer, index: i } });
       w.on('message', (m: { slab: ArrayBuffer | null; failed: string | null }) => {
         if (m.failed !== null) this.failed ??= new Error(`extractTree: host write failed: ${m.failed}`);
@@ -286,7 +288,7 @@ class HostWriter {
     this.batch.writer = i;
     this.batch.seq = ++this.sent[i]!;
     this.batch = { writer: -1, seq: 0 };
-    this.needs = new Array<number>(HOST_WRITERS).fill(0);
+    this.needs = new Array<number>(this.writers).fill(0);
     this.inFlight++;
     this.busy[i]!++;
     this.slab = null;
@@ -300,7 +302,7 @@ class HostWriter {
       while (this.inFlight > 0 && !this.dead) await new Promise<void>((r) => this.waiters.push(r));
     } finally {
       this.dead = true; // their exit now is ours
-      Atomics.store(this.progress, HOST_WRITERS, 1); // no writer waits any longer
+      Atomics.store(this.progress, this.writers, 1); // no writer waits any longer
       await Promise.all(this.workers.map((w) => w.terminate()));
     }
     if (this.failed) throw this.failed;
@@ -379,20 +381,20 @@ export async function readTreeBatched(p: SyscallApi, root: string, inFlight = 2,
 
 /**
  * Copies the image's tree to a host directory (contents, modes, symlinks). The walk runs through the
- * kernel one call at a time, from inside each directory (chdir, so that each file costs a one-name
- * lookup: open, fstat, reads straight into an outgoing slab, close); directories, files and symlinks are
- * created by the host writers. The process's working directory is put back at the end.
+ * kernel one call at a time, from inside each directory (chdir into it by its name and back with '..', so
+ * that each step costs a one-name lookup: open, fstat, reads straight into an outgoing slab, close); directories, files and symlinks are
+ * created by the host writers (`writers` threads, HOST_WRITERS by default). The process's working
+ * directory is put back at the end.
  */
-export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array): Promise<void> {
+export async function extractTree(p: SyscallApi, from: string, to: string, buf: Uint8Array, opts: { writers?: number } = {}): Promise<void> {
   void buf; // file data goes straight into the host writers' slabs
   mkdirSync(to, { recursive: true });
   const home = await p.getcwd();
-  const w = new HostWriter();
+  const w = new HostWriter(Math.max(1, opts.writers ?? HOST_WRITERS));
   let ok = false;
   try {
-    // Absolute, since the walk comes back to each directory by its path.
-    const root = from.startsWith('/') ? from : `${home === '/' ? '' : home}/${from}`;
-    await extractDir(p, root, to, w, null);
+    await p.chdir(from);
+    await extractDir(p, to, w, null);
     ok = true;
   } finally {
     // After a failure in the walk, the writers are still stopped; their own failure then matters less.
@@ -403,13 +405,15 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
   }
 }
 
-async function extractDir(p: SyscallApi, from: string, to: string, w: HostWriter, ready: DirReady): Promise<void> {
-  await p.chdir(from);
+/** Extracts the working directory into `to`; a subdirectory is entered by its name and left by '..'. */
+async function extractDir(p: SyscallApi, to: string, w: HostWriter, ready: DirReady): Promise<void> {
   for (const e of await p.readdir('.')) {
     const dst = join(to, e.name);
     if (e.type === 'dir') {
-      await extractDir(p, `${from}/${e.name}`, dst, w, w.add({ k: 'd', path: dst }, ready));
-      await p.chdir(from);
+      const made = w.add({ k: 'd', path: dst }, ready);
+      await p.chdir(e.name);
+      await extractDir(p, dst, w, made);
+      await p.chdir('..');
     } else if (e.type === 'lnk') {
       w.add({ k: 'l', path: dst, target: await p.readlink(e.name) }, ready);
     } else if (e.type === 'reg') {
