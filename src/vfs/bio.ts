@@ -101,6 +101,19 @@ export class BufCache {
     return b;
   }
 
+  /**
+   * bread() of a block that is cached and loaded, without waiting: the held buffer, or undefined (then
+   * bread() it). Lets a lookup that finds everything in memory finish without a suspension.
+   */
+  peek(offset: number, size: number): Buf | undefined {
+    const bp = this.bufs.get(offset);
+    if (bp === undefined || bp.size !== size || bp.loading) return undefined;
+    this.stats.hits++;
+    bp.refs++;
+    this.touch(bp);
+    return bp;
+  }
+
   /** The block at `offset` without reading it (zero-filled when not cached): for blocks about to be overwritten whole. */
   async getblk(offset: number, size: number): Promise<Buf> {
     let bp = this.bufs.get(offset);

@@ -173,23 +173,57 @@ export class Fat {
     const out: number[] = [];
     let c = first;
     for (;;) {
-      if (!this.validCluster(c)) {
-        throw kerr('EIO', `msdosfs: ${what}: cluster chain ${out.length ? `after cluster ${out[out.length - 1]}` : 'start'} points to cluster ${c}, outside 2..${this.maxCluster}`);
-      }
-      if (out.length >= maxLen) {
-        throw kerr('EIO', `msdosfs: ${what}: cluster chain longer than ${maxLen} clusters${exactLen !== undefined ? ' the size needs' : ''} (a loop or a chain longer than the size)`);
-      }
+      this.checkLink(out, c, maxLen, what, exactLen);
       out.push(c);
       const next = this.norm(this.rawSync(c) ?? (await this.getRaw(c)));
       if (next === EOC) break;
-      if (next === BAD) throw kerr('EIO', `msdosfs: ${what}: cluster chain runs into bad cluster mark at cluster ${c}`);
-      if (next === 0) throw kerr('EIO', `msdosfs: ${what}: cluster chain runs into free cluster after cluster ${c}`);
-      c = next;
+      c = this.checkNext(next, c, what);
     }
+    this.checkLength(out, what, exactLen);
+    return out;
+  }
+
+  /**
+   * chain() when every FAT page the walk needs is in memory, without a suspension (the same checks and
+   * errors); undefined as soon as a page is not.
+   */
+  chainCached(first: number, maxLen: number, what: string, exactLen?: number): number[] | undefined {
+    const out: number[] = [];
+    let c = first;
+    for (;;) {
+      this.checkLink(out, c, maxLen, what, exactLen);
+      out.push(c);
+      const raw = this.rawSync(c);
+      if (raw === undefined) return undefined;
+      const next = this.norm(raw);
+      if (next === EOC) break;
+      c = this.checkNext(next, c, what);
+    }
+    this.checkLength(out, what, exactLen);
+    return out;
+  }
+
+  /** Cluster `c` may join the chain `out`: inside the volume, and the chain not yet `maxLen` long. */
+  private checkLink(out: readonly number[], c: number, maxLen: number, what: string, exactLen: number | undefined): void {
+    if (!this.validCluster(c)) {
+      throw kerr('EIO', `msdosfs: ${what}: cluster chain ${out.length ? `after cluster ${out[out.length - 1]}` : 'start'} points to cluster ${c}, outside 2..${this.maxCluster}`);
+    }
+    if (out.length >= maxLen) {
+      throw kerr('EIO', `msdosfs: ${what}: cluster chain longer than ${maxLen} clusters${exactLen !== undefined ? ' the size needs' : ''} (a loop or a chain longer than the size)`);
+    }
+  }
+
+  /** The entry `next` of cluster `c`, not an end mark: the next cluster, unless it is a bad or free mark. */
+  private checkNext(next: number, c: number, what: string): number {
+    if (next === BAD) throw kerr('EIO', `msdosfs: ${what}: cluster chain runs into bad cluster mark at cluster ${c}`);
+    if (next === 0) throw kerr('EIO', `msdosfs: ${what}: cluster chain runs into free cluster after cluster ${c}`);
+    return next;
+  }
+
+  private checkLength(out: readonly number[], what: string, exactLen: number | undefined): void {
     if (exactLen !== undefined && out.length < exactLen) {
       throw kerr('EIO', `msdosfs: ${what}: cluster chain of ${out.length} clusters is shorter than the ${exactLen} the size needs`);
     }
-    return out;
   }
 
   /** Counts free clusters (reads the whole FAT once). */

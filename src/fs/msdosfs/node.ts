@@ -171,9 +171,10 @@ export class FatNode implements VnodeImpl {
   async lookup(name: string): Promise<VnodeKey | null> {
     if (this.nlink === 0) throw kerr('ENOENT');
     if (name === '..') return this.isRoot ? ROOT_KEY : this.parentKey;
-    await this.repin();
+    if (this.ix === null) await this.repin();
     const clu = this.dirClu();
-    const s = await this.mp.lookupSlot(clu, name);
+    // The index is usually in memory: then the lookup does not suspend.
+    const s = this.mp.findSlot(this.mp.dirIndexCached(clu) ?? (await this.mp.dirIndex(clu)), name);
     return s === undefined ? null : this.mp.keyFor(clu, s.idx, this.key);
   }
 
@@ -268,6 +269,18 @@ export class FatNode implements VnodeImpl {
     if (dst !== this) await dst.touch(time);
   }
 
+  /** loadChain() when the FAT pages the walk needs are in memory, without a suspension; undefined otherwise. */
+  private loadChainCached(): number[] | undefined {
+    if (this.chain !== null) return this.chain;
+    const f = this.entry();
+    const need = Math.ceil(f.size / this.mp.csize);
+    // The cases loadChain() refuses or answers without a walk are left to it.
+    if (f.cluster === 0 || need === 0 || need > this.mp.geo.clusterCount) return undefined;
+    const chain = this.mp.fat.chainCached(f.cluster, need, `file (key ${this.key}, ${f.size} bytes)`, need);
+    if (chain !== undefined) this.chain = chain;
+    return chain;
+  }
+
   private async loadChain(): Promise<number[]> {
     if (this.chain !== null) return this.chain;
     const f = this.entry();
@@ -291,7 +304,7 @@ export class FatNode implements VnodeImpl {
     const size = this.entry().size;
     if (offset >= size || buf.length === 0) return 0;
     const n = Math.min(buf.length, size - offset);
-    const chain = await this.loadChain();
+    const chain = this.loadChainCached() ?? (await this.loadChain());
     await this.mp.chainIO(chain, buf.subarray(0, n), offset, false);
     return n;
   }

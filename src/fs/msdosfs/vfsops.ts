@@ -298,7 +298,7 @@ export class MsdosMount implements FsMount {
     const rec = this.keys.get(key);
     if (rec === undefined) throw kerr('ESTALE');
     if (rec.detached) throw kerr('ENOENT');
-    const { bp, off } = await this.entryBlock(rec.dirClu, rec.idx);
+    const { bp, off } = this.entryBlockCached(rec.dirClu, rec.idx) ?? (await this.entryBlock(rec.dirClu, rec.idx));
     try {
       const d = bp.data;
       const first = d[off]!;
@@ -461,6 +461,25 @@ export class MsdosMount implements FsMount {
     return ((await this.dirChain(dirClu)).length * this.csize) / DIRENT_SIZE;
   }
 
+  /**
+   * entryBlock() when the directory's chain and the block are in memory (the common case: the entry was
+   * just found by a lookup or a readdir), without a suspension; undefined otherwise.
+   */
+  entryBlockCached(dirClu: number, idx: number): { bp: Buf; off: number } | undefined {
+    const byte = idx * DIRENT_SIZE;
+    if (dirClu === 0) {
+      if (idx < 0 || byte >= this.geo.rootBytes) return undefined;
+      const base = Math.floor(byte / this.rootChunk) * this.rootChunk;
+      const bp = this.bio.peek(this.geo.rootOffset + base, this.rootChunk);
+      return bp === undefined ? undefined : { bp, off: byte - base };
+    }
+    const chain = this.dirChains.get(dirClu);
+    const ci = Math.floor(byte / this.csize);
+    if (chain === undefined || idx < 0 || ci >= chain.length) return undefined;
+    const bp = this.bio.peek(this.clusterOffset(chain[ci]!), this.csize);
+    return bp === undefined ? undefined : { bp, off: byte % this.csize };
+  }
+
   /** The held buffer holding entry `idx` of a directory, and the entry's offset in it. */
   async entryBlock(dirClu: number, idx: number): Promise<{ bp: Buf; off: number }> {
     const byte = idx * DIRENT_SIZE;
@@ -497,7 +516,7 @@ export class MsdosMount implements FsMount {
     let lfnFirst = -1;
     let idx = from;
     while (idx < cap) {
-      const { bp, off } = await this.entryBlock(dirClu, idx);
+      const { bp, off } = this.entryBlockCached(dirClu, idx) ?? (await this.entryBlock(dirClu, idx));
       const d = bp.data;
       try {
         for (let o = off; o < d.length && idx < cap; o += DIRENT_SIZE, idx++) {
@@ -565,16 +584,22 @@ export class MsdosMount implements FsMount {
     return idx;
   }
 
-  /** The index of a directory (built by one scan, then kept up to date). */
-  async dirIndex(dirClu: number): Promise<DirIndex> {
+  /** The index of a directory when it is in memory (pinned, or in the LRU, where it becomes the newest). */
+  dirIndexCached(dirClu: number): DirIndex | undefined {
     const pinned = this.pinned.get(dirClu);
     if (pinned !== undefined) return pinned.ix;
-    let ix = this.dirIndexes.get(dirClu);
+    const ix = this.dirIndexes.get(dirClu);
     if (ix !== undefined) {
       this.dirIndexes.delete(dirClu);
       this.dirIndexes.set(dirClu, ix);
-      return ix;
     }
+    return ix;
+  }
+
+  /** The index of a directory (built by one scan, then kept up to date). */
+  async dirIndex(dirClu: number): Promise<DirIndex> {
+    let ix = this.dirIndexCached(dirClu);
+    if (ix !== undefined) return ix;
     ix = new DirIndex(await this.dirCapacity(dirClu));
     const built = ix;
     await this.scanDir(
@@ -627,7 +652,11 @@ export class MsdosMount implements FsMount {
 
   /** Looks a name up: the slot, or undefined. */
   async lookupSlot(dirClu: number, name: string): Promise<Slot | undefined> {
-    const ix = await this.dirIndex(dirClu);
+    return this.findSlot(this.dirIndexCached(dirClu) ?? (await this.dirIndex(dirClu)), name);
+  }
+
+  /** Looks a name up in a directory's index: the slot, or undefined. */
+  findSlot(ix: DirIndex, name: string): Slot | undefined {
     const hit = ix.exact.get(name);
     if (hit !== undefined) return hit;
     const s = ix.byName.get(foldName(name));
@@ -705,7 +734,7 @@ export class MsdosMount implements FsMount {
     const sum = shortNameChecksum(sn.raw);
     for (let k = 0; k < nlfn; k++) {
       const ord = nlfn - k;
-      const { bp, off } = await this.entryBlock(dirClu, first + k);
+      const { bp, off } = this.entryBlockCached(dirClu, first + k) ?? (await this.entryBlock(dirClu, first + k));
       const d = bp.data;
       // Type and first cluster stay zero.
       d.fill(0, off, off + DIRENT_SIZE);
@@ -721,7 +750,7 @@ export class MsdosMount implements FsMount {
       this.bio.bdwrite(bp);
     }
     const idx = first + nlfn;
-    const { bp, off } = await this.entryBlock(dirClu, idx);
+    const { bp, off } = this.entryBlockCached(dirClu, idx) ?? (await this.entryBlock(dirClu, idx));
     bp.data.fill(0, off, off + DIRENT_SIZE);
     this.encodeEntry(bp.data, off, f);
     bp.data.set(sn.raw, off);
@@ -754,7 +783,7 @@ export class MsdosMount implements FsMount {
 
   /** Writes a node's fields into its entry (a delayed write through the buffer cache). */
   async writeEntry(dirClu: number, idx: number, f: EntryFields): Promise<void> {
-    const { bp, off } = await this.entryBlock(dirClu, idx);
+    const { bp, off } = this.entryBlockCached(dirClu, idx) ?? (await this.entryBlock(dirClu, idx));
     const first = bp.data[off]!;
     if (first === SLOT_END || first === SLOT_FREE) {
       this.bio.brelse(bp);
@@ -768,7 +797,7 @@ export class MsdosMount implements FsMount {
   async removeEntry(dirClu: number, s: Slot): Promise<void> {
     const ix = await this.dirIndex(dirClu);
     for (let i = s.first; i <= s.idx; i++) {
-      const { bp, off } = await this.entryBlock(dirClu, i);
+      const { bp, off } = this.entryBlockCached(dirClu, i) ?? (await this.entryBlock(dirClu, i));
       bp.data[off] = SLOT_FREE;
       this.bio.bdwrite(bp);
     }
@@ -788,7 +817,7 @@ export class MsdosMount implements FsMount {
     if (need >= chain.length) return;
     // Entries after the last used one in the kept clusters become end marks (all following are free).
     for (let i = last + 1; i < need * per; i++) {
-      const { bp, off } = await this.entryBlock(dirClu, i);
+      const { bp, off } = this.entryBlockCached(dirClu, i) ?? (await this.entryBlock(dirClu, i));
       bp.data.fill(0, off, off + DIRENT_SIZE);
       this.bio.bdwrite(bp);
     }
@@ -841,7 +870,7 @@ export class MsdosMount implements FsMount {
     // The source slots may have moved only if they were the same; they were not (addEntry took free ones).
     const fix = await this.dirIndex(fromDirClu);
     for (let i = s.first; i <= s.idx; i++) {
-      const { bp, off } = await this.entryBlock(fromDirClu, i);
+      const { bp, off } = this.entryBlockCached(fromDirClu, i) ?? (await this.entryBlock(fromDirClu, i));
       bp.data[off] = SLOT_FREE;
       this.bio.bdwrite(bp);
     }
@@ -1043,6 +1072,7 @@ export class MsdosMount implements FsMount {
       const piece = buf.subarray(done, done + len);
       const off = this.clusterOffset(chain[ci]!) + within;
       if (write) await this.stageWrite(piece, off, pos + len < fileSize);
+      else if (this.stageEnd <= this.stageStart && this.inflight.length === 0) await this.devRead(piece, off);
       else await this.dataRead(piece, off);
       done += len;
       pos += len;
