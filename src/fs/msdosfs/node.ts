@@ -370,7 +370,24 @@ export class FatNode implements VnodeImpl {
     if (cookie <= 1) out.push({ name: '..', key: this.isRoot ? ROOT_KEY : this.parentKey, type: 'dir', next: 2 });
     if (out.length >= max) return out;
     const clu = this.dirClu();
-    await this.mp.scanDir(clu, Math.max(0, cookie - 2), (s) => {
+    const from = Math.max(0, cookie - 2);
+    const ordered = this.mp.dirIndexCached(clu)?.ordered;
+    if (ordered) {
+      // The directory is unchanged since its index was built: its entries without a second scan.
+      let lo = 0;
+      let hi = ordered.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ordered[mid]!.idx < from) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < ordered.length && out.length < max; i++) {
+        const s = ordered[i]!;
+        out.push({ name: s.name, key: this.mp.keyFor(clu, s.idx, this.key), type: s.attr & ATTR_DIRECTORY ? 'dir' : 'reg', next: s.idx + 3 });
+      }
+      return out;
+    }
+    await this.mp.scanDir(clu, from, (s) => {
       out.push({ name: s.name, key: this.mp.keyFor(clu, s.idx, this.key), type: s.attr & ATTR_DIRECTORY ? 'dir' : 'reg', next: s.idx + 3 });
       return out.length < max;
     });

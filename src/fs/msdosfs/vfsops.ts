@@ -64,6 +64,11 @@ export class DirIndex {
   count = 0;
   /** Entries that are directories: a directory's link count is 2 + this. */
   subdirs = 0;
+  /**
+   * The entries in directory order as the scan that built the index found them, for readdir without a
+   * second scan; null once an entry was added or removed.
+   */
+  ordered: Slot[] | null = [];
   constructor(capacity: number) {
     this.used = new Uint8Array(capacity);
   }
@@ -607,6 +612,7 @@ export class MsdosMount implements FsMount {
       0,
       (s) => {
         this.indexAdd(built, s);
+        built.ordered!.push(s);
         return true;
       },
       (i) => {
@@ -642,6 +648,7 @@ export class MsdosMount implements FsMount {
 
   private indexRemove(ix: DirIndex, s: Slot): void {
     ix.exact.clear();
+    ix.ordered = null;
     for (const k of [(s.fold ??= foldName(s.name)), this.shortFold(s)]) if (ix.byName.get(k) === s) ix.byName.delete(k);
     ix.shorts.delete(s.short);
     for (let i = s.first; i <= s.idx; i++) ix.used[i] = 0;
@@ -760,6 +767,7 @@ export class MsdosMount implements FsMount {
     while (ix.firstFree < ix.used.length && ix.used[ix.firstFree]) ix.firstFree++;
     const slot: Slot = { name, short: latin11(sn.raw), idx, first, attr: f.attr };
     ix.exact.clear();
+    ix.ordered = null;
     this.indexAdd(ix, slot);
     // The name itself must win over an older short alias that folds the same.
     ix.byName.set(slot.fold!, slot);
