@@ -68,7 +68,9 @@ const MAX_DIR_ENTRIES = 4_000_000;
 /** Descriptors kept open per node when the kernel sends no OPEN (beyond this the least recently read close). */
 const MAX_NODE_FDS = 256;
 /** Files read ahead of a reader going through a directory in listing order (see Bridge.prefetchAfter). */
-const PREFETCH_FILES = 8;
+const PREFETCH_FILES = 32;
+/** A new batch is read ahead only when fewer files than this are still waiting ahead of the reader. */
+const PREFETCH_LOW = 8;
 /** Prefetched file heads kept waiting for their READ (beyond this the oldest are dropped). */
 const MAX_PREFETCHED = 64;
 /** Directory listings kept per node when the kernel sends no OPENDIR (beyond this the least recently read go). */
@@ -553,12 +555,18 @@ export class Bridge implements RawFileSystem {
     this.lastHeadIn.set(dir, nodeid);
     if (this.lastHeadIn.size > MAX_NODE_DIRS) this.lastHeadIn.delete(this.lastHeadIn.keys().next().value!);
     if (!inOrder) return;
+    // Batches, not a file at a time: while PREFETCH_LOW or more files ahead are already waiting nothing is
+    // asked; then the rest of the next PREFETCH_FILES in one call (one round trip for tens of files).
     const batch: { id: number; path: string }[] = [];
+    let waiting = 0;
     for (let i = 0, id = nodeid; i < PREFETCH_FILES; i++) {
       const next = this.nextInListing.get(id);
       if (next === undefined) break;
       id = next.id;
-      if (this.prefetched.has(id) || this.nodeFds.has(id)) continue;
+      if (this.prefetched.has(id) || this.nodeFds.has(id)) {
+        if (batch.length === 0 && ++waiting >= PREFETCH_LOW) return;
+        continue;
+      }
       const node = this.nodes.get(id);
       const path = node ? this.nodes.path(node) : null;
       if (path !== null) batch.push({ id, path });

@@ -14,9 +14,10 @@
  * (ServerImage order) or -1 for a hole of zeros.
  */
 
-import { closeSync, fstatSync, openSync, read } from 'node:fs';
 import { KernelError } from '../kern/error.js';
 import type { FileLayout } from '../vfs/types.js';
+import { NodeHypercalls } from '../rumpuser/node.js';
+import type { HostFile } from '../rumpuser/types.js';
 
 /** Reads shorter than this take the bytes over the transport (a layout saves little on them). */
 export const LAYOUT_MIN = 32 * 1024;
@@ -64,77 +65,74 @@ export function isWireLayout(l: unknown, n: number): l is number[] {
   return sum === n;
 }
 
-function preadOnce(fd: number, buf: Uint8Array, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, pos, (e, n) => (e ? reject(e) : resolve(n))));
-}
-
-/** The client's side: its own read-only descriptors of the images it handed to the server. */
+/** The client's side: its own read-only opens of the images it handed to the server (through rumpuser, as the kernel reads them). */
 export class ImageReader {
-  private readonly open = new Map<number, { fd: number; size: number }>();
+  private readonly files = new Map<number, Promise<{ file: HostFile; size: number }>>();
   private closed = false;
+  private readonly host = new NodeHypercalls();
 
   /** `paths` in the server's image order; null for an image the server may not answer with layouts. */
   constructor(readonly paths: readonly (string | null)[]) {}
 
-  private file(i: number): { fd: number; size: number } {
-    let f = this.open.get(i);
+  private file(i: number): Promise<{ file: HostFile; size: number }> {
+    let f = this.files.get(i);
     if (f !== undefined) return f;
     const path = this.paths[i];
-    if (this.closed || path === undefined || path === null) throw new KernelError('EIO', `sysproxy: a layout names image ${i}, which was not handed over read-only`);
-    try {
-      const fd = openSync(path, 'r');
-      const st = fstatSync(fd);
-      // A block device's size is not in its status: its reads end short past the end, which is checked below.
-      f = { fd, size: st.isFile() ? st.size : Number.MAX_SAFE_INTEGER };
-    } catch (e) {
-      throw new KernelError('EIO', `sysproxy: ${path}: ${(e as Error).message}`);
+    if (this.closed || path === undefined || path === null) {
+      return Promise.reject(new KernelError('EIO', `sysproxy: a layout names image ${i}, which was not handed over read-only`));
     }
-    this.open.set(i, f);
+    f = (async () => {
+      try {
+        const file = await this.host.open(path, { readonly: true });
+        return { file, size: await file.size() };
+      } catch (e) {
+        throw new KernelError('EIO', `sysproxy: ${path}: ${(e as Error).message}`);
+      }
+    })();
+    this.files.set(i, f);
     return f;
   }
 
   /** Reads a wire layout (checked by isWireLayout) into `dst`, which has its length. */
   async read(l: number[], dst: Uint8Array): Promise<void> {
     // Every piece checked before any read starts.
+    const files: (HostFile | null)[] = [];
     for (let i = 0; i < l.length; i += 3) {
       const img = l[i]!;
-      if (img !== -1 && l[i + 1]! + l[i + 2]! > this.file(img).size) throw new KernelError('EIO', `sysproxy: a layout reaches past the end of ${this.paths[img]}`);
+      if (img === -1) {
+        files.push(null);
+        continue;
+      }
+      const f = await this.file(img);
+      if (l[i + 1]! + l[i + 2]! > f.size) throw new KernelError('EIO', `sysproxy: a layout reaches past the end of ${this.paths[img]}`);
+      files.push(f.file);
     }
     const reads: Promise<void>[] = [];
     let at = 0;
     for (let i = 0; i < l.length; i += 3) {
-      const img = l[i]!;
       const piece = dst.subarray(at, at + l[i + 2]!);
       at += piece.length;
-      if (img === -1) piece.fill(0);
-      else reads.push(this.readFully(this.file(img).fd, piece, l[i + 1]!, img));
+      const file = files[i / 3]!;
+      if (file === null) piece.fill(0);
+      else reads.push(readPiece(file, piece, l[i + 1]!));
     }
     await Promise.all(reads);
   }
 
-  private async readFully(fd: number, piece: Uint8Array, off: number, img: number): Promise<void> {
-    let done = 0;
-    while (done < piece.length) {
-      let n: number;
-      try {
-        n = await preadOnce(fd, piece.subarray(done), off + done);
-      } catch (e) {
-        throw new KernelError('EIO', `sysproxy: reading ${this.paths[img]}: ${(e as Error).message}`);
-      }
-      if (n === 0) throw new KernelError('EIO', `sysproxy: a layout reaches past the end of ${this.paths[img]}`);
-      done += n;
-    }
-  }
-
   close(): void {
     this.closed = true;
-    for (const f of this.open.values()) {
-      try {
-        closeSync(f.fd);
-      } catch {
-        // already gone
-      }
-    }
-    this.open.clear();
+    const files = [...this.files.values()];
+    this.files.clear();
+    for (const f of files) void f.then((x) => x.file.close()).catch(() => undefined);
   }
+}
+
+async function readPiece(file: HostFile, piece: Uint8Array, off: number): Promise<void> {
+  let n: number;
+  try {
+    n = await file.read(piece, off);
+  } catch (e) {
+    throw new KernelError('EIO', `sysproxy: reading ${file.path}: ${(e as Error).message}`);
+  }
+  if (n !== piece.length) throw new KernelError('EIO', `sysproxy: a layout reaches past the end of ${file.path}`);
 }
