@@ -539,9 +539,10 @@ export class Bridge implements RawFileSystem {
   /**
    * Read-ahead across files. When a READ at offset 0 follows the listing order of a directory (the first file
    * of the listing, or the file after the one last read in that directory: the reader goes through its files
-   * one after another, as tar does), the next PREFETCH_FILES files of that listing are opened and their first
-   * headSize bytes read now, all at once: the reader then finds each file's data waiting instead of paying two
-   * round trips to the served kernel (open, then read) per file. Reads out of order start nothing; a prefetch
+   * one after another, as tar does), the files of that listing up to PREFETCH_FILES ahead that are not yet
+   * waiting are opened and their first headSize bytes read now, all at once — but only when fewer than
+   * PREFETCH_LOW are still waiting, so that one call covers tens of files: the reader then finds each file's
+   * data waiting instead of paying two round trips to the served kernel (open, then read) per file. Reads out of order start nothing; a prefetch
    * never read is dropped (MAX_PREFETCHED) and costs only the served kernel's work.
    * Only on read-only mounts, where what was read ahead cannot change before it is asked for.
    */
