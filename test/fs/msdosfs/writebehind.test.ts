@@ -130,3 +130,53 @@ test('a failed write of staged data is reported by sync and written by the next 
   await fsckFat(mem.bytes);
   assert.ok((await mtoolsExtract(mem.bytes)).get('staged.bin')?.equals(data));
 });
+
+test('directories made on a full volume take clusters freed while their data was still staged', async () => {
+  // Directory clusters come from the top of the volume, file data from the bottom; once files fill the
+  // volume, a new directory can only get a cluster a removed file left, whose bytes may still be staged.
+  const a = await mountImage(await fresh(16, 20 * 1024 * 1024));
+  const p = a.proc;
+  const want = new Map<string, Buffer | null>();
+  await p.mkdir('/mnt/d', 0o755);
+  want.set('d', null);
+  let n = 0;
+  for (;; n++) {
+    const rel = `d/f${n}.bin`;
+    const data = pattern(n + 1, 48 * 1024 + n);
+    const fd = await p.open(`/mnt/${rel}`, O_CREAT | O_WRONLY, 0o644);
+    try {
+      await p.write(fd, data);
+      want.set(rel, data);
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'ENOSPC');
+      want.set(rel, Buffer.alloc(0));
+      break;
+    } finally {
+      await p.close(fd);
+    }
+  }
+  assert.ok(n > 100, `${n} files filled the volume`);
+  for (let i = 0; i < n; i += 2) {
+    await p.unlink(`/mnt/d/f${i}.bin`);
+    want.delete(`d/f${i}.bin`);
+  }
+  for (let i = 0; i < 40; i++) {
+    await p.mkdir(`/mnt/d/sub${i}`, 0o755);
+    want.set(`d/sub${i}`, null);
+    const data = pattern(5000 + i, 100 + i * 37);
+    const fd = await p.open(`/mnt/d/sub${i}/x.dat`, O_CREAT | O_WRONLY, 0o644);
+    await p.write(fd, data);
+    await p.close(fd);
+    want.set(`d/sub${i}/x.dat`, data);
+  }
+  for (const [rel, data] of want) if (data !== null) assert.ok((await readAll(p, `/mnt/${rel}`)).equals(data), rel);
+  await a.kernel.halt();
+  const img = a.host.fileBytes('image')!;
+  await fsckFat(img);
+  const got = await mtoolsExtract(img);
+  for (const [rel, data] of want) {
+    if (data === null) assert.ok(got.has(rel) && got.get(rel) === null, `${rel} is a directory in mtools`);
+    else assert.ok(got.get(rel)?.equals(data), `${rel} in mtools`);
+  }
+  assert.equal(got.size, want.size);
+});
