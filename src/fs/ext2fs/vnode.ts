@@ -100,6 +100,26 @@ export class Ext2Vnode implements VnodeImpl {
     return vp;
   }
 
+  /**
+   * Runs the steps that give a new inode its contents and its name; when one fails (ENOSPC while the
+   * directory grows), the inode and what it was given are freed again, so that a failed create leaves no
+   * unattached inode behind.
+   */
+  private async orUndo(vp: Ext2Vnode, steps: () => Promise<void>): Promise<void> {
+    try {
+      await steps();
+    } catch (e) {
+      const ip = vp.ip;
+      try {
+        await releaseInode(this.fs, ip);
+        this.vnodes.delete(ip.ino);
+      } catch {
+        // The first error is the one to report; fsck finds what freeing could not undo.
+      }
+      throw e;
+    }
+  }
+
   private touchDir(time: Timespec): void {
     this.ip.mtime = this.ip.ctime = time;
     this.dirty();
@@ -117,7 +137,7 @@ export class Ext2Vnode implements VnodeImpl {
       else dv.setUint32(4, r, true);
     }
     // The new inode is dirty (newNode) and reaches its inode-table block when it is flushed (reclaim, sync).
-    await addEntry(this.fs, this.ip, name, ip.ino, node.type);
+    await this.orUndo(vp, () => addEntry(this.fs, this.ip, name, ip.ino, node.type));
     this.touchDir(node.time);
     return ip.ino;
   }
@@ -139,9 +159,11 @@ export class Ext2Vnode implements VnodeImpl {
     const ip = vp.ip;
     ip.links = 2;
     if (fs.extents) initExtentRoot(ip);
-    await writeFile(fs, ip, newDirBlock(fs, ip, ip.ino, this.ip.ino), 0);
-    await fs.writeInode(ip);
-    await addEntry(fs, this.ip, name, ip.ino, 'dir');
+    await this.orUndo(vp, async () => {
+      await writeFile(fs, ip, newDirBlock(fs, ip, ip.ino, this.ip.ino), 0);
+      await fs.writeInode(ip);
+      await addEntry(fs, this.ip, name, ip.ino, 'dir');
+    });
     this.incLinks(this.ip, true);
     this.touchDir(node.time);
     return ip.ino;
@@ -154,15 +176,17 @@ export class Ext2Vnode implements VnodeImpl {
     if (bytes.length >= fs.bs || bytes.length === 0) throw kerr('ENAMETOOLONG', `ext2fs: symlink target of ${bytes.length} bytes`);
     const vp = await this.newNode({ ...node, type: 'lnk' }, false);
     const ip = vp.ip;
-    if (bytes.length < 60) {
-      ip.iblock.set(bytes);
-      ip.size = bytes.length;
-    } else {
-      if (fs.extents) initExtentRoot(ip);
-      await writeFile(fs, ip, bytes, 0);
-    }
-    await fs.writeInode(ip);
-    await addEntry(fs, this.ip, name, ip.ino, 'lnk');
+    await this.orUndo(vp, async () => {
+      if (bytes.length < 60) {
+        ip.iblock.set(bytes);
+        ip.size = bytes.length;
+      } else {
+        if (fs.extents) initExtentRoot(ip);
+        await writeFile(fs, ip, bytes, 0);
+      }
+      await fs.writeInode(ip);
+      await addEntry(fs, this.ip, name, ip.ino, 'lnk');
+    });
     this.touchDir(node.time);
     return ip.ino;
   }

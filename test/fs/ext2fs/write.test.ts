@@ -135,6 +135,38 @@ test('running out of blocks and of inodes answers ENOSPC and leaves a consistent
   await fsck(img);
 });
 
+test('a create, mkdir or symlink that fails for want of space leaves no inode behind: e2fsck clean', async () => {
+  for (const kind of ['create', 'mkdir', 'symlink'] as const) {
+    const img = join(work.path, `full-${kind}.img`);
+    const bytes = await mke2fs(img, 'ext4', '2M', ['-N', '512']);
+    const m = await mountImage(bytes, { readonly: false });
+    const root = await m.vget(m.rootKey);
+    const f = await m.vget(await root.create('big', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: t() }));
+    const chunk = Buffer.alloc(65536, 7);
+    await assert.rejects(async () => {
+      for (let off = 0; ; off += chunk.length) await f.write(chunk, off, t());
+    }, { code: 'ENOSPC' });
+    // Names long enough that the root directory's block fills within a few dozen entries: a create then needs
+    // a new directory block; a directory and a long symlink need a block of their own at once.
+    const node = { uid: 0, gid: 0, time: t() };
+    let made = 0;
+    await assert.rejects(async () => {
+      for (let i = 0; ; i++) {
+        const name = `${'x'.repeat(200)}${i}`;
+        if (kind === 'create') await root.create(name, { ...node, type: 'reg', mode: 0o644 });
+        else if (kind === 'mkdir') await root.mkdir(name, { ...node, type: 'dir', mode: 0o755 });
+        else await root.symlink(name, 'y'.repeat(100), { ...node, type: 'lnk', mode: 0o777 });
+        made++;
+      }
+    }, { code: 'ENOSPC' });
+    if (kind === 'create') assert.ok(made > 0, 'some files were made before the directory had to grow');
+    await m.sync();
+    await m.unmount();
+    await writeFile(img, bytes);
+    await fsck(img);
+  }
+});
+
 test('a file unlinked while open is an orphan: freed on inactive, or by the next read-write mount', async () => {
   const img = join(work.path, 'orphan.img');
   const bytes = await mke2fs(img, 'ext4', '16M', []);
