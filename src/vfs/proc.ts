@@ -664,7 +664,10 @@ export class Proc implements SyscallApi {
     return this.sys('readlink', path, () =>
       this.withVnode(path, false, async (vp) => {
         if (vp.type !== 'lnk') throw new KernelError('EINVAL');
-        return Proc.locked(vp.mount, false, 'readlink', () => vp.impl.readlink());
+        const target = await Proc.locked(vp.mount, false, 'readlink', () => vp.impl.readlink());
+        // Reading a link accesses it (POSIX readlink, Linux's touch_atime).
+        await this.touchAtime(vp);
+        return target;
       }),
     );
   }
@@ -700,7 +703,13 @@ export class Proc implements SyscallApi {
   }
 
   getdents(fd: number, max = 256): Promise<Dirent[]> {
-    return this.sys('getdents', undefined, async () => this.doGetdents(this.fds.get(fd), max));
+    return this.sys('getdents', undefined, async () => {
+      const f = this.fds.get(fd);
+      const out = await this.doGetdents(f, max);
+      // Reading a directory accesses it (POSIX readdir, Linux's iterate_dir), at its end too.
+      await this.touchAtime(f.vp);
+      return out;
+    });
   }
 
   readdir(path: string): Promise<Dirent[]> {
@@ -718,6 +727,7 @@ export class Proc implements SyscallApi {
           if (batch.length === 0) break;
           for (const d of batch) if (d.name !== '.' && d.name !== '..') out.push(d);
         }
+        await this.touchAtime(vp);
         return out;
       } finally {
         await releaseResult(r);
