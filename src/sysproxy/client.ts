@@ -17,7 +17,7 @@ import {
   type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult,
 } from './compound.js';
 import { ImageReader, LAYOUT_MIN } from './layout.js';
-import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, type OpSpec } from './ops.js';
+import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, unpackStat, type OpSpec } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
 import type { Isolation, KernelControl, PartitionInfo, RemoteKernel } from './types.js';
@@ -351,7 +351,8 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
     const want = Math.min(buf.length, MAX_IO);
     const sink = buf.subarray(0, want);
     const res = await this.c.call(this.pid, 'openread', [path, flags, want], undefined, sink);
-    const r = res.r as { fd: number; n: number; st: Stat };
+    const r = res.r as { fd: number; n: number; st: number[] };
+    const stat = unpackStat(r.st);
     if (r.n > want) throw new KernelError('EIO', `sysproxy: openread returned ${r.n} bytes for ${want}`).withContext('read', path);
     const d = res.data!;
     if (r.n > 0 && !(d.buffer === buf.buffer && d.byteOffset === sink.byteOffset)) buf.set(d, 0);
@@ -367,10 +368,10 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
       }
       if (n < buf.length) {
         await this.close(r.fd);
-        return { fd: -1, n, stat: r.st };
+        return { fd: -1, n, stat };
       }
     }
-    return { fd: r.fd, n, stat: r.st };
+    return { fd: r.fd, n, stat };
   }
 
   /**
@@ -391,7 +392,7 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
     const sink = opts.buffer?.subarray(0, maxTotal);
     const images = this.c.images;
     const res = await this.c.call(this.pid, 'openreadv', [asked, flags, maxEach, maxTotal, images !== null ? 1 : undefined], undefined, sink);
-    const items = res.r as ({ fd: number; n: number; st: Stat; l?: number[] } | { e: unknown })[];
+    const items = res.r as ({ fd: number; n: number; st: number[]; l?: number[] } | { e: unknown })[];
     let data = res.data ?? new Uint8Array(0);
     if (items.length > asked.length) throw new KernelError('EIO', `sysproxy: openreadv answered ${items.length} files for ${asked.length}`).withContext('open', asked[0]);
     // Files answered with layouts are read from the image into the buffer after the bytes that came.
@@ -429,10 +430,10 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
       if (it.l !== undefined) {
         const view = space!.subarray(lat, lat + it.n);
         reads.push(images!.read(it.l, view));
-        out.push({ fd: it.fd, n: it.n, stat: it.st, data: view });
+        out.push({ fd: it.fd, n: it.n, stat: unpackStat(it.st), data: view });
         lat += it.n;
       } else {
-        out.push({ fd: it.fd, n: it.n, stat: it.st, data: data.subarray(at, at + it.n) });
+        out.push({ fd: it.fd, n: it.n, stat: unpackStat(it.st), data: data.subarray(at, at + it.n) });
         at += it.n;
       }
     }

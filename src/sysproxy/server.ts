@@ -15,7 +15,7 @@ import { SEEK_CUR, SEEK_SET } from '../vfs/fcntl.js';
 import type { ProbeResult } from '../vfs/types.js';
 import { badOpenReadFlags, openReadLocal, openReadManyLocal, type LayoutFn } from './compound.js';
 import { encodeLayout, type LayoutProc } from './layout.js';
-import { CONTROL_OPS, SYSCALL_OPS, checkArgs } from './ops.js';
+import { CONTROL_OPS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
 import type { Isolation, PartitionInfo } from './types.js';
@@ -304,7 +304,7 @@ class Connection {
           if (pooled !== undefined) this.server.readBuffers.put(pooled);
           throw e;
         }
-        return { r: { fd: res.fd, n: res.n, st: res.stat }, data: res.buf.subarray(0, res.n), pooled: pooled! };
+        return { r: { fd: res.fd, n: res.n, st: packStat(res.stat) }, data: res.buf.subarray(0, res.n), pooled: pooled! };
       }
       case 'readl': {
         // read (position undefined) or pread, answered with a layout when the file's driver can give one.
@@ -349,7 +349,7 @@ class Connection {
           throw e;
         }
         const items = res.items.map((it) =>
-          'error' in it ? { e: errorJson(it.error) } : it.l !== undefined ? { fd: it.fd, n: it.n, st: it.stat, l: it.l } : { fd: it.fd, n: it.n, st: it.stat },
+          'error' in it ? { e: errorJson(it.error) } : it.l !== undefined ? { fd: it.fd, n: it.n, st: packStat(it.stat), l: it.l } : { fd: it.fd, n: it.n, st: packStat(it.stat) },
         );
         return { r: items, data: pooled.subarray(0, res.packed), pooled };
       }

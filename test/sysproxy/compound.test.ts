@@ -190,13 +190,18 @@ async function against(answer: (m: Message, ch: Channel, op: string) => void): P
   return { proc: new RemoteProc(client, 1), deaths, ops, killed: () => killed };
 }
 
-const STAT = { dev: 1, ino: 2, mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size: 5, blksize: 4096, blocks: 8, atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ctime: { sec: 0, nsec: 0 } };
+/** A stat as the compound replies carry it (ops.ts packStat): size at index 7. */
+const STAT = [1, 2, 0o100644, 1, 0, 0, 0, 5, 4096, 8, 0, 0, 0, 0, 0, 0];
+const withSize = (size: unknown): unknown[] => STAT.map((v, i) => (i === 7 ? size : v));
 const isEio = (e: unknown) => e instanceof KernelError && e.code === 'EIO';
 
 test('an openread reply that does not add up kills the server: only EIO reaches the caller', async () => {
   const bad: [string, unknown, Uint8Array | undefined][] = [
     ['n is not the payload length', { fd: -1, n: 9, st: STAT }, new Uint8Array(5)],
-    ['a malformed status', { fd: -1, n: 5, st: { ...STAT, size: 'big' } }, new Uint8Array(5)],
+    ['a malformed status', { fd: -1, n: 5, st: withSize('big') }, new Uint8Array(5)],
+    ['a status in the object form', { fd: -1, n: 5, st: { dev: 1, ino: 2, size: 5 } }, new Uint8Array(5)],
+    ['a status of 17 numbers', { fd: -1, n: 5, st: [...STAT, 1] }, new Uint8Array(5)],
+    ['a fractional nanosecond', { fd: -1, n: 5, st: STAT.map((v, i) => (i === 11 ? 0.5 : v)) }, new Uint8Array(5)],
     ['a descriptor below -1', { fd: -2, n: 5, st: STAT }, new Uint8Array(5)],
     ['more bytes than asked', { fd: -1, n: 20, st: STAT }, new Uint8Array(20)],
     ['not an object', 7, undefined],
@@ -216,7 +221,7 @@ test('a file the server leaves open short of the buffer is read on and closed by
   const content = pattern(50, 3);
   let offset = 10;
   const { proc, ops } = await against((m, s, op) => {
-    if (op === 'openread') s.send({ kind: Kind.Result, id: m.id, json: { r: { fd: 4, n: 10, st: { ...STAT, size: 10 } } }, data: content.subarray(0, 10) });
+    if (op === 'openread') s.send({ kind: Kind.Result, id: m.id, json: { r: { fd: 4, n: 10, st: withSize(10) } }, data: content.subarray(0, 10) });
     else if (op === 'read') {
       const want = (m.json as { a: number[] }).a[1]!;
       const piece = content.subarray(offset, Math.min(content.length, offset + want));
@@ -358,4 +363,17 @@ test('an openreadv reply that does not add up: EIO, and the server killed when i
   const items = await proc.openReadMany(['/a', '/b']);
   assert.ok('error' in items[0]! && items[0].error.code === 'EIO' && items[0].error.path === '/a');
   assert.ok(!('error' in items[1]!) && items[1].n === 5);
+});
+
+test('the packed status of the compound replies unpacks to the same Stat, birth time or not', async () => {
+  const { packStat, unpackStat, checkResult } = await import('../../src/sysproxy/ops.js');
+  const base: Stat = {
+    dev: 7, ino: 2 ** 40 + 3, mode: 0o100640, nlink: 3, uid: 1000, gid: 100, rdev: 0, size: 2 ** 33 + 1, blksize: 4096, blocks: 17,
+    atime: { sec: -5, nsec: 1 }, mtime: { sec: 2 ** 34, nsec: 999_999_999 }, ctime: { sec: 1_700_000_000, nsec: 500 },
+  };
+  for (const st of [base, { ...base, birthtime: { sec: 12, nsec: 34 } }]) {
+    const packed = packStat(st);
+    assert.deepEqual(unpackStat(JSON.parse(JSON.stringify(packed)) as number[]), st);
+    assert.ok(checkResult('openread', { fd: -1, n: 0, st: packed }, 0));
+  }
 });

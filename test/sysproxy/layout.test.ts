@@ -220,7 +220,8 @@ async function fakeServer(items: unknown[]): Promise<{ proc: RemoteProc; closed:
   return { proc: new RemoteProc(client, 1), closed, backend };
 }
 
-const stat = { dev: 1, ino: 12, mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size: 4096, blksize: 4096, blocks: 8, atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ctime: { sec: 0, nsec: 0 } };
+/** A stat as the compound replies carry it (ops.ts packStat). */
+const stat = [1, 12, 0o100644, 1, 0, 0, 0, 4096, 4096, 8, 0, 0, 0, 0, 0, 0];
 const isEio = (e: unknown): boolean => e instanceof KernelError && e.code === 'EIO';
 
 test('a layout naming an image the client did not hand over, or reaching past its end, is EIO; the files are closed', async () => {
