@@ -73,7 +73,6 @@ abstract class BaseChannel implements Channel {
 /** Length-prefixed frames over a byte stream (pipe, unix socket, tcp socket). */
 export class StreamChannel extends BaseChannel {
   private readonly reader: MessageReader;
-  private corked = false;
 
   constructor(private readonly stream: Duplex) {
     super();
@@ -100,21 +99,12 @@ export class StreamChannel extends BaseChannel {
   send(m: Message, onSent?: () => void): void {
     if (this.closed) return;
     const parts = encodeStreamFrame(m);
-    const s = this.stream as Duplex & { cork?: () => void; uncork?: () => void };
-    // Messages sent in one turn of the event loop (the replies of calls that finished together, a
-    // client's calls issued together) leave in one writev: corked until the current callbacks and
-    // microtasks have run, which delays none of them.
-    if (!this.corked && s.cork !== undefined) {
-      this.corked = true;
-      s.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        s.uncork?.();
-      });
-    }
+    // Written at once (the stream tries the write there and then), not corked until the microtasks have
+    // run: a server working through several requests runs them as one long chain of microtasks, and a
+    // reply held back until the chain ends leaves the peer idle, then flooded.
     for (let i = 0; i < parts.length; i++) {
-      if (i === parts.length - 1 && onSent) s.write(parts[i], () => onSent());
-      else s.write(parts[i]);
+      if (i === parts.length - 1 && onSent) this.stream.write(parts[i], () => onSent());
+      else this.stream.write(parts[i]);
     }
   }
 
