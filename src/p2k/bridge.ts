@@ -13,11 +13,11 @@
 import type { SyscallApi, Stat } from '../vfs/syscalls.js';
 import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, O_DIRECTORY, O_RDONLY, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE } from '../vfs/fcntl.js';
 import type { VType } from '../vfs/types.js';
-import { kerr } from '../kern/error.js';
+import { KernelError, kerr } from '../kern/error.js';
 import type { Attr, AttrOut, Caller, ConnInfo, DirBuffer, EntryOut, OpenOut, RawFileSystem, SetattrIn, StatfsOut } from './fuse/session.js';
 import { ENTRY_OUT_SIZE, FATTR, Init } from './fuse/proto.js';
 import { NodeTable, type Node } from './nodes.js';
-import { openRead, openReadMany, type OpenReadManyItem } from '../sysproxy/compound.js';
+import { lstatMany, openRead, openReadMany, readdirPlus, type OpenReadManyItem } from '../sysproxy/compound.js';
 
 export interface BridgeOptions {
   /** Where the served file system is mounted in the kernel ('/mnt'). */
@@ -56,6 +56,7 @@ export interface BridgeOptions {
 const DT: Record<VType, number> = { fifo: 1, chr: 2, dir: 4, blk: 6, reg: 8, lnk: 10, sock: 12 };
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
 const S_IFIFO = 0o010000;
 const S_IFSOCK = 0o140000;
 const CAPS = 'security.capability';
@@ -69,6 +70,8 @@ const MAX_DIR_ENTRIES = 4_000_000;
 const MAX_NODE_FDS = 256;
 /** Files read ahead of a reader going through a directory in listing order (see Bridge.prefetchAfter). */
 const PREFETCH_FILES = 32;
+/** Subdirectories of a listing whose listings are read ahead (Bridge.prefetchListing). */
+const PREFETCH_DIRS = 8;
 /** A new batch is read ahead only when fewer files than this are still waiting ahead of the reader. */
 const PREFETCH_LOW = 8;
 /** Prefetched file heads kept waiting for their READ (beyond this the oldest are dropped). */
@@ -83,6 +86,12 @@ interface DirState {
   eof: boolean;
   /** The last non-empty regular file sent with attributes, for the listing order (Bridge.nextInListing). */
   lastFile?: number;
+  /** Attributes that came with the listing (readdirPlus): plus[k] is entries[k + 2]'s, null where lstat failed. */
+  plus?: (Stat | null)[];
+  /** The listing's first non-empty regular file sent with attributes, until it was handed to prefetchListing. */
+  firstFile?: number;
+  /** Subdirectories sent with attributes, in listing order, until handed to prefetchListing. */
+  subdirs?: number[];
 }
 
 interface Handle {
@@ -132,6 +141,8 @@ export class Bridge implements RawFileSystem {
   private readonly prefetched = new Map<number, Promise<{ data: Uint8Array; eof: boolean } | null>>();
   /** The first file of each listing (it has no predecessor to follow). */
   private readonly firstInListing = new Set<number>();
+  /** Whether the reader's last READ at offset 0 was in listing order (Bridge.prefetchListing). */
+  private streaming = false;
   /** By directory node: its file last read from offset 0 (a reader back from a subdirectory goes on from it). */
   private readonly lastHeadIn = new Map<number, number>();
   /** Bytes a prefetch reads of each file: the host kernel's readahead window (its first READ of a file). */
@@ -555,15 +566,39 @@ export class Bridge implements RawFileSystem {
     this.lastHeadIn.delete(dir);
     this.lastHeadIn.set(dir, nodeid);
     if (this.lastHeadIn.size > MAX_NODE_DIRS) this.lastHeadIn.delete(this.lastHeadIn.keys().next().value!);
+    this.streaming = inOrder;
     if (!inOrder) return;
-    // Batches, not a file at a time: while PREFETCH_LOW or more files ahead are already waiting nothing is
-    // asked; then the rest of the next PREFETCH_FILES in one call (one round trip for tens of files).
+    this.prefetchRun(nodeid, false);
+  }
+
+  /**
+   * The first files of a listing just sent, read ahead when the reader has been going through listings in
+   * order (its last first READ of a file was in order, as tar's are): its first READ in this directory then
+   * finds the data waiting too, instead of only the files after it.
+   */
+  private prefetchListing(first: number | undefined, subdirs: number[]): void {
+    if (!this.streaming) return;
+    if (first !== undefined && !this.prefetched.has(first) && !this.nodeFds.has(first)) this.prefetchRun(first, true);
+    // The reader descends into the subdirectories next (depth first, in listing order): their listings too.
+    for (const id of subdirs.slice(0, PREFETCH_DIRS)) {
+      if (!this.dirListings.has(id) && this.nodes.get(id)) void this.listing(id).catch(() => {});
+    }
+  }
+
+  /**
+   * Batches, not a file at a time: while PREFETCH_LOW or more files ahead are already waiting nothing is
+   * asked; then the rest of the next PREFETCH_FILES (from `from` itself when `withFirst`) in one call
+   * (one round trip for tens of files).
+   */
+  private prefetchRun(from: number, withFirst: boolean): void {
     const batch: { id: number; path: string }[] = [];
     let waiting = 0;
-    for (let i = 0, id = nodeid; i < PREFETCH_FILES; i++) {
-      const next = this.nextInListing.get(id);
-      if (next === undefined) break;
-      id = next.id;
+    for (let i = 0, id = from; i < PREFETCH_FILES; i++) {
+      if (i > 0 || !withFirst) {
+        const next = this.nextInListing.get(id);
+        if (next === undefined) break;
+        id = next.id;
+      }
       if (this.prefetched.has(id) || this.nodeFds.has(id)) {
         if (batch.length === 0 && ++waiting >= PREFETCH_LOW) return;
         continue;
@@ -746,6 +781,14 @@ export class Bridge implements RawFileSystem {
     h.queue = run.catch(() => {});
     try {
       await run;
+      const d = h.dir!;
+      if (plus && d.eof) {
+        const first = d.firstFile;
+        const subdirs = d.subdirs ?? [];
+        delete d.firstFile;
+        delete d.subdirs;
+        this.prefetchListing(first, subdirs);
+      }
     } catch (e) {
       void this.dropListing(c.nodeid); // the next READDIR starts afresh (a corrupt directory answers again)
       throw e;
@@ -769,8 +812,16 @@ export class Bridge implements RawFileSystem {
     }
     const node = this.node(nodeid);
     const path = this.pathOf(nodeid);
-    // path null in DirState: no rewind needed, the listing of a read-only directory never changes.
-    p = this.owner.open(path, O_RDONLY | O_DIRECTORY).then((fd): Handle => ({ proc: this.owner, fd, node, dir: { path: null, entries: [], eof: false } }));
+    // The whole listing with its entries' attributes in one call (one round trip to a kernel in another
+    // process, instead of open, getdents until the end, lstats, close). path null in DirState: no rewind
+    // needed, the listing of a read-only directory never changes.
+    p = readdirPlus(this.owner, path).then(({ entries, stats }): Handle => {
+      if (entries.length > MAX_DIR_ENTRIES) throw kerr('EIO', 'p2k: directory too large');
+      const up = node.links[0]?.parent.ino ?? node.ino;
+      const list = [{ name: '.', ino: node.ino, type: DT.dir }, { name: '..', ino: up, type: DT.dir }];
+      for (const e of entries) list.push({ name: e.name, ino: e.ino, type: DT[e.type] ?? 0 });
+      return { proc: this.owner, fd: -1, node, dir: { path: null, entries: list, eof: true, plus: stats } };
+    });
     p.catch(() => { if (this.dirListings.get(nodeid) === p) this.dirListings.delete(nodeid); });
     this.dirListings.set(nodeid, p);
     while (this.dirListings.size > MAX_NODE_DIRS) void this.dropListing(this.dirListings.keys().next().value!);
@@ -832,14 +883,29 @@ export class Bridge implements RawFileSystem {
         continue;
       }
       // READDIRPLUS: the entry's attributes, and one lookup counted on its node when the record is sent.
-      // The lstat calls for the entries that may still fit are issued together: against a kernel in another
-      // process they then cost one round trip's latency, not one each.
+      // The entries that may still fit are stat'ed in one lstatMany: against a kernel in another process one
+      // request and one round trip for them all, not one each.
+      const known = d.plus?.[i - 2];
+      if (known !== undefined && !prefetch.has(i)) prefetch.set(i, Promise.resolve(known));
       if (!prefetch.has(i)) {
         const room = Math.ceil((out.size - out.length) / (P_ENTRY_RECORD + 16));
+        const js: number[] = [];
+        const paths: string[] = [];
         for (let j = i; j < Math.min(d.entries.length, i + Math.max(1, Math.min(room, 128))); j++) {
-          const path = this.nodes.childPath(h.node, d.entries[j]!.name);
-          prefetch.set(j, path === null ? Promise.resolve(null) : h.proc.lstat(path).catch(() => null));
+          const kn = d.plus?.[j - 2];
+          const path = kn === undefined ? this.nodes.childPath(h.node, d.entries[j]!.name) : null;
+          if (kn !== undefined) prefetch.set(j, Promise.resolve(kn));
+          else if (path === null) prefetch.set(j, Promise.resolve(null));
+          else {
+            js.push(j);
+            paths.push(path);
+          }
         }
+        const all = paths.length > 0 ? lstatMany(h.proc, paths).catch(() => null) : Promise.resolve(null);
+        js.forEach((j, k) => prefetch.set(j, all.then((sts) => {
+          const st = sts?.[k];
+          return st === undefined || st instanceof KernelError ? null : st;
+        })));
       }
       const st = await prefetch.get(i)!;
       if (!st || !out.fits(enc.encode(e.name).length)) {
@@ -848,10 +914,14 @@ export class Bridge implements RawFileSystem {
       }
       const node = this.nodes.found(h.node, e.name, st.ino, st.mode & S_IFMT);
       out.add(e.name, st.ino, (st.mode & S_IFMT) >>> 12, i + 1, this.entry(node, st));
+      if ((st.mode & S_IFMT) === S_IFDIR && d.plus !== undefined) (d.subdirs ??= []).push(node.id);
       if (this.noOpen && (st.mode & S_IFMT) === S_IFREG && st.size > 0 && node.id !== d.lastFile) {
         // The host kernel sends no READ for an empty file, so the chain skips those.
         if (d.lastFile !== undefined) this.nextInListing.set(d.lastFile, { id: node.id, size: st.size });
-        else this.firstInListing.add(node.id);
+        else {
+          this.firstInListing.add(node.id);
+          d.firstFile = node.id;
+        }
         d.lastFile = node.id;
       }
     }

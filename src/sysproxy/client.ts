@@ -13,8 +13,8 @@ import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from '../vfs/syscal
 import type { ProbeResult, StatVfs } from '../vfs/types.js';
 import { O_RDONLY } from '../vfs/fcntl.js';
 import {
-  badOpenReadFlags, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL,
-  type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult,
+  badOpenReadFlags, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL, READDIR_PLUS_STATS,
+  type DirPlus, type LstatManyApi, type ReaddirPlusApi, type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult,
 } from './compound.js';
 import { ImageReader, LAYOUT_MIN } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, unpackStat, type OpSpec } from './ops.js';
@@ -270,7 +270,7 @@ function trimArgs(args: unknown[]): unknown[] {
  * compound calls of compound.ts (use them through its functions, which fall
  * back to the separate calls on a local Proc).
  */
-export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
+export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, LstatManyApi, ReaddirPlusApi {
   constructor(
     private readonly c: SysproxyClient,
     readonly pid: number,
@@ -447,6 +447,30 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi {
       }
     }
     return out;
+  }
+
+  /** readdir and the lstat of the first entries in one round trip (compound.ts's readdirPlus). */
+  async readdirPlus(path: string, maxStats = READDIR_PLUS_STATS): Promise<DirPlus> {
+    const res = await this.c.call(this.pid, 'readdirplus', [path, maxStats]);
+    const r = res.r as { d: Dirent[]; s: (number[] | null)[] };
+    if (r.s.length > maxStats) throw new KernelError('EIO', `sysproxy: readdirplus answered ${r.s.length} stats for ${maxStats}`).withContext('readdir', path);
+    return { entries: r.d, stats: r.s.map((st) => (st === null ? null : unpackStat(st))) };
+  }
+
+  /** lstat of each path in one round trip (compound.ts's lstatMany). */
+  async lstatMany(paths: string[]): Promise<(Stat | KernelError)[]> {
+    if (paths.length === 0) return [];
+    const res = await this.c.call(this.pid, 'lstatv', [paths]);
+    const items = res.r as (number[] | { e: unknown })[];
+    if (items.length !== paths.length) throw new KernelError('EIO', `sysproxy: lstatv answered ${items.length} paths for ${paths.length}`).withContext('lstat', paths[0]);
+    return items.map((it, i) => {
+      if (Array.isArray(it)) return unpackStat(it);
+      const e = checkErrorReply(it.e);
+      const ke = new KernelError(e.code, e.detail);
+      if (e.syscall !== undefined) ke.withContext(e.syscall, e.path, e.dest);
+      else ke.withContext('lstat', paths[i]);
+      return ke;
+    });
   }
 
   read(fd: number, buf: Uint8Array): Promise<number> {

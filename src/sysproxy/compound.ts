@@ -12,7 +12,7 @@
 
 import { KernelError } from '../kern/error.js';
 import { O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_TRUNC, SEEK_SET } from '../vfs/fcntl.js';
-import type { Stat, SyscallApi } from '../vfs/syscalls.js';
+import type { Dirent, Stat, SyscallApi } from '../vfs/syscalls.js';
 
 /** What openRead found: the file's status, the bytes read, and the descriptor when the file is still open. */
 export interface OpenReadResult {
@@ -105,6 +105,60 @@ export async function openReadLocal(
  * The server's, for a client that reads the images itself.
  */
 export type LayoutFn = (fd: number, len: number) => Promise<{ n: number; l: number[] } | null>;
+
+/** A SyscallApi whose transport runs lstatMany as one request. */
+export interface LstatManyApi {
+  lstatMany(paths: string[]): Promise<(Stat | KernelError)[]>;
+}
+
+export function hasLstatMany(p: SyscallApi): p is SyscallApi & LstatManyApi {
+  return typeof (p as Partial<LstatManyApi>).lstatMany === 'function';
+}
+
+/**
+ * lstat of each path (1 to OPENREAD_MANY_MAX_PATHS of them), in one round trip on a remote process: each
+ * result the Stat or the KernelError that path failed with (one failure does not stop the others). What a
+ * directory lister needs for every entry (READDIRPLUS): one request per directory instead of one per entry.
+ */
+export async function lstatMany(p: SyscallApi, paths: string[]): Promise<(Stat | KernelError)[]> {
+  if (paths.length === 0) return [];
+  if (paths.length > OPENREAD_MANY_MAX_PATHS) throw new KernelError('EINVAL', `lstatMany: ${paths.length} paths`).withContext('lstat', paths[0]);
+  if (hasLstatMany(p)) return p.lstatMany(paths);
+  const out: (Stat | KernelError)[] = [];
+  for (const path of paths) out.push(await p.lstat(path).catch((e: unknown) => asKernelError(e)));
+  return out;
+}
+
+/** A directory's entries with their lstat (null where it failed) for the first `maxStats` of them. */
+export interface DirPlus {
+  entries: Dirent[];
+  stats: (Stat | null)[];
+}
+
+/** A SyscallApi whose transport runs readdirPlus as one request. */
+export interface ReaddirPlusApi {
+  readdirPlus(path: string, maxStats?: number): Promise<DirPlus>;
+}
+
+export function hasReaddirPlus(p: SyscallApi): p is SyscallApi & ReaddirPlusApi {
+  return typeof (p as Partial<ReaddirPlusApi>).readdirPlus === 'function';
+}
+
+/** Entries whose status readdirPlus gives by default. */
+export const READDIR_PLUS_STATS = 1024;
+
+/**
+ * readdir(path) and the lstat of its first `maxStats` entries (at most OPENREAD_MANY_MAX_PATHS), in one
+ * round trip on a remote process: a directory listing with attributes (FUSE's READDIRPLUS, `ls -l`).
+ */
+export async function readdirPlus(p: SyscallApi, path: string, maxStats = READDIR_PLUS_STATS): Promise<DirPlus> {
+  const max = Math.max(0, Math.min(maxStats, OPENREAD_MANY_MAX_PATHS));
+  if (hasReaddirPlus(p)) return p.readdirPlus(path, max);
+  const entries = await p.readdir(path);
+  const base = path.endsWith('/') ? path : `${path}/`;
+  const sts = await lstatMany(p, entries.slice(0, max).map((e) => base + e.name));
+  return { entries, stats: sts.map((st) => (st instanceof KernelError ? null : st)) };
+}
 
 /** Most paths one openReadMany request names. */
 export const OPENREAD_MANY_MAX_PATHS = 4096;

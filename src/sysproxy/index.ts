@@ -21,8 +21,8 @@ import { ImageReader } from './layout.js';
 import type { Isolation, RemoteKernel, StartOptions } from './types.js';
 
 export {
-  openRead, hasOpenRead, openReadMany, hasOpenReadMany,
-  type OpenReadResult, type OpenReadApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadManyApi,
+  openRead, hasOpenRead, openReadMany, hasOpenReadMany, lstatMany, hasLstatMany,
+  type OpenReadResult, type OpenReadApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadManyApi, type LstatManyApi,
 } from './compound.js';
 export type { Isolation, ServerImage, StartOptions, PartitionInfo, KernelControl, RemoteKernel } from './types.js';
 

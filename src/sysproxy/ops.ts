@@ -10,7 +10,7 @@ import { isWireLayout } from './layout.js';
 import type { Stat } from '../vfs/syscalls.js';
 
 export type ArgKind = 'path' | 'paths' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
-export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv' | 'readl';
+export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv' | 'readl' | 'lstatv' | 'readdirplus';
 
 export interface OpSpec {
   args: readonly ArgKind[];
@@ -82,6 +82,10 @@ export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
   // Compound: openread for several files, their bytes packed into one payload.
   // paths, flags, maxEach, maxTotal, and 1 when the client reads layouts (layout.ts) of files on its images.
   ['openreadv', P(['paths', 'int', 'int', 'int', 'int?'], 'openreadv')],
+  // Compound: readdir(path) and the lstat of the first maxStats entries: {d: dirents, s: [packed stat or null, ...]}.
+  ['readdirplus', P(['path', 'int'], 'readdirplus')],
+  // Compound: lstat of each path, answered [packed stat or {e: error}, ...] in order.
+  ['lstatv', P(['paths'], 'lstatv')],
   // read (position null) or pread of `length` bytes, answered {n} with the bytes, or {n, l} with a layout.
   ['readl', P(['int', 'int', 'int?'], 'readl')],
 ]);
@@ -199,6 +203,10 @@ function isStat(r: unknown): boolean {
   );
 }
 
+function isDirents(r: unknown): boolean {
+  return Array.isArray(r) && r.every((d) => isPlainObject(d) && typeof d['name'] === 'string' && isFiniteNumber(d['ino']) && VTYPES.has(d['type'] as string));
+}
+
 /** Checks a result from the server against the spec. `dataLength` is the payload's length, if any. */
 export function checkResult(kind: ResultKind, r: unknown, dataLength: number | undefined): boolean {
   switch (kind) {
@@ -233,6 +241,9 @@ export function checkResult(kind: ResultKind, r: unknown, dataLength: number | u
       }
       return total === (dataLength ?? 0);
     }
+    case 'lstatv':
+      return Array.isArray(r) && r.length > 0 && r.length <= MAX_PATHS &&
+        r.every((it) => isPackedStat(it) || (isPlainObject(it) && isPlainObject(it['e']) && Object.keys(it).length === 1));
     case 'readl':
       if (!isPlainObject(r) || !isInt(r['n']) || r['n'] < 0) return false;
       if ('l' in r) return Object.keys(r).length === 2 && isWireLayout(r['l'], r['n']) && !dataLength;
@@ -240,9 +251,11 @@ export function checkResult(kind: ResultKind, r: unknown, dataLength: number | u
     case 'statvfs':
       return isPlainObject(r) && STATVFS_NUMBERS.every((k) => isFiniteNumber(r[k])) && (r['flag'] === undefined || isFiniteNumber(r['flag']));
     case 'dirents':
+      return isDirents(r);
+    case 'readdirplus':
       return (
-        Array.isArray(r) &&
-        r.every((d) => isPlainObject(d) && typeof d['name'] === 'string' && isFiniteNumber(d['ino']) && VTYPES.has(d['type'] as string))
+        isPlainObject(r) && Object.keys(r).length === 2 && isDirents(r['d']) && Array.isArray(r['s']) &&
+        r['s'].length <= (r['d'] as unknown[]).length && r['s'].every((st) => st === null || isPackedStat(st))
       );
     case 'cred':
       return isPlainObject(r) && isInt(r['uid']) && isInt(r['gid']) && Array.isArray(r['groups']) && r['groups'].every(isInt);

@@ -15,7 +15,7 @@ import { SEEK_CUR, SEEK_SET } from '../vfs/fcntl.js';
 import type { ProbeResult } from '../vfs/types.js';
 import { badOpenReadFlags, openReadLocal, openReadManyLocal, type LayoutFn } from './compound.js';
 import { encodeLayout, type LayoutProc } from './layout.js';
-import { CONTROL_OPS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
+import { CONTROL_OPS, MAX_PATHS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
 import type { Isolation, PartitionInfo } from './types.js';
@@ -305,6 +305,26 @@ class Connection {
           throw e;
         }
         return { r: { fd: res.fd, n: res.n, st: packStat(res.stat) }, data: res.buf.subarray(0, res.n), pooled: pooled! };
+      }
+      case 'readdirplus': {
+        const path = args[0] as string;
+        const entries = await proc.readdir(path);
+        const base = path.endsWith('/') ? path : `${path}/`;
+        const max = Math.max(0, Math.min(args[1] as number, MAX_PATHS, entries.length));
+        const stats: (number[] | null)[] = [];
+        for (let i = 0; i < max; i++) stats.push(await proc.lstat(base + entries[i]!.name).then(packStat, () => null));
+        return { r: { d: entries, s: stats } };
+      }
+      case 'lstatv': {
+        const out: unknown[] = [];
+        for (const path of args[0] as string[]) {
+          try {
+            out.push(packStat(await proc.lstat(path)));
+          } catch (e) {
+            out.push({ e: errorJson(e) });
+          }
+        }
+        return { r: out };
       }
       case 'readl': {
         // read (position undefined) or pread, answered with a layout when the file's driver can give one.

@@ -377,3 +377,60 @@ test('the packed status of the compound replies unpacks to the same Stat, birth 
     assert.ok(checkResult('openread', { fd: -1, n: 0, st: packed }, 0));
   }
 });
+
+/** readdirPlus and lstatMany on a small tree: what the listing and the lstats say, and each failure. */
+async function listScenario(p: SyscallApi): Promise<unknown[]> {
+  await p.mount('tmpfs', '/mnt', { options: 'size=8m' });
+  await p.mkdir('/mnt/d', 0o750);
+  await p.mkdir('/mnt/d/sub', 0o700);
+  for (const [name, size] of [['a', 10], ['b', 0], ['c', 5000]] as const) {
+    const fd = await p.open(`/mnt/d/${name}`, O_CREAT | O_WRONLY, 0o640);
+    await p.write(fd, pattern(size, 3));
+    await p.close(fd);
+  }
+  await p.symlink('a', '/mnt/d/link');
+  const { readdirPlus, lstatMany } = await import('../../src/sysproxy/compound.js');
+  const log: unknown[] = [];
+  const plus = await readdirPlus(p, '/mnt/d');
+  log.push(plus.entries.map((e) => [e.name, e.type]), plus.stats.map((s) => (s === null ? null : st(s))));
+  const few = await readdirPlus(p, '/mnt/d/', 2);
+  log.push(few.entries.length, few.stats.length);
+  const sts = await lstatMany(p, ['/mnt/d/a', '/mnt/d/nothing', '/mnt/d/link', '/mnt/d/a/x']);
+  log.push(sts.map((s) => (s instanceof KernelError ? [s.code, s.syscall, s.path] : st(s))));
+  await assert.rejects(readdirPlus(p, '/mnt/d/a'), (e: unknown) => e instanceof KernelError && e.code === 'ENOTDIR');
+  await assert.rejects(readdirPlus(p, '/mnt/none'), (e: unknown) => e instanceof KernelError && e.code === 'ENOENT');
+  return log;
+}
+
+for (const isolation of ['trusted', 'process'] as const) {
+  test(`readdirPlus and lstatMany in isolation '${isolation}' answer as the separate calls on a local kernel`, async () => {
+    const { kernel, newProc } = await localKernel();
+    let want: unknown[];
+    try {
+      want = await listScenario(await newProc());
+    } finally {
+      await kernel.halt();
+    }
+    const rk = await startKernel({ images: [], isolation });
+    try {
+      assert.deepEqual(await listScenario(await rk.newProc()), want);
+    } finally {
+      await rk.halt();
+    }
+  });
+}
+
+test('lstatv and readdirplus replies that do not fit what was asked: EIO, the server killed when malformed', async () => {
+  const cases: [string, string, unknown, boolean][] = [
+    ['lstatv: fewer results than paths', 'lstatv', [STAT], false],
+    ['lstatv: a status in the object form', 'lstatv', [{ size: 5 }, STAT], true],
+    ['readdirplus: more stats than entries', 'readdirplus', { d: [], s: [STAT] }, true],
+    ['readdirplus: a bad entry type', 'readdirplus', { d: [{ name: 'x', ino: 2, type: 'weird' }], s: [] }, true],
+  ];
+  for (const [what, op, r, fatal] of cases) {
+    const { proc, killed } = await against((m, s) => s.send({ kind: Kind.Result, id: m.id, json: { r } }));
+    const call = op === 'lstatv' ? proc.lstatMany(['/a', '/b']) : proc.readdirPlus('/d');
+    await assert.rejects(call, isEio, what);
+    assert.equal(killed(), fatal, what);
+  }
+});
