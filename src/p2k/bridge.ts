@@ -815,13 +815,18 @@ export class Bridge implements RawFileSystem {
     // The whole listing with its entries' attributes in one call (one round trip to a kernel in another
     // process, instead of open, getdents until the end, lstats, close). path null in DirState: no rewind
     // needed, the listing of a read-only directory never changes.
-    p = readdirPlus(this.owner, path).then(({ entries, stats }): Handle => {
-      if (entries.length > MAX_DIR_ENTRIES) throw kerr('EIO', 'p2k: directory too large');
-      const up = node.links[0]?.parent.ino ?? node.ino;
-      const list = [{ name: '.', ino: node.ino, type: DT.dir }, { name: '..', ino: up, type: DT.dir }];
-      for (const e of entries) list.push({ name: e.name, ino: e.ino, type: DT[e.type] ?? 0 });
-      return { proc: this.owner, fd: -1, node, dir: { path: null, entries: list, eof: true, plus: stats } };
-    });
+    p = readdirPlus(this.owner, path).then(
+      ({ entries, stats }): Handle => {
+        if (entries.length > MAX_DIR_ENTRIES) throw kerr('EIO', 'p2k: directory too large');
+        const up = node.links[0]?.parent.ino ?? node.ino;
+        const list = [{ name: '.', ino: node.ino, type: DT.dir }, { name: '..', ino: up, type: DT.dir }];
+        for (const e of entries) list.push({ name: e.name, ino: e.ino, type: DT[e.type] ?? 0 });
+        return { proc: this.owner, fd: -1, node, dir: { path: null, entries: list, eof: true, plus: stats } };
+      },
+      // A listing too large for one reply (or any failure): read incrementally, getdents batch by batch,
+      // which also reports the directory's own error when there is one.
+      () => this.owner.open(path, O_RDONLY | O_DIRECTORY).then((fd): Handle => ({ proc: this.owner, fd, node, dir: { path: null, entries: [], eof: false } })),
+    );
     p.catch(() => { if (this.dirListings.get(nodeid) === p) this.dirListings.delete(nodeid); });
     this.dirListings.set(nodeid, p);
     while (this.dirListings.size > MAX_NODE_DIRS) void this.dropListing(this.dirListings.keys().next().value!);

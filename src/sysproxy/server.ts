@@ -16,7 +16,7 @@ import type { ProbeResult } from '../vfs/types.js';
 import { badOpenReadFlags, openReadLocal, openReadManyLocal, type LayoutFn } from './compound.js';
 import { encodeLayout, type LayoutProc } from './layout.js';
 import { CONTROL_OPS, MAX_PATHS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
-import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Message } from './protocol.js';
+import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, ProtocolError, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
 import type { Isolation, PartitionInfo } from './types.js';
 
@@ -202,7 +202,15 @@ class Connection {
     const out: Message = { kind: Kind.Result, id: m.id, json: { r: reply.r ?? null } };
     if (reply.data !== undefined) out.data = reply.data;
     const pooled = reply.pooled;
-    this.channel.send(out, pooled ? () => this.server.readBuffers.put(pooled) : undefined);
+    try {
+      this.channel.send(out, pooled ? () => this.server.readBuffers.put(pooled) : undefined);
+    } catch (e) {
+      // A result too large for one message (the listing of a directory of millions of entries): nothing was
+      // written; the caller gets E2BIG and may ask in pieces (getdents).
+      if (!(e instanceof ProtocolError)) throw e;
+      if (pooled) this.server.readBuffers.put(pooled);
+      this.channel.send({ kind: Kind.Error, id: m.id, json: errorJson(new KernelError('E2BIG', `sysproxy: the result of ${j.op} is too large for one message: ${e.message}`)) });
+    }
     if (j.op === 'halt') {
       this.channel.close('halted');
       this.server.opts.onHalt?.();

@@ -434,3 +434,29 @@ test('lstatv and readdirplus replies that do not fit what was asked: EIO, the se
     assert.equal(killed(), fatal, what);
   }
 });
+
+test('a listing too large for one message is E2BIG, and the server lives on: getdents reads it in pieces', async () => {
+  const { fixture } = await import('./helpers.js');
+  const { readdirPlus } = await import('../../src/sysproxy/compound.js');
+  const { BIGDIR_FILES } = await import('./fixtures/bigdir.js');
+  const rk = await startKernel({ images: [], isolation: 'process', extraComponentModules: [fixture('bigdir')] });
+  try {
+    const p = await rk.newProc();
+    await p.mount('bigdirfs', '/mnt');
+    const isE2big = (e: unknown): boolean => e instanceof KernelError && e.code === 'E2BIG';
+    await assert.rejects(readdirPlus(p, '/mnt'), isE2big);
+    await assert.rejects(p.readdir('/mnt'), isE2big);
+    const fd = await p.open('/mnt', O_RDONLY);
+    let n = 0;
+    for (;;) {
+      const batch = await p.getdents(fd, 4096);
+      if (batch.length === 0) break;
+      n += batch.filter((d) => d.name !== '.' && d.name !== '..').length;
+    }
+    await p.close(fd);
+    assert.equal(n, BIGDIR_FILES);
+    assert.equal(rk.dead, false);
+  } finally {
+    await rk.halt();
+  }
+});
