@@ -890,7 +890,13 @@ export class MsdosMount implements FsMount {
   // ---- data ----
 
   /** Reads file data: the device's bytes with any staged ones laid over them. */
-  async dataRead(buf: Uint8Array, off: number): Promise<void> {
+  dataRead(buf: Uint8Array, off: number): Promise<void> {
+    // Nothing staged (the usual case when only reading): the device's bytes are the data.
+    if (this.stageEnd <= this.stageStart && this.inflight.length === 0) return this.devRead(buf, off);
+    return this.dataReadStaged(buf, off);
+  }
+
+  private async dataReadStaged(buf: Uint8Array, off: number): Promise<void> {
     await this.devRead(buf, off);
     // The stage being written, then the newer one filling.
     for (const w of this.inflight) overlay(buf, off, w.buf, w.start, w.end);
@@ -1080,7 +1086,6 @@ export class MsdosMount implements FsMount {
       const piece = buf.subarray(done, done + len);
       const off = this.clusterOffset(chain[ci]!) + within;
       if (write) await this.stageWrite(piece, off, pos + len < fileSize);
-      else if (this.stageEnd <= this.stageStart && this.inflight.length === 0) await this.devRead(piece, off);
       else await this.dataRead(piece, off);
       done += len;
       pos += len;
