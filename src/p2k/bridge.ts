@@ -888,10 +888,8 @@ export class Bridge implements RawFileSystem {
         continue;
       }
       // READDIRPLUS: the entry's attributes, and one lookup counted on its node when the record is sent.
-      // The entries that may still fit are stat'ed in one lstatMany: against a kernel in another process one
-      // request and one round trip for them all, not one each.
-      const known = d.plus?.[i - 2];
-      if (known !== undefined && !prefetch.has(i)) prefetch.set(i, Promise.resolve(known));
+      // The entries that may still fit take the attributes that came with the listing, and the others are
+      // stat'ed in one lstatMany: against a kernel in another process one request for them all, not one each.
       if (!prefetch.has(i)) {
         const room = Math.ceil((out.size - out.length) / (P_ENTRY_RECORD + 16));
         const js: number[] = [];

@@ -252,6 +252,18 @@ export class SysproxyClient {
   }
 }
 
+/**
+ * One item's error in a compound reply, as a KernelError like a single call's: the server's context when it
+ * sent one, else `call` on the item's path.
+ */
+function itemError(e: unknown, call: string, path: string | undefined): KernelError {
+  const r = checkErrorReply(e);
+  const ke = new KernelError(r.code, r.detail);
+  if (r.syscall !== undefined) ke.withContext(r.syscall, r.path, r.dest);
+  else ke.withContext(call, path);
+  return ke;
+}
+
 function pathOf(spec: OpSpec, args: unknown[]): string | undefined {
   if (spec.path === undefined) return undefined;
   const v = args[spec.path];
@@ -419,12 +431,7 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, Lst
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
       if ('e' in it) {
-        const e = checkErrorReply(it.e);
-        const ke = new KernelError(e.code, e.detail);
-        // As a single call's error: the server's context when it sent one, else the file's open.
-        if (e.syscall !== undefined) ke.withContext(e.syscall, e.path, e.dest);
-        else ke.withContext('open', asked[i]);
-        out.push({ error: ke });
+        out.push({ error: itemError(it.e, 'open', asked[i]) });
         continue;
       }
       if (it.l !== undefined) {
@@ -463,14 +470,7 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, Lst
     const res = await this.c.call(this.pid, 'lstatv', [paths]);
     const items = res.r as (number[] | { e: unknown })[];
     if (items.length !== paths.length) throw new KernelError('EIO', `sysproxy: lstatv answered ${items.length} paths for ${paths.length}`).withContext('lstat', paths[0]);
-    return items.map((it, i) => {
-      if (Array.isArray(it)) return unpackStat(it);
-      const e = checkErrorReply(it.e);
-      const ke = new KernelError(e.code, e.detail);
-      if (e.syscall !== undefined) ke.withContext(e.syscall, e.path, e.dest);
-      else ke.withContext('lstat', paths[i]);
-      return ke;
-    });
+    return items.map((it, i) => (Array.isArray(it) ? unpackStat(it) : itemError(it.e, 'lstat', paths[i])));
   }
 
   read(fd: number, buf: Uint8Array): Promise<number> {

@@ -80,23 +80,22 @@ export async function openReadLocal(
   let buf: Uint8Array;
   let n: number;
   let lay: { n: number; l: number[] } | null = null;
+  let open: boolean;
   try {
     stat = await p.fstat(fd);
     buf = bufFor(stat);
     if (buf.length > 0 && layout !== undefined) lay = await layout(fd, buf.length);
     n = lay !== null ? lay.n : buf.length === 0 ? 0 : await p.read(fd, buf);
-    // A layout may cover less than asked short of the end (a fragmented file): the file stays open there.
-    if (lay !== null && (n === buf.length || n < stat.size)) await p.lseek(fd, n, SEEK_SET);
+    // A short read is the end of the file, except that a layout may cover less than asked before the end
+    // (a fragmented file): the file then stays open there.
+    open = n === buf.length || (lay !== null && n < stat.size);
+    if (lay !== null && open) await p.lseek(fd, n, SEEK_SET);
   } catch (e) {
     await p.close(fd).catch(() => undefined);
     throw e;
   }
-  const more = lay !== null && n < buf.length && n < stat.size;
-  if (n < buf.length && !more) {
-    await p.close(fd);
-    return { fd: -1, n, stat, buf, ...(lay !== null ? { l: lay.l } : {}) };
-  }
-  return { fd, n, stat, buf, ...(lay !== null ? { l: lay.l } : {}) };
+  if (!open) await p.close(fd);
+  return { fd: open ? fd : -1, n, stat, buf, ...(lay !== null ? { l: lay.l } : {}) };
 }
 
 /**
@@ -125,7 +124,7 @@ export async function lstatMany(p: SyscallApi, paths: string[]): Promise<(Stat |
   if (paths.length > OPENREAD_MANY_MAX_PATHS) throw new KernelError('EINVAL', `lstatMany: ${paths.length} paths`).withContext('lstat', paths[0]);
   if (hasLstatMany(p)) return p.lstatMany(paths);
   const out: (Stat | KernelError)[] = [];
-  for (const path of paths) out.push(await p.lstat(path).catch((e: unknown) => asKernelError(e)));
+  for (const path of paths) out.push(await p.lstat(path).catch((e: unknown) => asKernelError(e, 'lstatMany')));
   return out;
 }
 
@@ -240,8 +239,8 @@ export async function openReadMany(p: SyscallApi, paths: string[], opts: OpenRea
 let scratch: Uint8Array | null = null;
 
 /** A failure of one file as a KernelError (the kernel throws nothing else; anything else is EIO). */
-function asKernelError(e: unknown): KernelError {
-  return e instanceof KernelError ? e : new KernelError('EIO', `openReadMany: ${e instanceof Error ? e.message : String(e)}`);
+function asKernelError(e: unknown, call = 'openReadMany'): KernelError {
+  return e instanceof KernelError ? e : new KernelError('EIO', `${call}: ${e instanceof Error ? e.message : String(e)}`);
 }
 
 /**

@@ -12,6 +12,7 @@ import { readPartitions } from '../dev/disklabel.js';
 import { NodeHypercalls } from '../rumpuser/node.js';
 import type { FileSystemType } from '../vfs/types.js';
 import { KernelServer } from './server.js';
+import { layoutPaths } from './layout.js';
 import type { Isolation, ServerImage } from './types.js';
 
 export interface HostConfig {
@@ -69,7 +70,7 @@ export async function hostKernel(
     readPartitions,
     ...(opts.onHalt ? { onHalt: opts.onHalt } : {}),
     // The client reads file data of its read-only images itself when it asks (layout.ts).
-    layoutImages: cfg.images.map((i) => (i.readonly ? i.path : null)),
+    layoutImages: layoutPaths(cfg.images),
   });
   return { server, kernel };
 }

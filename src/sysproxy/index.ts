@@ -17,7 +17,7 @@ import { KernelError } from '../kern/error.js';
 import { DEFAULT_TIMEOUT_MS, RemoteKernelClient, SysproxyClient, type Backend } from './client.js';
 import { startServer } from './launch.js';
 import { StreamChannel } from './transport.js';
-import { ImageReader } from './layout.js';
+import { ImageReader, layoutPaths } from './layout.js';
 import type { Isolation, RemoteKernel, StartOptions } from './types.js';
 
 export {
@@ -30,7 +30,7 @@ export type { Isolation, ServerImage, StartOptions, PartitionInfo, KernelControl
 export async function startKernel(opts: StartOptions): Promise<RemoteKernel> {
   const isolation: Isolation = opts.isolation ?? 'process';
   const started = await startServer(opts);
-  const images = opts.layouts === false || !opts.images.some((i) => i.readonly) ? null : new ImageReader(opts.images.map((i) => (i.readonly ? i.path : null)));
+  const images = opts.layouts === false || !opts.images.some((i) => i.readonly) ? null : new ImageReader(layoutPaths(opts.images));
   return connectClient(started.backend, isolation, opts.timeoutMs, images);
 }
 

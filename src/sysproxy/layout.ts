@@ -22,16 +22,17 @@ import type { HostFile } from '../rumpuser/types.js';
 /** Reads shorter than this take the bytes over the transport (a layout saves little on them). */
 export const LAYOUT_MIN = 32 * 1024;
 
-/** Pieces one layout may have on the wire. */
-export const MAX_LAYOUT_PIECES = 4096;
-
 /** A Proc that can answer layouts (src/vfs/proc.ts's Proc). */
 export interface LayoutProc {
   preadLayout(fd: number, len: number, position: number): Promise<FileLayout | null>;
 }
 
-export function hasPreadLayout(p: object): p is LayoutProc {
-  return typeof (p as Partial<LayoutProc>).preadLayout === 'function';
+/**
+ * The image paths a server may name in layouts and a client reads them from, in the order the images were
+ * handed over (the wire names an image by its index): null for an image that is not read-only.
+ */
+export function layoutPaths(images: readonly { path: string; readonly: boolean }[]): (string | null)[] {
+  return images.map((i) => (i.readonly ? i.path : null));
 }
 
 /**
@@ -47,22 +48,6 @@ export function encodeLayout(lay: FileLayout, images: readonly (string | null)[]
     out.push(i, s.path === null ? 0 : s.offset, s.len);
   }
   return out;
-}
-
-function isInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v);
-}
-
-/** Whether `l` is a well-formed wire layout of exactly `n` bytes (its shape only; ImageReader checks the images). */
-export function isWireLayout(l: unknown, n: number): l is number[] {
-  if (!Array.isArray(l) || l.length % 3 !== 0 || l.length > 3 * MAX_LAYOUT_PIECES) return false;
-  let sum = 0;
-  for (let i = 0; i < l.length; i += 3) {
-    const [img, off, len] = [l[i], l[i + 1], l[i + 2]];
-    if (!isInt(img) || img < -1 || !isInt(off) || off < 0 || !isInt(len) || len <= 0) return false;
-    sum += len;
-  }
-  return sum === n;
 }
 
 /** The client's side: its own read-only opens of the images it handed to the server (through rumpuser, as the kernel reads them). */
@@ -93,7 +78,7 @@ export class ImageReader {
     return f;
   }
 
-  /** Reads a wire layout (checked by isWireLayout) into `dst`, which has its length. */
+  /** Reads a wire layout (checked by ops.ts's isWireLayout) into `dst`, which has its length. */
   async read(l: number[], dst: Uint8Array): Promise<void> {
     // Every piece checked before any read starts.
     const files: (HostFile | null)[] = [];

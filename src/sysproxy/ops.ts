@@ -6,7 +6,6 @@
  */
 
 import { isErrno } from '../kern/errno.js';
-import { isWireLayout } from './layout.js';
 import type { Stat } from '../vfs/syscalls.js';
 
 export type ArgKind = 'path' | 'paths' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
@@ -160,6 +159,21 @@ function isFiniteNumber(v: unknown): boolean {
 
 function isStringArray(v: unknown): boolean {
   return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+/** Pieces one layout (layout.ts) may have on the wire. */
+export const MAX_LAYOUT_PIECES = 4096;
+
+/** Whether `l` is a well-formed wire layout of exactly `n` bytes (its shape only; ImageReader checks the images). */
+export function isWireLayout(l: unknown, n: number): l is number[] {
+  if (!Array.isArray(l) || l.length % 3 !== 0 || l.length > 3 * MAX_LAYOUT_PIECES) return false;
+  let sum = 0;
+  for (let i = 0; i < l.length; i += 3) {
+    const [img, off, len] = [l[i], l[i + 1], l[i + 2]];
+    if (!isInt(img) || img < -1 || !isInt(off) || off < 0 || !isInt(len) || len <= 0) return false;
+    sum += len;
+  }
+  return sum === n;
 }
 
 function isOpenRead(r: Record<string, unknown>): boolean {

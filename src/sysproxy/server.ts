@@ -13,9 +13,9 @@ import { KernelError } from '../kern/error.js';
 import type { SyscallApi } from '../vfs/syscalls.js';
 import { SEEK_CUR, SEEK_SET } from '../vfs/fcntl.js';
 import type { ProbeResult } from '../vfs/types.js';
-import { badOpenReadFlags, openReadLocal, openReadManyLocal, type LayoutFn } from './compound.js';
+import { badOpenReadFlags, lstatMany, openReadLocal, openReadManyLocal, readdirPlus, type LayoutFn } from './compound.js';
 import { encodeLayout, type LayoutProc } from './layout.js';
-import { CONTROL_OPS, MAX_PATHS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
+import { CONTROL_OPS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, ProtocolError, type Message } from './protocol.js';
 import type { Channel } from './transport.js';
 import type { Isolation, PartitionInfo } from './types.js';
@@ -267,6 +267,19 @@ class Connection {
     };
   }
 
+  /** read (position undefined) or pread of up to `len` bytes into a pooled buffer, returned to the pool on failure. */
+  private async pooledRead(proc: ServedProc, fd: number, len: number, pos: number | undefined): Promise<{ n: number; data: Uint8Array; pooled: Uint8Array }> {
+    const pooled = this.server.readBuffers.get(len);
+    const buf = pooled.subarray(0, len);
+    try {
+      const n = pos === undefined ? await proc.read(fd, buf) : await proc.pread(fd, buf, pos);
+      return { n, data: buf.subarray(0, n), pooled };
+    } catch (e) {
+      this.server.readBuffers.put(pooled);
+      throw e;
+    }
+  }
+
   private async syscall(p: unknown, op: string, a: unknown, data: Uint8Array | undefined): Promise<Reply> {
     const proc = typeof p === 'number' ? this.procs.get(p) : undefined;
     if (proc === undefined) throw new KernelError('ESRCH', `sysproxy: no process ${String(p).slice(0, 20)} on this connection`);
@@ -281,16 +294,8 @@ class Connection {
       case 'pread': {
         const len = args[1] as number;
         if (len < 0 || len > MAX_IO) throw new KernelError('EINVAL', `sysproxy: ${op} of ${len} bytes`);
-        const pooled = this.server.readBuffers.get(len);
-        const buf = pooled.subarray(0, len);
-        let n: number;
-        try {
-          n = op === 'read' ? await proc.read(args[0] as number, buf) : await proc.pread(args[0] as number, buf, args[2] as number);
-        } catch (e) {
-          this.server.readBuffers.put(pooled);
-          throw e;
-        }
-        return { r: n, data: buf.subarray(0, n), pooled };
+        const res = await this.pooledRead(proc, args[0] as number, len, op === 'read' ? undefined : (args[2] as number));
+        return { r: res.n, data: res.data, pooled: res.pooled };
       }
       case 'openread': {
         // The separate calls, run here back to back: one round trip instead of three or four.
@@ -315,24 +320,13 @@ class Connection {
         return { r: { fd: res.fd, n: res.n, st: packStat(res.stat) }, data: res.buf.subarray(0, res.n), pooled: pooled! };
       }
       case 'readdirplus': {
-        const path = args[0] as string;
-        const entries = await proc.readdir(path);
-        const base = path.endsWith('/') ? path : `${path}/`;
-        const max = Math.max(0, Math.min(args[1] as number, MAX_PATHS, entries.length));
-        const stats: (number[] | null)[] = [];
-        for (let i = 0; i < max; i++) stats.push(await proc.lstat(base + entries[i]!.name).then(packStat, () => null));
-        return { r: { d: entries, s: stats } };
+        // The separate calls (compound.ts on the local process), run here back to back.
+        const res = await readdirPlus(proc, args[0] as string, args[1] as number);
+        return { r: { d: res.entries, s: res.stats.map((st) => (st === null ? null : packStat(st))) } };
       }
       case 'lstatv': {
-        const out: unknown[] = [];
-        for (const path of args[0] as string[]) {
-          try {
-            out.push(packStat(await proc.lstat(path)));
-          } catch (e) {
-            out.push({ e: errorJson(e) });
-          }
-        }
-        return { r: out };
+        const sts = await lstatMany(proc, args[0] as string[]);
+        return { r: sts.map((st) => (st instanceof KernelError ? { e: errorJson(st) } : packStat(st))) };
       }
       case 'readl': {
         // read (position undefined) or pread, answered with a layout when the file's driver can give one.
@@ -347,16 +341,8 @@ class Connection {
             return { r: lay };
           }
         }
-        const pooled = this.server.readBuffers.get(len);
-        const buf = pooled.subarray(0, len);
-        let n: number;
-        try {
-          n = pos === undefined ? await proc.read(fd, buf) : await proc.pread(fd, buf, pos);
-        } catch (e) {
-          this.server.readBuffers.put(pooled);
-          throw e;
-        }
-        return { r: { n }, data: buf.subarray(0, n), pooled };
+        const res = await this.pooledRead(proc, fd, len, pos);
+        return { r: { n: res.n }, data: res.data, pooled: res.pooled };
       }
       case 'openreadv': {
         // openread file after file, the bytes packed into one pooled buffer: one reply for them all.

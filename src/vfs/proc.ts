@@ -353,12 +353,8 @@ export class Proc implements SyscallApi {
       if (!vp.mount.readonly || impl.layout === undefined) return null;
       const lay = await Proc.locked(vp.mount, false, 'read', () => impl.layout!(position, len));
       if (lay === null) return null;
-      let sum = 0;
-      for (const s of lay.segs) {
-        if (!Number.isSafeInteger(s.len) || s.len <= 0 || !Number.isSafeInteger(s.offset) || s.offset < 0) sum = -1;
-        if (sum < 0) break;
-        sum += s.len;
-      }
+      const pieces = lay.segs.every((s) => Number.isSafeInteger(s.len) && s.len > 0 && Number.isSafeInteger(s.offset) && s.offset >= 0);
+      const sum = pieces ? lay.segs.reduce((t, s) => t + s.len, 0) : -1;
       if (!Number.isInteger(lay.n) || lay.n < 0 || lay.n > len || sum !== lay.n) throw new KernelError('EIO', `${vp.mount.type.name}: bad layout of ${lay.n} bytes`);
       return lay;
     });
