@@ -17,6 +17,12 @@ export interface BlockDevice {
   readonly readonly: boolean;
   /** Fills all of `buf` from byte `offset`. EIO past the end. */
   read(buf: Uint8Array, offset: number): Promise<void>;
+  /**
+   * read() done at once when the device can (a host file whose reads are synchronous, see HostFile.readNow):
+   * true when `buf` is filled, false when the caller must read(). Wrappers that change what reads see do not
+   * have it.
+   */
+  readNow?(buf: Uint8Array, offset: number): boolean;
   /** Writes all of `buf` at byte `offset`. EROFS on a read-only device, EIO past the end. */
   write(buf: Uint8Array, offset: number): Promise<void>;
   /** Makes earlier writes durable. */
@@ -106,6 +112,15 @@ export class HostDevice implements BlockDevice {
     if (n !== buf.length) throw new KernelError('EIO', `${this.name}: short read at ${offset}`);
   }
 
+  readNow(buf: Uint8Array, offset: number): boolean {
+    if (this.file.readNow === undefined) return false;
+    checkRange(this, buf.length, offset);
+    const n = this.file.readNow(buf, offset);
+    if (n === undefined) return false;
+    if (n !== buf.length) throw new KernelError('EIO', `${this.name}: short read at ${offset}`);
+    return true;
+  }
+
   async write(buf: Uint8Array, offset: number): Promise<void> {
     if (this.readonly) throw new KernelError('EROFS', `${this.name}: device is read-only`);
     checkRange(this, buf.length, offset);
@@ -150,6 +165,12 @@ export class SubDevice implements BlockDevice {
   async read(buf: Uint8Array, offset: number): Promise<void> {
     checkRange(this, buf.length, offset);
     return this.parent.read(buf, this.start + offset);
+  }
+
+  readNow(buf: Uint8Array, offset: number): boolean {
+    if (this.parent.readNow === undefined) return false;
+    checkRange(this, buf.length, offset);
+    return this.parent.readNow(buf, this.start + offset);
   }
 
   async write(buf: Uint8Array, offset: number): Promise<void> {
@@ -211,9 +232,12 @@ export class ReadOnlyDevice extends DeviceWrapper {
   override async write(): Promise<void> {
     throw new KernelError('EROFS', `${this.dev.name}: device is read-only`);
   }
-  /** Reads are the device's own: so is where their bytes lie. */
+  /** Reads are the device's own: so is where their bytes lie, and so is reading at once. */
   hostExtent(offset: number, len: number): HostExtent | null {
     return this.dev.hostExtent?.(offset, len) ?? null;
+  }
+  readNow(buf: Uint8Array, offset: number): boolean {
+    return this.dev.readNow?.(buf, offset) ?? false;
   }
   override async flush(): Promise<void> {}
   override async close(): Promise<void> {}

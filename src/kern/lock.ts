@@ -60,6 +60,13 @@ export class RwLock {
     return this.writer;
   }
 
+  /** Takes the lock shared when that needs no wait (no writer holds or waits for it); false otherwise. */
+  tryEnterRead(): boolean {
+    if (this.writer || this.queue.length > 0) return false;
+    this.readers++;
+    return true;
+  }
+
   enterRead(): Promise<void> {
     if (!this.writer && this.queue.length === 0) {
       this.readers++;

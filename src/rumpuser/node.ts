@@ -36,18 +36,25 @@ class NodeHostFile implements HostFile {
     return st.size;
   }
 
-  async read(buf: Uint8Array, offset: number): Promise<number> {
+  /**
+   * Small reads (metadata, small files) are served from the host's page cache in microseconds: a
+   * synchronous pread costs less than the hop to libuv's thread pool and back.
+   */
+  readNow(buf: Uint8Array, offset: number): number | undefined {
+    if (buf.length > SYNC_READ_MAX) return undefined;
     let done = 0;
-    if (buf.length <= SYNC_READ_MAX) {
-      // Small reads (metadata, small files) are served from the host's page cache in microseconds:
-      // a synchronous pread costs less than the hop to libuv's thread pool and back.
-      while (done < buf.length) {
-        const n = readSync(this.fh.fd, buf, done, buf.length - done, offset + done);
-        if (n === 0) break;
-        done += n;
-      }
-      return done;
+    while (done < buf.length) {
+      const n = readSync(this.fh.fd, buf, done, buf.length - done, offset + done);
+      if (n === 0) break;
+      done += n;
     }
+    return done;
+  }
+
+  async read(buf: Uint8Array, offset: number): Promise<number> {
+    const now = this.readNow(buf, offset);
+    if (now !== undefined) return now;
+    let done = 0;
     while (done < buf.length) {
       const { bytesRead } = await this.fh.read(buf, done, buf.length - done, offset + done);
       if (bytesRead === 0) break;

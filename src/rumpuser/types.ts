@@ -14,6 +14,8 @@ export interface HostFile {
   size(): Promise<number>;
   /** Reads `buf.length` bytes at `offset` into `buf`; returns bytes read (short only at end of file). */
   read(buf: Uint8Array, offset: number): Promise<number>;
+  /** read() done synchronously when the host does small reads so (bytes read), or undefined: read() then. */
+  readNow?(buf: Uint8Array, offset: number): number | undefined;
   /** Writes all of `buf` at `offset`. EROFS on a read-only open. */
   write(buf: Uint8Array, offset: number): Promise<void>;
   /** Makes earlier writes durable (fdatasync). No-op for a read-only open. */

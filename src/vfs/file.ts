@@ -31,8 +31,9 @@ export class OpenFile {
     return acc === O_WRONLY || acc === O_RDWR;
   }
 
-  async release(): Promise<void> {
-    if (--this.refs === 0) await vrele(this.vp);
+  /** Drops a reference; the last one releases the vnode (without waiting when that release needs none). */
+  release(): Promise<void> | void {
+    if (--this.refs === 0) return vrele(this.vp);
   }
 }
 

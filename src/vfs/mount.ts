@@ -12,7 +12,7 @@
 import { KernelError } from '../kern/error.js';
 import { RwLock } from '../kern/lock.js';
 import type { BlockDevice } from '../dev/blockdev.js';
-import type { FileSystemType, FsMount, KernelServices, OptionMap } from './types.js';
+import type { FileSystemType, FsMount, KernelServices, OptionMap, VnodeImpl } from './types.js';
 import { Vnode } from './vnode.js';
 
 /** Thrown by the system-call layer under a mount lock when a name it looked up changed meanwhile: the call starts over. */
@@ -74,6 +74,21 @@ export class Mount {
     }
   }
 
+  /**
+   * A driver call that answers without waiting, under the lock taken shared when that needs no wait: its
+   * answer, or undefined when the lock was busy or the driver could not answer at once. Errors as call().
+   */
+  callNow<T>(what: string, fn: () => T | undefined): T | undefined {
+    if (!this.lock.tryEnterRead()) return undefined;
+    try {
+      return fn();
+    } catch (e) {
+      throw this.translate(what, e);
+    } finally {
+      this.lock.exitRead();
+    }
+  }
+
   translate(what: string, e: unknown): KernelError {
     if (e instanceof KernelError) return e;
     if (e instanceof Restart) throw e;
@@ -84,13 +99,32 @@ export class Mount {
     return new KernelError('EIO', `${this.type.name}: internal error in ${what}: ${msg}`);
   }
 
+  /**
+   * vget() without waiting: the held vnode when it is cached or the driver loads it from memory
+   * (FsMount.vgetNow), undefined otherwise. Caller holds the mount lock (any mode).
+   */
+  vgetNow(key: number): Vnode | undefined {
+    let vp = this.vcache.get(key);
+    if (vp === undefined) {
+      if (this.fs.vgetNow === undefined || this.loading.has(key)) return undefined;
+      let impl: VnodeImpl | undefined;
+      try {
+        impl = this.fs.vgetNow(key);
+      } catch (e) {
+        throw this.translate('vget', e);
+      }
+      if (impl === undefined) return undefined;
+      vp = new Vnode(this, key, impl);
+      this.vcache.set(key, vp);
+    }
+    vref(vp);
+    return vp;
+  }
+
   /** Holds the vnode for `key`, loading it through the driver on a miss. Caller holds the mount lock (any mode). */
   async vget(key: number): Promise<Vnode> {
-    let vp = this.vcache.get(key);
-    if (vp !== undefined) {
-      vref(vp);
-      return vp;
-    }
+    let vp = this.vgetNow(key);
+    if (vp !== undefined) return vp;
     let pending = this.loading.get(key);
     if (pending === undefined) {
       pending = (async () => {

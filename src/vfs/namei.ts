@@ -8,7 +8,7 @@
 
 import { KernelError } from '../kern/error.js';
 import { ACC_EXEC, canAccess, type Cred } from '../kern/cred.js';
-import { vref, vrele } from './mount.js';
+import { vref, vrele, type Mount } from './mount.js';
 import type { Vnode } from './vnode.js';
 
 export const PATH_MAX = 1024;
@@ -53,20 +53,43 @@ export function checkPath(path: string): void {
   if (path.length >= PATH_MAX || byteLength(path) >= PATH_MAX) throw new KernelError('ENAMETOOLONG');
 }
 
-/** Looks `name` up in the directory `dvp` (held): a held vnode, or null. No permission check. */
-export async function lookupName(dvp: Vnode, name: string): Promise<Vnode | null> {
+/**
+ * lookupName() without waiting: the held vnode, null when absent, or undefined when the answer needs the
+ * driver to read or the mount's lock is not free at once (lookupName then).
+ */
+export function lookupNow(dvp: Vnode, name: string): Vnode | null | undefined {
   const cached = dvp.cachedName(name);
   if (cached !== undefined) {
     vref(cached);
     return cached;
   }
+  const impl = dvp.impl;
+  if (impl.lookupNow === undefined) return undefined;
+  const mp = dvp.mount;
+  return mp.callNow('lookup', () => {
+    const key = impl.lookupNow!(name);
+    if (key === undefined || key === null) return key;
+    const vp = key === dvp.key ? (vref(dvp), dvp) : mp.vgetNow(checkKey(mp, name, key));
+    if (vp !== undefined && name !== '..') dvp.cacheName(name, vp);
+    return vp;
+  });
+}
+
+function checkKey(mp: Mount, name: string, key: number): number {
+  if (!Number.isSafeInteger(key)) throw new KernelError('EIO', `${mp.type.name}: lookup of '${name}' returned a bad key`);
+  return key;
+}
+
+/** Looks `name` up in the directory `dvp` (held): a held vnode, or null. No permission check. */
+export async function lookupName(dvp: Vnode, name: string): Promise<Vnode | null> {
+  const now = lookupNow(dvp, name);
+  if (now !== undefined) return now;
   const mp = dvp.mount;
   await mp.lock.enterRead();
   try {
     const key = await mp.call('lookup', () => dvp.impl.lookup(name));
     if (key === null) return null;
-    if (!Number.isSafeInteger(key)) throw new KernelError('EIO', `${mp.type.name}: lookup of '${name}' returned a bad key`);
-    const vp = key === dvp.key ? (vref(dvp), dvp) : await mp.vget(key);
+    const vp = key === dvp.key ? (vref(dvp), dvp) : await mp.vget(checkKey(mp, name, key));
     if (name !== '..') dvp.cacheName(name, vp);
     return vp;
   } finally {
@@ -80,7 +103,51 @@ export async function releaseResult(r: NameiResult): Promise<void> {
   if (r.dvp) await vrele(r.dvp);
 }
 
-export async function namei(ctx: NameiContext, path: string, opts: { follow: boolean; parent?: boolean }): Promise<NameiResult> {
+/** Releases a NameiResult's vnodes, without waiting when no release has to (the usual case). */
+export function releaseNow(r: NameiResult): Promise<void> | void {
+  const a = r.vp ? vrele(r.vp) : undefined;
+  const b = r.dvp ? vrele(r.dvp) : undefined;
+  if (a || b) return Promise.all([a, b]).then(() => undefined);
+}
+
+/**
+ * Walks `path` (see the file's comment). Answers at once when every step is in memory (names cached or
+ * answered by the driver's lookupNow, no symbolic link to read, no release that must wait); otherwise a
+ * promise, the walk going on where it had to wait.
+ */
+export function namei(ctx: NameiContext, path: string, opts: { follow: boolean; parent?: boolean }): NameiResult | Promise<NameiResult> {
+  const g = walk(ctx, path, opts);
+  const s = g.next();
+  return s.done ? s.value : finishWalk(g, s.value);
+}
+
+/** The walk's steps that wait: each yields a promise and is resumed with what it resolved to. */
+type Walk = Generator<Promise<unknown>, NameiResult, unknown>;
+
+async function finishWalk(g: Walk, wait: Promise<unknown>): Promise<NameiResult> {
+  for (;;) {
+    let s: IteratorResult<Promise<unknown>, NameiResult>;
+    try {
+      s = g.next(await wait);
+    } catch (e) {
+      s = g.throw(e);
+    }
+    if (s.done) return s.value;
+    wait = s.value;
+  }
+}
+
+async function readlinkOf(vp: Vnode): Promise<string> {
+  const lmp = vp.mount;
+  await lmp.lock.enterRead();
+  try {
+    return await lmp.call('readlink', () => vp.impl.readlink());
+  } finally {
+    lmp.lock.exitRead();
+  }
+}
+
+function* walk(ctx: NameiContext, path: string, opts: { follow: boolean; parent?: boolean }): Walk {
   checkPath(path);
   const wantParent = opts.parent ?? false;
   const stack: string[] = [];
@@ -114,7 +181,7 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
       // A removed directory has no entries, not even '..' (only '.' still names it).
       if (dattr.nlink === 0 && name !== '.') throw new KernelError('ENOENT');
 
-      let found: Vnode | null;
+      let found: Vnode | null | undefined;
       if (name === '.') {
         vref(dvp);
         found = dvp;
@@ -127,16 +194,17 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
           while (dvp.isRoot && dvp.mount.covered !== null && dvp !== ctx.root) {
             const covered = dvp.mount.covered;
             vref(covered);
-            await vrele(dvp);
+            const w = vrele(dvp);
             dvp = covered;
+            if (w) yield w;
           }
-          found = await lookupName(dvp, '..');
+          found = lookupNow(dvp, '..');
+          if (found === undefined) found = (yield lookupName(dvp, '..')) as Vnode | null;
           if (found === null) throw new KernelError('ENOENT');
         }
       } else {
-        found = dvp.cachedName(name) ?? null;
-        if (found !== null) vref(found);
-        else found = await lookupName(dvp, name);
+        found = lookupNow(dvp, name);
+        if (found === undefined) found = (yield lookupName(dvp, name)) as Vnode | null;
       }
 
       if (found === null) {
@@ -154,28 +222,24 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
       while (vp.mountedHere !== null && name !== '..') {
         const root: Vnode = vp.mountedHere.rootVnode;
         vref(root);
-        await vrele(vp);
+        const w = vrele(vp);
         vp = root;
+        if (w) yield w;
         if (++depth > 64) throw new KernelError('ELOOP');
       }
 
       if (vp.type === 'lnk' && (!isLast || opts.follow || trailingSlash)) {
         if (++links > MAXSYMLINKS) {
-          await vrele(vp);
+          const w = vrele(vp);
+          if (w) yield w;
           throw new KernelError('ELOOP');
         }
         let target: string;
-        const lmp = vp.mount;
         try {
-          await lmp.lock.enterRead();
-          try {
-            const lvp = vp;
-            target = await lmp.call('readlink', () => lvp.impl.readlink());
-          } finally {
-            lmp.lock.exitRead();
-          }
+          target = (yield readlinkOf(vp)) as string;
         } finally {
-          await vrele(vp);
+          const w = vrele(vp);
+          if (w) yield w;
         }
         if (target.length === 0) throw new KernelError('ENOENT');
         if (byteLength(target) >= PATH_MAX) throw new KernelError('ENAMETOOLONG');
@@ -183,8 +247,9 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
         pushPath(target);
         if (target.startsWith('/')) {
           vref(ctx.root);
-          await vrele(dvp);
+          const w = vrele(dvp);
           dvp = ctx.root;
+          if (w) yield w;
         }
         if (stack.length === before) {
           // The link points at a directory itself ("/" or "."): resolve to dvp.
@@ -195,7 +260,8 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
 
       if (isLast) {
         if (trailingSlash && vp.type !== 'dir') {
-          await vrele(vp);
+          const w = vrele(vp);
+          if (w) yield w;
           throw new KernelError('ENOTDIR');
         }
         if (wantParent) {
@@ -205,10 +271,14 @@ export async function namei(ctx: NameiContext, path: string, opts: { follow: boo
         }
         return { dvp: null, vp, name, trailingSlash };
       }
-      await vrele(dvp);
+      const w = vrele(dvp);
       dvp = vp;
+      if (w) yield w;
     }
   } finally {
-    if (dvp) await vrele(dvp);
+    if (dvp) {
+      const w = vrele(dvp);
+      if (w) yield w;
+    }
   }
 }

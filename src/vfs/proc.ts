@@ -14,7 +14,7 @@ import {
 } from './fcntl.js';
 import { FdTable, OpenFile } from './file.js';
 import { Restart, vref, vrele, vreleLocked, type Mount } from './mount.js';
-import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
+import { byteLength, checkPath, lookupName, namei, releaseNow, releaseResult, type NameiResult } from './namei.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
   S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type FileLayout, type NewNode, type SetAttr, type StatVfs,
@@ -26,6 +26,22 @@ import type { Kernel } from '../kern/kernel.js';
 const ST_RDONLY = 1;
 
 const ST_NOSUID = 2;
+
+/** Applies `f` to `v` at once when `v` is a value, once it resolves when it is a promise. */
+function andThen<T, U>(v: T | Promise<T>, f: (t: T) => U | Promise<U>): U | Promise<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
+
+/** Releases `vp` and fails with `e` (at once when the release needs no wait). */
+function releaseAndThrow(vp: Vnode, e: unknown): Promise<never> {
+  const w = vrele(vp);
+  if (w) {
+    return w.then(() => {
+      throw e;
+    });
+  }
+  throw e;
+}
 
 function tsLE(a: Timespec, b: Timespec): boolean {
   return a.sec < b.sec || (a.sec === b.sec && a.nsec <= b.nsec);
@@ -78,10 +94,12 @@ export class Proc implements SyscallApi {
   }
 
   /** Runs a system call: adds the call and path to errors, logs a driver's diagnostic once, never leaks a non-KernelError. */
-  private async sys<T>(name: string, path: string | undefined, fn: () => Promise<T>, dest?: string): Promise<T> {
+  private async sys<T>(name: string, path: string | undefined, fn: () => T | Promise<T>, dest?: string): Promise<T> {
     if (this.exited) throw new KernelError('ESRCH').withContext(name, path);
     try {
-      return await fn();
+      // Most calls on cached state answer without waiting: no await then.
+      const r = fn();
+      return r instanceof Promise ? await r : r;
     } catch (e) {
       let ke: KernelError;
       if (isKernelError(e)) ke = e;
@@ -102,11 +120,11 @@ export class Proc implements SyscallApi {
     return { root: this.root, cwd: this.cwd, cred: this.cred };
   }
 
-  private lookup(path: string, follow: boolean): Promise<NameiResult> {
+  private lookup(path: string, follow: boolean): NameiResult | Promise<NameiResult> {
     return namei(this.ctx(), path, { follow });
   }
 
-  private lookupParent(path: string, follow = false): Promise<NameiResult> {
+  private lookupParent(path: string, follow = false): NameiResult | Promise<NameiResult> {
     return namei(this.ctx(), path, { follow, parent: true });
   }
 
@@ -120,20 +138,25 @@ export class Proc implements SyscallApi {
     }
   }
 
+  /** Runs a driver call under the mount's lock (exclusive for `write`), its errors as Mount.call's. */
   private static async locked<T>(mp: Mount, write: boolean, what: string, fn: () => Promise<T>): Promise<T> {
     if (write) {
       if (mp.readonly) throw new KernelError('EROFS');
       await mp.lock.enterWrite();
       try {
         if (mp.readonly) throw new KernelError('EROFS');
-        return await mp.call(what, fn);
+        return await fn();
+      } catch (e) {
+        throw mp.translate(what, e);
       } finally {
         mp.lock.exitWrite();
       }
     }
-    await mp.lock.enterRead();
+    if (!mp.lock.tryEnterRead()) await mp.lock.enterRead();
     try {
-      return await mp.call(what, fn);
+      return await fn();
+    } catch (e) {
+      throw mp.translate(what, e);
     } finally {
       mp.lock.exitRead();
     }
@@ -199,93 +222,112 @@ export class Proc implements SyscallApi {
   // ---- files ----
 
   open(path: string, flags: number, mode = 0o666): Promise<number> {
-    return this.sys('open', path, async () => {
-      let vp: Vnode;
-      let created = false;
-      const nofollow = (flags & O_NOFOLLOW) !== 0;
-      if (flags & O_CREAT) {
-        const excl = (flags & O_EXCL) !== 0;
-        const r = await this.lookupParent(path, !(excl || nofollow));
-        try {
-          if (r.vp === null) {
-            if (r.trailingSlash) throw new KernelError('EISDIR');
-            const { dvp, name, mp } = this.checkCreate(r);
-            const node = this.newNode(dvp, 'reg', mode);
-            const key = await Proc.locked(mp, true, 'create', async () => {
-              const existing = await dvp.impl.lookup(name);
-              if (existing !== null) throw new KernelError('EEXIST');
-              return dvp.impl.create(name, node);
-            });
-            await mp.lock.enterRead();
-            try {
-              vp = await mp.vget(key);
-            } finally {
-              mp.lock.exitRead();
-            }
-            created = true;
-          } else {
-            if (excl) throw new KernelError('EEXIST');
-            vp = r.vp;
-            vref(vp);
-          }
-        } finally {
-          await releaseResult(r);
-        }
-      } else {
-        vp = (await this.lookup(path, !nofollow)).vp!;
-      }
-      try {
-        const a = vp.getattr();
-        if (a.type === 'lnk') throw new KernelError('ELOOP');
-        if (flags & O_DIRECTORY && a.type !== 'dir') throw new KernelError('ENOTDIR');
-        const f = new OpenFile(vp, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
-        if (a.type === 'dir' && f.writable) throw new KernelError('EISDIR');
-        if (a.type === 'fifo' || a.type === 'sock') throw new KernelError('ENXIO');
-        if (!created) {
-          let want = 0;
-          if (f.readable) want |= ACC_READ;
-          if (f.writable || flags & O_TRUNC) want |= ACC_WRITE;
-          this.checkAcc(vp, want);
-        }
-        if ((f.writable || flags & O_TRUNC) && vp.mount.readonly && (a.type === 'reg' || a.type === 'dir')) throw new KernelError('EROFS');
-        if (flags & O_TRUNC && !created && a.type === 'reg' && (f.writable || (flags & 3) === O_RDONLY)) {
-          const t = this.now();
-          await Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t }));
-        }
-        return this.fds.alloc(f);
-      } catch (e) {
-        await vrele(vp);
-        throw e;
-      }
+    return this.sys('open', path, () => {
+      if (flags & O_CREAT) return this.openCreate(path, flags, mode);
+      return andThen(this.lookup(path, (flags & O_NOFOLLOW) === 0), (r) => this.openVnode(r.vp!, flags, false));
     });
+  }
+
+  /** open() with O_CREAT: the file found, or made. */
+  private async openCreate(path: string, flags: number, mode: number): Promise<number> {
+    let vp: Vnode;
+    let created = false;
+    const excl = (flags & O_EXCL) !== 0;
+    const r = await this.lookupParent(path, !(excl || flags & O_NOFOLLOW));
+    try {
+      if (r.vp === null) {
+        if (r.trailingSlash) throw new KernelError('EISDIR');
+        const { dvp, name, mp } = this.checkCreate(r);
+        const node = this.newNode(dvp, 'reg', mode);
+        const key = await Proc.locked(mp, true, 'create', async () => {
+          const existing = await dvp.impl.lookup(name);
+          if (existing !== null) throw new KernelError('EEXIST');
+          return dvp.impl.create(name, node);
+        });
+        await mp.lock.enterRead();
+        try {
+          vp = await mp.vget(key);
+        } finally {
+          mp.lock.exitRead();
+        }
+        created = true;
+      } else {
+        if (excl) throw new KernelError('EEXIST');
+        vp = r.vp;
+        vref(vp);
+      }
+    } finally {
+      await releaseNow(r);
+    }
+    return this.openVnode(vp, flags, created);
+  }
+
+  /** A descriptor for the held `vp` (released on failure) after open()'s checks; `created`: by this call. */
+  private openVnode(vp: Vnode, flags: number, created: boolean): number | Promise<number> {
+    try {
+      const a = vp.getattr();
+      if (a.type === 'lnk') throw new KernelError('ELOOP');
+      if (flags & O_DIRECTORY && a.type !== 'dir') throw new KernelError('ENOTDIR');
+      const f = new OpenFile(vp, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+      if (a.type === 'dir' && f.writable) throw new KernelError('EISDIR');
+      if (a.type === 'fifo' || a.type === 'sock') throw new KernelError('ENXIO');
+      if (!created) {
+        let want = 0;
+        if (f.readable) want |= ACC_READ;
+        if (f.writable || flags & O_TRUNC) want |= ACC_WRITE;
+        this.checkAcc(vp, want);
+      }
+      if ((f.writable || flags & O_TRUNC) && vp.mount.readonly && (a.type === 'reg' || a.type === 'dir')) throw new KernelError('EROFS');
+      if (flags & O_TRUNC && !created && a.type === 'reg' && (f.writable || (flags & 3) === O_RDONLY)) {
+        const t = this.now();
+        return Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t })).then(
+          () => this.fds.alloc(f),
+          (e) => releaseAndThrow(vp, e),
+        );
+      }
+      return this.fds.alloc(f);
+    } catch (e) {
+      return releaseAndThrow(vp, e);
+    }
   }
 
   close(fd: number): Promise<void> {
-    return this.sys('close', undefined, async () => {
-      await this.fds.remove(fd).release();
-    });
+    return this.sys('close', undefined, () => this.fds.remove(fd).release());
   }
 
-  private async doRead(f: OpenFile, buf: Uint8Array, pos: number): Promise<number> {
+  /** Reads at `pos`: at once when the driver can (VnodeImpl.readNow) and the mount's lock is free. */
+  private doRead(f: OpenFile, buf: Uint8Array, pos: number): number | Promise<number> {
     if (!f.readable) throw new KernelError('EBADF');
     const vp = f.vp;
     const a = vp.getattr();
     if (a.type === 'dir') throw new KernelError('EISDIR');
     if (buf.length === 0) return 0;
+    const impl = vp.impl;
+    const n = impl.readNow === undefined ? undefined : vp.mount.callNow('read', () => impl.readNow!(buf, pos));
+    if (n === undefined) return this.doReadWaiting(vp, buf, pos);
+    return andThen(this.readDone(vp, buf, n), () => n);
+  }
+
+  private async doReadWaiting(vp: Vnode, buf: Uint8Array, pos: number): Promise<number> {
     const n = await Proc.locked(vp.mount, false, 'read', () => vp.impl.read(buf, pos));
-    if (!Number.isInteger(n) || n < 0 || n > buf.length) throw new KernelError('EIO', `${vp.mount.type.name}: read returned ${n}`);
-    await this.touchAtime(vp);
+    await this.readDone(vp, buf, n);
     return n;
   }
 
+  /** After a read of `n` bytes: the driver's count checked, the access time marked. */
+  private readDone(vp: Vnode, buf: Uint8Array, n: number): void | Promise<void> {
+    if (!Number.isInteger(n) || n < 0 || n > buf.length) throw new KernelError('EIO', `${vp.mount.type.name}: read returned ${n}`);
+    return this.touchAtime(vp);
+  }
+
   /** Marks the access time after a read, as the mount's policy says (relatime: only when it is older than mtime/ctime or a day). */
-  private async touchAtime(vp: Vnode): Promise<void> {
+  private touchAtime(vp: Vnode): void | Promise<void> {
     const mp = vp.mount;
     if (mp.atime === 'noatime' || mp.readonly) return;
     const a = vp.getattr();
     const now = this.now();
     if (mp.atime === 'relatime' && !(tsLE(a.atime, a.mtime) || tsLE(a.atime, a.ctime) || now.sec - a.atime.sec >= 86400)) return;
-    await Proc.locked(mp, true, 'setattr', () => vp.impl.setattr({ atime: now })).catch((e) => {
+    return Proc.locked(mp, true, 'setattr', () => vp.impl.setattr({ atime: now })).catch((e) => {
       if (!(isKernelError(e) && e.code === 'EROFS')) throw e;
     });
   }
@@ -316,11 +358,12 @@ export class Proc implements SyscallApi {
   }
 
   read(fd: number, buf: Uint8Array): Promise<number> {
-    return this.sys('read', undefined, async () => {
+    return this.sys('read', undefined, () => {
       const f = this.fds.get(fd);
-      const n = await this.doRead(f, buf, f.offset);
-      f.offset += n;
-      return n;
+      return andThen(this.doRead(f, buf, f.offset), (n) => {
+        f.offset += n;
+        return n;
+      });
     });
   }
 
@@ -387,7 +430,7 @@ export class Proc implements SyscallApi {
   }
 
   fstat(fd: number): Promise<Stat> {
-    return this.sys('fstat', undefined, async () => Proc.makeStat(this.fds.get(fd).vp));
+    return this.sys('fstat', undefined, () => Proc.makeStat(this.fds.get(fd).vp));
   }
 
   stat(path: string): Promise<Stat> {
@@ -901,31 +944,27 @@ export class Proc implements SyscallApi {
   // ---- process state ----
 
   chdir(path: string): Promise<void> {
-    return this.sys('chdir', path, async () => {
-      const r = await this.lookup(path, true);
-      const vp = r.vp!;
-      try {
-        if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
-        this.checkAcc(vp, ACC_EXEC);
-      } catch (e) {
-        await releaseResult(r);
-        throw e;
-      }
-      const old = this.cwd;
-      this.cwd = vp;
-      await vrele(old);
-    });
+    return this.sys('chdir', path, () => andThen(this.lookup(path, true), (r) => this.setCwd(r.vp!)));
+  }
+
+  /** Makes the held `vp` the working directory (released on failure). */
+  private setCwd(vp: Vnode): void | Promise<void> {
+    try {
+      if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
+      this.checkAcc(vp, ACC_EXEC);
+    } catch (e) {
+      return releaseAndThrow(vp, e);
+    }
+    const old = this.cwd;
+    this.cwd = vp;
+    return vrele(old);
   }
 
   fchdir(fd: number): Promise<void> {
-    return this.sys('fchdir', undefined, async () => {
+    return this.sys('fchdir', undefined, () => {
       const vp = this.fds.get(fd).vp;
-      if (vp.type !== 'dir') throw new KernelError('ENOTDIR');
-      this.checkAcc(vp, ACC_EXEC);
       vref(vp);
-      const old = this.cwd;
-      this.cwd = vp;
-      await vrele(old);
+      return this.setCwd(vp);
     });
   }
 

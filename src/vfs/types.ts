@@ -158,6 +158,11 @@ export interface VnodeImpl {
   /** Directory lookup of one name ('..' included; '.' never reaches a driver). Returns null when absent. */
   lookup(name: string): Promise<VnodeKey | null>;
   /**
+   * lookup() answered from memory, without waiting: the key, null when absent, or undefined when the answer
+   * needs a read (the VFS then calls lookup()). Optional; the VFS's path lookup uses it first.
+   */
+  lookupNow?(name: string): VnodeKey | null | undefined;
+  /**
    * Creates a node of type reg, fifo, sock, blk or chr named `name` in this directory.
    * The VFS has checked that `name` is absent, valid in length, and that the caller may write here.
    */
@@ -180,6 +185,8 @@ export interface VnodeImpl {
 
   /** Reads up to buf.length bytes at `offset`; returns bytes read (0 at or past end of file). Holes read as zeros. */
   read(buf: Uint8Array, offset: number): Promise<number>;
+  /** read() done without waiting when everything it needs is in memory or on a device that reads at once (BlockDevice.readNow); undefined otherwise. */
+  readNow?(buf: Uint8Array, offset: number): number | undefined;
   /**
    * Where the bytes read(buf of `len`, offset) would return live in host files, instead of the bytes:
    * for a read-only mount whose data lies plainly on a read-only host file (BlockDevice.hostExtent),
@@ -221,6 +228,8 @@ export interface FsMount {
   readonly rootKey: VnodeKey;
   /** Loads the file `key` (from lookup/create/readdir) into memory. ENOENT/ESTALE if it no longer exists. */
   vget(key: VnodeKey): Promise<VnodeImpl>;
+  /** vget() done without waiting when what it needs is in memory; undefined otherwise (the VFS then calls vget()). */
+  vgetNow?(key: VnodeKey): VnodeImpl | undefined;
   statvfs(): Promise<StatVfs>;
   /** Writes everything dirty (delayed buffers, allocation summaries) and flushes the device. */
   sync(): Promise<void>;

@@ -169,12 +169,23 @@ export class FatNode implements VnodeImpl {
   }
 
   async lookup(name: string): Promise<VnodeKey | null> {
-    if (this.nlink === 0) throw kerr('ENOENT');
-    if (name === '..') return this.isRoot ? ROOT_KEY : this.parentKey;
+    const now = this.lookupNow(name);
+    if (now !== undefined) return now;
     if (this.ix === null) await this.repin();
     const clu = this.dirClu();
-    // The index is usually in memory: then the lookup does not suspend.
-    const s = this.mp.findSlot(this.mp.dirIndexCached(clu) ?? (await this.mp.dirIndex(clu)), name);
+    const s = this.mp.findSlot(await this.mp.dirIndex(clu), name);
+    return s === undefined ? null : this.mp.keyFor(clu, s.idx, this.key);
+  }
+
+  /** The index is usually in memory (pinned while this vnode lives): then the lookup needs no read. */
+  lookupNow(name: string): VnodeKey | null | undefined {
+    if (this.nlink === 0) throw kerr('ENOENT');
+    if (name === '..') return this.isRoot ? ROOT_KEY : this.parentKey;
+    if (this.ix === null) return undefined;
+    const clu = this.dirClu();
+    const ix = this.mp.dirIndexCached(clu);
+    if (ix === undefined) return undefined;
+    const s = this.mp.findSlot(ix, name);
     return s === undefined ? null : this.mp.keyFor(clu, s.idx, this.key);
   }
 
@@ -300,13 +311,22 @@ export class FatNode implements VnodeImpl {
   }
 
   async read(buf: Uint8Array, offset: number): Promise<number> {
+    const now = this.readNow(buf, offset);
+    if (now !== undefined) return now;
+    // Not at end of file (readNow answers that): chainIO reads what the device could not read at once.
+    const n = Math.min(buf.length, this.entry().size - offset);
+    await this.mp.chainIO(this.loadChainCached() ?? (await this.loadChain()), buf.subarray(0, n), offset, false);
+    return n;
+  }
+
+  /** read() when the chain is in memory and the device reads at once (small reads of an image in the host's cache). */
+  readNow(buf: Uint8Array, offset: number): number | undefined {
     if (this.isDir) throw kerr('EISDIR');
     const size = this.entry().size;
     if (offset >= size || buf.length === 0) return 0;
     const n = Math.min(buf.length, size - offset);
-    const chain = this.loadChainCached() ?? (await this.loadChain());
-    await this.mp.chainIO(chain, buf.subarray(0, n), offset, false);
-    return n;
+    const chain = this.loadChainCached();
+    return chain !== undefined && this.mp.chainReadNow(chain, buf.subarray(0, n), offset) ? n : undefined;
   }
 
   /** Grows the chain to hold `bytes`. */

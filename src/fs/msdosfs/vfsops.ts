@@ -299,40 +299,74 @@ export class MsdosMount implements FsMount {
   // ---- FsMount ----
 
   async vget(key: VnodeKey): Promise<VnodeImpl> {
-    if (key === ROOT_KEY) return this.root;
-    const rec = this.keys.get(key);
-    if (rec === undefined) throw kerr('ESTALE');
-    if (rec.detached) throw kerr('ENOENT');
-    const { bp, off } = this.entryBlockCached(rec.dirClu, rec.idx) ?? (await this.entryBlock(rec.dirClu, rec.idx));
+    const now = this.vgetNow(key);
+    if (now !== undefined) return now;
+    const rec = this.liveKey(key);
+    const { bp, off } = await this.entryBlock(rec.dirClu, rec.idx);
+    let node: FatNode;
     try {
-      const d = bp.data;
-      const first = d[off]!;
-      const attr = d[off + 11]!;
-      if (first === SLOT_END || first === SLOT_FREE || (attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME || attr & ATTR_VOLUME_ID) {
-        throw kerr('ESTALE');
-      }
-      const lo = get16(d, off + DIRENT.fstClusLO.off);
-      const fields: EntryFields = {
-        attr, ntRes: d[off + DIRENT.ntRes.off]!, crtTimeTenth: d[off + DIRENT.crtTimeTenth.off]!,
-        crtTime: get16(d, off + DIRENT.crtTime.off), crtDate: get16(d, off + DIRENT.crtDate.off),
-        lstAccDate: get16(d, off + DIRENT.lstAccDate.off), wrtTime: get16(d, off + DIRENT.wrtTime.off),
-        wrtDate: get16(d, off + DIRENT.wrtDate.off),
-        cluster: this.geo.type === 32 ? ((get16(d, off + DIRENT.fstClusHI.off) << 16) | lo) >>> 0 : lo,
-        size: get32(d, off + DIRENT.fileSize.off),
-      };
-      const node = new FatNode(this, key, fields, rec.parentKey);
-      if (node.isDir) {
-        // A corrupt directory still gets a vnode (so it can be stat'ed and removed); its contents answer EIO.
-        try {
-          node.ix = await this.pinDir(node.dirClu());
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'EIO') throw e;
-        }
-      }
-      return node;
+      node = this.nodeAt(key, rec.parentKey, bp.data, off);
     } finally {
       this.bio.brelse(bp);
     }
+    if (node.isDir) {
+      // A corrupt directory still gets a vnode (so it can be stat'ed and removed); its contents answer EIO.
+      try {
+        node.ix = await this.pinDir(node.dirClu());
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EIO') throw e;
+      }
+    }
+    return node;
+  }
+
+  /** vget() when the entry's block (and a directory's index) is in memory; undefined otherwise. */
+  vgetNow(key: VnodeKey): FatNode | undefined {
+    if (key === ROOT_KEY) return this.root;
+    const rec = this.liveKey(key);
+    const at = this.entryBlockCached(rec.dirClu, rec.idx);
+    if (at === undefined) return undefined;
+    let node: FatNode;
+    try {
+      node = this.nodeAt(key, rec.parentKey, at.bp.data, at.off);
+    } finally {
+      this.bio.brelse(at.bp);
+    }
+    if (node.isDir) {
+      // A start cluster out of range, or an index not in memory: vget() decides.
+      const clu = node.f!.cluster;
+      const ix = this.fat.validCluster(clu) ? this.pinDirNow(clu) : undefined;
+      if (ix === undefined) return undefined;
+      node.ix = ix;
+    }
+    return node;
+  }
+
+  /** The record of a key still naming an entry (ESTALE for an unknown key, ENOENT for a removed one). */
+  private liveKey(key: VnodeKey): KeyRec {
+    const rec = this.keys.get(key);
+    if (rec === undefined) throw kerr('ESTALE');
+    if (rec.detached) throw kerr('ENOENT');
+    return rec;
+  }
+
+  /** A node from the short entry at `off` of `d` (ESTALE when the slot no longer holds a file). */
+  private nodeAt(key: VnodeKey, parentKey: VnodeKey, d: Uint8Array, off: number): FatNode {
+    const first = d[off]!;
+    const attr = d[off + 11]!;
+    if (first === SLOT_END || first === SLOT_FREE || (attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME || attr & ATTR_VOLUME_ID) {
+      throw kerr('ESTALE');
+    }
+    const lo = get16(d, off + DIRENT.fstClusLO.off);
+    const fields: EntryFields = {
+      attr, ntRes: d[off + DIRENT.ntRes.off]!, crtTimeTenth: d[off + DIRENT.crtTimeTenth.off]!,
+      crtTime: get16(d, off + DIRENT.crtTime.off), crtDate: get16(d, off + DIRENT.crtDate.off),
+      lstAccDate: get16(d, off + DIRENT.lstAccDate.off), wrtTime: get16(d, off + DIRENT.wrtTime.off),
+      wrtDate: get16(d, off + DIRENT.wrtDate.off),
+      cluster: this.geo.type === 32 ? ((get16(d, off + DIRENT.fstClusHI.off) << 16) | lo) >>> 0 : lo,
+      size: get32(d, off + DIRENT.fileSize.off),
+    };
+    return new FatNode(this, key, fields, parentKey);
   }
 
   async statvfs(): Promise<StatVfs> {
@@ -839,17 +873,25 @@ export class MsdosMount implements FsMount {
 
   /** A directory vnode exists: keep its index (and so its subdirectory count) in memory. */
   async pinDir(clu: number): Promise<DirIndex> {
+    const now = this.pinDirNow(clu);
+    if (now !== undefined) return now;
+    const ix = await this.dirIndex(clu);
+    // Pinned meanwhile, or still in the LRU: as pinDirNow does.
+    const again = this.pinDirNow(clu);
+    if (again !== undefined) return again;
+    this.pinned.set(clu, { ix, refs: 1 });
+    return ix;
+  }
+
+  /** pinDir() when the index is in memory; undefined otherwise. */
+  pinDirNow(clu: number): DirIndex | undefined {
     const p = this.pinned.get(clu);
     if (p) {
       p.refs++;
       return p.ix;
     }
-    const ix = await this.dirIndex(clu);
-    const again = this.pinned.get(clu);
-    if (again) {
-      again.refs++;
-      return again.ix;
-    }
+    const ix = this.dirIndexes.get(clu);
+    if (ix === undefined) return undefined;
     this.pinned.set(clu, { ix, refs: 1 });
     this.dirIndexes.delete(clu);
     return ix;
@@ -1039,6 +1081,25 @@ export class MsdosMount implements FsMount {
     }
   }
 
+  /** devRead() at once, for reads the device does at once (whole sectors, or through one bounce buffer): false when not. */
+  private devReadNow(buf: Uint8Array, off: number): boolean {
+    const dev = this.dev;
+    const ss = this.geo.bytesPerSector;
+    if (off % ss === 0 && buf.length % ss === 0) return dev.readNow!(buf, off);
+    const start = off - (off % ss);
+    const end = Math.ceil((off + buf.length) / ss) * ss;
+    if (end - start > BOUNCE_BYTES) return false;
+    const bounce = this.bounces.pop() ?? new Uint8Array(BOUNCE_BYTES);
+    try {
+      const tmp = bounce.subarray(0, end - start);
+      if (!dev.readNow!(tmp, start)) return false;
+      buf.set(tmp.subarray(off - start, off - start + buf.length));
+      return true;
+    } finally {
+      this.bounces.push(bounce);
+    }
+  }
+
   /** Writes `buf` at device offset `off`, reading partial sectors first. */
   async devWrite(buf: Uint8Array, off: number): Promise<void> {
     const ss = this.geo.bytesPerSector;
@@ -1074,22 +1135,39 @@ export class MsdosMount implements FsMount {
    * `fileSize` is the file's size before it: bytes at or past it need not be kept.
    */
   async chainIO(chain: readonly number[], buf: Uint8Array, pos: number, write: boolean, fileSize = 0): Promise<void> {
-    let done = 0;
-    const n = buf.length;
-    while (done < n) {
-      const ci = Math.floor(pos / this.csize);
-      const within = pos % this.csize;
-      if (ci >= chain.length) throw kerr('EIO', `msdosfs: file offset ${pos} beyond its cluster chain`);
-      let run = 1;
-      while (ci + run < chain.length && chain[ci + run] === chain[ci]! + run && run * this.csize - within < n - done) run++;
-      const len = Math.min(run * this.csize - within, n - done);
+    for (let done = 0; done < buf.length; ) {
+      const [off, len] = this.runAt(chain, pos, buf.length - done);
       const piece = buf.subarray(done, done + len);
-      const off = this.clusterOffset(chain[ci]!) + within;
       if (write) await this.stageWrite(piece, off, pos + len < fileSize);
       else await this.dataRead(piece, off);
       done += len;
       pos += len;
     }
+  }
+
+  /**
+   * chainIO() reading, done at once when nothing is staged and the device reads at once: true when `buf`
+   * is filled, false when it could not be (chainIO then, which reads it all again).
+   */
+  chainReadNow(chain: readonly number[], buf: Uint8Array, pos: number): boolean {
+    if (this.stageEnd > this.stageStart || this.inflight.length > 0 || this.dev.readNow === undefined) return false;
+    for (let done = 0; done < buf.length; ) {
+      const [off, len] = this.runAt(chain, pos, buf.length - done);
+      if (!this.devReadNow(buf.subarray(done, done + len), off)) return false;
+      done += len;
+      pos += len;
+    }
+    return true;
+  }
+
+  /** Where file byte `pos` of a chain lies on the device, and how many of the next `left` bytes follow it there. */
+  private runAt(chain: readonly number[], pos: number, left: number): [off: number, len: number] {
+    const ci = Math.floor(pos / this.csize);
+    const within = pos % this.csize;
+    if (ci >= chain.length) throw kerr('EIO', `msdosfs: file offset ${pos} beyond its cluster chain`);
+    let run = 1;
+    while (ci + run < chain.length && chain[ci + run] === chain[ci]! + run && run * this.csize - within < left) run++;
+    return [this.clusterOffset(chain[ci]!) + within, Math.min(run * this.csize - within, left)];
   }
 
   /** Writes zeros over file bytes [from, to) of a chain. */
