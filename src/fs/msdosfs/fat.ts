@@ -131,11 +131,25 @@ export class Fat {
 
   /** Sets the entry of cluster `c` (EOC for an end mark); FAT32's reserved high four bits are kept. */
   async set(c: number, value: number): Promise<void> {
+    if (this.setNow(c, value)) return;
+    await this.page(this.pageOf(c));
+    this.setNow(c, value);
+  }
+
+  /** The FAT page holding cluster `c`'s entry. */
+  private pageOf(c: number): number {
+    return this.geo.type === 12 ? 0 : Math.floor((c * (this.geo.type / 8)) / this.pageSize);
+  }
+
+  /** set() when the entry's page is in memory (true); false, with nothing changed, when it is not. */
+  setNow(c: number, value: number): boolean {
     if (c < 0 || c > this.maxCluster) throw kerr('EIO', `msdosfs: FAT write of cluster ${c} out of range`);
     const t = this.geo.type;
     const v = value === EOC ? (t === 12 ? 0xfff : t === 16 ? 0xffff : 0x0fffffff) : value;
+    const n = this.pageOf(c);
+    const pg = this.pages.get(n);
+    if (pg === undefined) return false;
     if (t === 12) {
-      const pg = await this.page(0);
       const off = c + (c >> 1);
       if (c & 1) {
         pg[off] = (pg[off]! & 0x0f) | ((v & 0x0f) << 4);
@@ -144,21 +158,17 @@ export class Fat {
         pg[off] = v & 0xff;
         pg[off + 1] = (pg[off + 1]! & 0xf0) | ((v >> 8) & 0x0f);
       }
-      this.dirtyPages.add(0);
-      return;
-    }
-    const width = t / 8;
-    const byte = c * width;
-    const n = Math.floor(byte / this.pageSize);
-    const pg = await this.page(n);
-    const o = byte % this.pageSize;
-    pg[o] = v & 0xff;
-    pg[o + 1] = (v >> 8) & 0xff;
-    if (width === 4) {
-      pg[o + 2] = (v >> 16) & 0xff;
-      pg[o + 3] = (pg[o + 3]! & 0xf0) | ((v >> 24) & 0x0f);
+    } else {
+      const o = (c * (t / 8)) % this.pageSize;
+      pg[o] = v & 0xff;
+      pg[o + 1] = (v >> 8) & 0xff;
+      if (t === 32) {
+        pg[o + 2] = (v >> 16) & 0xff;
+        pg[o + 3] = (pg[o + 3]! & 0xf0) | ((v >> 24) & 0x0f);
+      }
     }
     this.dirtyPages.add(n);
+    return true;
   }
 
   validCluster(c: number): boolean {
@@ -244,7 +254,7 @@ export class Fat {
    */
   async alloc(n: number, near: number): Promise<number[]> {
     if (n <= 0) return [];
-    const free = await this.countFree();
+    const free = this.freeCount ?? (await this.countFree());
     if (free < n) throw kerr('ENOSPC');
     const got: number[] = [];
     let c = this.validCluster(near + 1) ? near + 1 : this.validCluster(this.nextFree) ? this.nextFree : 2;
@@ -254,7 +264,10 @@ export class Fat {
       c = c >= this.maxCluster ? 2 : c + 1;
     }
     if (got.length < n) throw kerr('ENOSPC');
-    for (let i = 0; i < got.length; i++) await this.set(got[i]!, i + 1 < got.length ? got[i + 1]! : EOC);
+    for (let i = 0; i < got.length; i++) {
+      const v = i + 1 < got.length ? got[i + 1]! : EOC;
+      if (!this.setNow(got[i]!, v)) await this.set(got[i]!, v);
+    }
     this.freeCount = free - n;
     this.nextFree = c;
     return got;

@@ -337,8 +337,8 @@ export class FatNode implements VnodeImpl {
     if (need > chain.length) {
       const last = chain.length ? chain[chain.length - 1]! : 0;
       const got = await this.mp.fat.alloc(need - chain.length, last || this.mp.fat.nextFree - 1);
-      if (chain.length) await this.mp.fat.set(last, got[0]!);
-      else f.cluster = got[0]!;
+      if (chain.length === 0) f.cluster = got[0]!;
+      else if (!this.mp.fat.setNow(last, got[0]!)) await this.mp.fat.set(last, got[0]!);
       chain.push(...got);
     }
     return chain;
@@ -350,7 +350,7 @@ export class FatNode implements VnodeImpl {
     if (buf.length === 0) return 0;
     const end = offset + buf.length;
     if (end > MAX_FILE_SIZE) throw kerr('EFBIG');
-    const chain = await this.extendTo(end);
+    const chain = this.chain !== null && this.chain.length * this.mp.csize >= end ? this.chain : await this.extendTo(end);
     if (offset > f.size) await this.mp.zeroRange(chain, f.size, offset);
     await this.mp.chainIO(chain, buf, offset, true, f.size);
     if (end > f.size) f.size = end;

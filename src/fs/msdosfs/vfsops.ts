@@ -953,33 +953,42 @@ export class MsdosMount implements FsMount {
    * free to overwrite, or more than the stage holds) goes to the device after the stage.
    */
   private async stageWrite(piece: Uint8Array, off: number, keepTail: boolean): Promise<void> {
+    if (this.stageJoin(piece, off, keepTail)) return;
+    await this.flushStage();
+    if (this.stageJoin(piece, off, keepTail)) return;
+    // The read-modify-write of partial sectors must see every earlier write on the device.
+    await this.waitInflight();
+    await this.devWrite(piece, off);
+  }
+
+  /**
+   * The part of stageWrite() that needs no wait: the data joins the stage (true), or false when it cannot
+   * (the stage must be written first, or the data cannot be staged at all).
+   */
+  private stageJoin(piece: Uint8Array, off: number, keepTail: boolean): boolean {
     const ss = this.geo.bytesPerSector;
     const end = off + piece.length;
     const a = off - (off % ss);
     const b = Math.ceil(end / ss) * ss;
-    if (this.stageEnd > this.stageStart && a >= this.stageStart && a <= Math.max(this.stageEnd, this.stageSlack) && b - this.stageStart <= STAGE_MAX) {
-      // Joining the stage: a partial first or last sector must already be in it (or, at the end, not matter).
-      const headOk = off === a || a < this.stageEnd;
-      const tailOk = end === b || !keepTail || b - ss < this.stageEnd;
-      if (headOk && tailOk) {
-        if (a > this.stageEnd) {
-          // Across the previous file's slack (past its end): zeros.
-          this.stageBuf!.fill(0, this.stageEnd - this.stageStart, a - this.stageStart);
-          this.stageEnd = a;
-        }
-        this.stageCopy(piece, off, end, b, keepTail);
-        return;
-      }
-    }
-    await this.flushStage();
-    if (off === a && (end === b || !keepTail) && b - a <= STAGE_MAX) {
+    if (this.stageEnd <= this.stageStart) {
+      // An empty stage starts here when the data begins a sector and its last sector is whole or free to pad.
+      if (off !== a || (end !== b && keepTail) || b - a > STAGE_MAX) return false;
       this.stageStart = this.stageEnd = a;
       this.stageCopy(piece, off, end, b, keepTail);
-      return;
+      return true;
     }
-    // The read-modify-write of partial sectors must see every earlier write on the device.
-    await this.waitInflight();
-    await this.devWrite(piece, off);
+    if (a < this.stageStart || a > Math.max(this.stageEnd, this.stageSlack) || b - this.stageStart > STAGE_MAX) return false;
+    // Joining the stage: a partial first or last sector must already be in it (or, at the end, not matter).
+    const headOk = off === a || a < this.stageEnd;
+    const tailOk = end === b || !keepTail || b - ss < this.stageEnd;
+    if (!headOk || !tailOk) return false;
+    if (a > this.stageEnd) {
+      // Across the previous file's slack (past its end): zeros.
+      this.stageBuf!.fill(0, this.stageEnd - this.stageStart, a - this.stageStart);
+      this.stageEnd = a;
+    }
+    this.stageCopy(piece, off, end, b, keepTail);
+    return true;
   }
 
   private stageCopy(piece: Uint8Array, off: number, end: number, b: number, keepTail: boolean): void {
@@ -1138,7 +1147,9 @@ export class MsdosMount implements FsMount {
     for (let done = 0; done < buf.length; ) {
       const [off, len] = this.runAt(chain, pos, buf.length - done);
       const piece = buf.subarray(done, done + len);
-      if (write) await this.stageWrite(piece, off, pos + len < fileSize);
+      if (write) {
+        if (!this.stageJoin(piece, off, pos + len < fileSize)) await this.stageWrite(piece, off, pos + len < fileSize);
+      }
       else await this.dataRead(piece, off);
       done += len;
       pos += len;
