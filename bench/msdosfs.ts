@@ -25,7 +25,7 @@
  */
 
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,36 +100,39 @@ type ReadOp =
 
 /**
  * The host reader (a worker thread, plain JavaScript so it runs without a build step): walks the host tree
- * with synchronous calls and sends batches of operations, file data in a shared slab. `state[i]` is 1 while
- * slab i is with the kernel side, 0 when free; `state[READ_SLABS]` counts releases, waited on when no slab
- * is free; `state[READ_SLABS + 1]` set tells the reader to stop. The host's directory listing, stat, open, read and close run on this thread, the kernel's calls
- * on the main one.
+ * with synchronous calls and sends batches of operations, file data in a slab: an ArrayBuffer handed over
+ * (transferred) with the batch and handed back on `workerData.back` when the kernel side is done with it.
+ * Not shared memory: V8 copies out of a SharedArrayBuffer with relaxed atomic loads, about 5x slower than a
+ * plain copy, which would slow the kernel's write() of every byte. `state[0]` counts slabs handed back,
+ * waited on when none is free (up to READ_SLABS exist); `state[1]` set tells the reader to stop. The host's
+ * directory listing, stat, open, read and close run on this thread, the kernel's calls on the main one.
  */
 const HOST_READER = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { join } = require('node:path');
-const { slabs, pieceBytes, batchOps } = workerData;
+const { slabs: n, slabBytes, pieceBytes, batchOps, back } = workerData;
 const state = new Int32Array(workerData.state);
-const n = slabs.length;
-let cur = -1, used = 0, ops = [];
+let made = 0, slab = null, used = 0, ops = [];
 function take() {
   for (;;) {
-    if (Atomics.load(state, n + 1) !== 0) throw new Error('stopped');
-    const gen = Atomics.load(state, n);
-    for (let i = 0; i < n; i++) if (Atomics.load(state, i) === 0) { Atomics.store(state, i, 1); return i; }
-    Atomics.wait(state, n, gen);
+    if (Atomics.load(state, 1) !== 0) throw new Error('stopped');
+    const gen = Atomics.load(state, 0);
+    const m = receiveMessageOnPort(back);
+    if (m !== undefined) return m.message;
+    if (made < n) { made++; return new ArrayBuffer(slabBytes); }
+    Atomics.wait(state, 0, gen);
   }
 }
 function send() {
-  if (cur < 0) return;
-  parentPort.postMessage({ slab: cur, ops });
-  cur = -1; used = 0; ops = [];
+  if (slab === null) return;
+  parentPort.postMessage({ slab, ops }, [slab]);
+  slab = null; used = 0; ops = [];
 }
 function room(len) {
-  if (cur >= 0 && (used + len > slabs[cur].byteLength || ops.length >= batchOps)) send();
-  if (cur < 0) cur = take();
-  return new Uint8Array(slabs[cur], used, len);
+  if (slab !== null && (used + len > slab.byteLength || ops.length >= batchOps)) send();
+  if (slab === null) slab = take();
+  return new Uint8Array(slab, used, len);
 }
 function op(o) { room(0); ops.push(o); }
 function walk(from) {
@@ -187,13 +190,14 @@ try {
  * that each file costs a one-name lookup); the process's working directory is put back at the end.
  */
 export async function fillTreeNoLinks(p: SyscallApi, from: string, to: string): Promise<void> {
-  const slabs = Array.from({ length: READ_SLABS }, () => new SharedArrayBuffer(READ_SLAB_BYTES));
-  const state = new Int32Array(new SharedArrayBuffer(4 * (READ_SLABS + 2)));
+  const state = new Int32Array(new SharedArrayBuffer(8));
+  const { port1: back, port2: backIn } = new MessageChannel();
   const reader = new Worker(HOST_READER, {
     eval: true,
-    workerData: { root: from, slabs, state: state.buffer, pieceBytes: PIECE_BYTES, batchOps: READ_BATCH_OPS },
+    workerData: { root: from, slabs: READ_SLABS, slabBytes: READ_SLAB_BYTES, state: state.buffer, pieceBytes: PIECE_BYTES, batchOps: READ_BATCH_OPS, back: backIn },
+    transferList: [backIn],
   });
-  type Msg = { slab: number; ops: ReadOp[] } | { done: true } | { error: string };
+  type Msg = { slab: ArrayBuffer; ops: ReadOp[] } | { done: true } | { error: string };
   const inbox: Msg[] = [];
   let wake: (() => void) | null = null;
   const post = (m: Msg) => {
@@ -213,7 +217,7 @@ export async function fillTreeNoLinks(p: SyscallApi, from: string, to: string): 
       const m = inbox.shift()!;
       if ('done' in m) break;
       if ('error' in m) throw new Error(`fillTreeNoLinks: host read failed: ${m.error}`);
-      const data = new Uint8Array(slabs[m.slab]!);
+      const data = new Uint8Array(m.slab);
       for (const op of m.ops) {
         if (op.k === 'd') {
           try {
@@ -234,17 +238,18 @@ export async function fillTreeNoLinks(p: SyscallApi, from: string, to: string): 
           }
         }
       }
-      Atomics.store(state, m.slab, 0);
-      Atomics.add(state, READ_SLABS, 1);
-      Atomics.notify(state, READ_SLABS);
+      back.postMessage(m.slab, [m.slab]);
+      Atomics.add(state, 0, 1);
+      Atomics.notify(state, 0);
     }
   } finally {
     if (fd >= 0) await p.close(fd).catch(() => undefined);
     reader.removeAllListeners('exit');
-    Atomics.store(state, READ_SLABS + 1, 1);
-    Atomics.add(state, READ_SLABS, 1);
-    Atomics.notify(state, READ_SLABS);
+    Atomics.store(state, 1, 1);
+    Atomics.add(state, 0, 1);
+    Atomics.notify(state, 0);
     await reader.terminate();
+    back.close();
     await p.chdir(home);
   }
 }
