@@ -203,12 +203,15 @@ const LFN_FORBIDDEN = new Set(['"', '*', '/', ':', '<', '>', '?', '\\', '|']);
 /** Characters not allowed in a short name beyond the long-name set. */
 const SFN_EXTRA_FORBIDDEN = new Set(['+', ',', ';', '=', '[', ']', '.', ' ']);
 
+/** ASCII characters a long name may not contain: control characters, DEL and LFN_FORBIDDEN. */
+const LFN_BAD_ASCII = Uint8Array.from({ length: 128 }, (_, c) => (c < 0x20 || c === 0x7f || LFN_FORBIDDEN.has(String.fromCharCode(c)) ? 1 : 0));
+
 /** Throws EINVAL for a name FAT cannot store: forbidden characters, control characters, or only dots and spaces. */
 export function checkLongName(name: string): void {
   if (name.length === 0 || name.length > MAX_LFN) throw kerr(name.length === 0 ? 'EINVAL' : 'ENAMETOOLONG');
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || LFN_FORBIDDEN.has(name[i]!)) throw kerr('EINVAL', `msdosfs: character 0x${c.toString(16)} is not allowed in a FAT name`);
+    if (c < 0x80 && LFN_BAD_ASCII[c]) throw kerr('EINVAL', `msdosfs: character 0x${c.toString(16)} is not allowed in a FAT name`);
   }
   if (/^[. ]*$/.test(name)) throw kerr('EINVAL', 'msdosfs: a FAT name cannot consist only of dots and spaces');
   // Trailing dots and spaces are dropped by Windows and would make two names collide; refuse them.
@@ -298,12 +301,18 @@ export function exactShortName(name: string): { raw: Uint8Array; ntRes: number }
 export function shortNameBasis(name: string): { base: number[]; ext: number[] } {
   const conv = (s: string): number[] => {
     const out: number[] = [];
-    for (const ch of s) {
-      if (ch === ' ' || ch === '.') continue;
-      const up = ch.toUpperCase();
-      const byte = up.length === 1 ? cp437Encode(up) : undefined;
-      if (byte === undefined || byte < 0x20 || SFN_EXTRA_FORBIDDEN.has(up) || LFN_FORBIDDEN.has(up) || byte === 0xe5) out.push(0x5f);
-      else out.push(byte);
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) {
+        const b = BASIS_ASCII[c]!;
+        if (b >= 0) out.push(b);
+        continue;
+      }
+      // A surrogate pair is one character (and has no CP437 form).
+      const pair = c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      const b = basisByte(pair ? s.slice(i, i + 2) : s[i]!);
+      if (pair) i++;
+      if (b >= 0) out.push(b);
     }
     return out;
   };
@@ -313,6 +322,18 @@ export function shortNameBasis(name: string): { base: number[]; ext: number[] } 
   const ext = conv(dot < 0 ? '' : stripped.slice(dot + 1)).slice(0, 3);
   return { base: base.length ? base : [0x5f], ext };
 }
+
+/** A character's byte in a basis name: -1 (dropped) for spaces and dots, '_' for what a short name cannot hold. */
+function basisByte(ch: string): number {
+  if (ch === ' ' || ch === '.') return -1;
+  const up = ch.toUpperCase();
+  const byte = up.length === 1 ? cp437Encode(up) : undefined;
+  if (byte === undefined || byte < 0x20 || SFN_EXTRA_FORBIDDEN.has(up) || LFN_FORBIDDEN.has(up) || byte === 0xe5) return 0x5f;
+  return byte;
+}
+
+/** basisByte() of every ASCII character. */
+const BASIS_ASCII = Int16Array.from({ length: 128 }, (_, c) => basisByte(String.fromCharCode(c)));
 
 /** The 11 bytes of basis + "~n" numeric tail (fatgen103 §7, "Numeric-Tail Generation Algorithm"). */
 export function shortNameWithTail(basis: { base: number[]; ext: number[] }, n: number): Uint8Array {
@@ -325,29 +346,42 @@ export function shortNameWithTail(basis: { base: number[]; ext: number[] }, n: n
   return raw;
 }
 
+/** The FAT date of the last local day converted (every file made in one run shares a few days). */
+let lastDay = { day: NaN, date: 0 };
+
 /** FAT dates and times (fatgen103 §6.1): date = (year-1980)<<9 | month<<5 | day, time = hour<<11 | min<<5 | sec/2. */
 export function unixToFat(sec: number, tzMinutes: number): { date: number; time: number; tenth: number } {
-  const ms = (sec + tzMinutes * 60) * 1000;
-  const d = new Date(ms);
-  let year = d.getUTCFullYear();
-  if (Number.isNaN(year) || year < 1980) return { date: (0 << 9) | (1 << 5) | 1, time: 0, tenth: 0 };
-  if (year > 2107) return { date: (127 << 9) | (12 << 5) | 31, time: (23 << 11) | (59 << 5) | 29, tenth: 199 };
-  year -= 1980;
-  const s = d.getUTCSeconds();
+  const local = sec + tzMinutes * 60;
+  const day = Math.floor(local / 86400);
+  if (day !== lastDay.day) {
+    const d = new Date(day * 86400000);
+    const year = d.getUTCFullYear();
+    if (Number.isNaN(year) || year < 1980) return { date: (0 << 9) | (1 << 5) | 1, time: 0, tenth: 0 };
+    if (year > 2107) return { date: (127 << 9) | (12 << 5) | 31, time: (23 << 11) | (59 << 5) | 29, tenth: 199 };
+    lastDay = { day, date: ((year - 1980) << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate() };
+  }
+  const inDay = local - day * 86400;
+  const s = Math.floor(inDay % 60);
   return {
-    date: (year << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate(),
-    time: (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | (s >> 1),
+    date: lastDay.date,
+    time: (Math.floor(inDay / 3600) << 11) | (Math.floor((inDay % 3600) / 60) << 5) | (s >> 1),
     tenth: (s & 1) * 100,
   };
 }
 
+/** The last FAT date converted, and its midnight in seconds since the epoch. */
+let lastDate = { date: -1, sec: 0 };
+
 /** Seconds since the epoch for a FAT date and time (0 date = 1980-01-01); out-of-range fields are clamped. */
 export function fatToUnix(date: number, time: number, tzMinutes: number): number {
-  const year = 1980 + (date >> 9);
-  const month = Math.min(Math.max((date >> 5) & 0xf, 1), 12);
-  const day = Math.min(Math.max(date & 0x1f, 1), 31);
+  if (date !== lastDate.date) {
+    const year = 1980 + (date >> 9);
+    const month = Math.min(Math.max((date >> 5) & 0xf, 1), 12);
+    const day = Math.min(Math.max(date & 0x1f, 1), 31);
+    lastDate = { date, sec: Date.UTC(year, month - 1, day) / 1000 };
+  }
   const hour = Math.min(time >> 11, 23);
   const min = Math.min((time >> 5) & 0x3f, 59);
   const sec = Math.min((time & 0x1f) * 2, 58);
-  return Date.UTC(year, month - 1, day, hour, min, sec) / 1000 - tzMinutes * 60;
+  return lastDate.sec + hour * 3600 + min * 60 + sec - tzMinutes * 60;
 }
