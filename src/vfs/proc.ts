@@ -280,10 +280,9 @@ export class Proc implements SyscallApi {
       if ((f.writable || flags & O_TRUNC) && vp.mount.readonly && (a.type === 'reg' || a.type === 'dir')) throw new KernelError('EROFS');
       if (flags & O_TRUNC && !created && a.type === 'reg' && (f.writable || (flags & 3) === O_RDONLY)) {
         const t = this.now();
-        return Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t })).then(
-          () => this.fds.alloc(f),
-          (e) => releaseAndThrow(vp, e),
-        );
+        return Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t }))
+          .then(() => this.fds.alloc(f))
+          .catch((e) => releaseAndThrow(vp, e));
       }
       return this.fds.alloc(f);
     } catch (e) {

@@ -11,7 +11,7 @@ import { msdosfs } from '../../src/fs/msdosfs/index.js';
 import { newfsMsdos } from '../../src/fs/msdosfs/newfs.js';
 import { tmpfs } from '../../src/fs/tmpfs/index.js';
 import { parseOptions } from '../../src/vfs/types.js';
-import { O_CREAT, O_RDONLY, O_RDWR, O_WRONLY } from '../../src/vfs/fcntl.js';
+import { O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY } from '../../src/vfs/fcntl.js';
 import type { Mount } from '../../src/vfs/mount.js';
 
 const services = { now: () => ({ sec: 1700000000, nsec: 0 }), log: () => undefined, random: (b: Uint8Array) => b.fill(1), monotonic: () => 0n };
@@ -130,6 +130,34 @@ test('walks that fail part-way (ENOENT, ENOTDIR, ELOOP, EACCES) leave every vnod
   assert.equal((await p.stat('/mnt/toE/../f')).ino, (await p.stat('/mnt/d/f')).ino);
   assert.equal((await p.stat('/mnt/d/e/../../d/./e/..')).ino, (await p.stat('/mnt/d')).ino);
   assert.equal(held(mp), before, 'a vnode stayed held');
+  await p.unmount('/mnt');
+  await k.halt();
+});
+
+test('an open that fails after truncating (no descriptor left: EMFILE) holds nothing', async () => {
+  const k = await Kernel.boot({ components: [tmpfs] });
+  const p = k.newProc();
+  await p.mount('tmpfs', '/mnt');
+  const mp = k.mounts.find((m) => m.path === '/mnt')!;
+  const fd = await p.open('/mnt/t', O_CREAT | O_WRONLY);
+  await p.write(fd, new Uint8Array(100));
+  const before = held(mp);
+  const fds: number[] = [];
+  for (;;) {
+    try {
+      fds.push(await p.dup(fd));
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'EMFILE');
+      break;
+    }
+  }
+  for (const [flags, what] of [[O_WRONLY | O_TRUNC, 'truncating'], [O_RDONLY, 'plain']] as const) {
+    await assert.rejects(p.open('/mnt/t', flags), { code: 'EMFILE' }, what);
+    assert.equal(held(mp), before, `a ${what} open that failed kept its vnode`);
+  }
+  assert.equal((await p.stat('/mnt/t')).size, 0);
+  for (const d of fds) await p.close(d);
+  await p.close(fd);
   await p.unmount('/mnt');
   await k.halt();
 });
