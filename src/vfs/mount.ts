@@ -244,7 +244,7 @@ export function vreleLocked(vp: Vnode): void {
   if (--vp.usecount === 0 && !vp.reclaimed) vp.mount.freeList.add(vp);
 }
 
-async function vreleLast(vp: Vnode): Promise<void> {
+function vreleLast(vp: Vnode): Promise<void> | void {
   const mp = vp.mount;
   if (vp.reclaimed) return;
   let orphan = false;
@@ -253,19 +253,23 @@ async function vreleLast(vp: Vnode): Promise<void> {
   } catch {
     orphan = false;
   }
-  if (orphan || mp.freeList.size >= mp.vcacheLimit) {
-    await mp.lock.enterWrite();
-    try {
-      if (vp.usecount === 0 && !vp.reclaimed) {
-        if (orphan && vp.impl.inactive && !mp.readonly) await mp.call('inactive', () => vp.impl.inactive!());
-        if (orphan) await mp.reclaim(vp);
-        else mp.freeList.add(vp);
-      }
-      await mp.evict();
-    } finally {
-      mp.lock.exitWrite();
-    }
-    return;
-  }
+  // The usual case needs no lock: the vnode joins the free list.
+  if (orphan || mp.freeList.size >= mp.vcacheLimit) return inactivate(vp, orphan);
   mp.freeList.add(vp);
+}
+
+/** The last release of an orphan (its storage freed), or one that finds the cache full, under the exclusive lock. */
+async function inactivate(vp: Vnode, orphan: boolean): Promise<void> {
+  const mp = vp.mount;
+  await mp.lock.enterWrite();
+  try {
+    if (vp.usecount === 0 && !vp.reclaimed) {
+      if (orphan && vp.impl.inactive && !mp.readonly) await mp.call('inactive', () => vp.impl.inactive!());
+      if (orphan) await mp.reclaim(vp);
+      else mp.freeList.add(vp);
+    }
+    await mp.evict();
+  } finally {
+    mp.lock.exitWrite();
+  }
 }

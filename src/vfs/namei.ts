@@ -147,17 +147,19 @@ async function readlinkOf(vp: Vnode): Promise<string> {
   }
 }
 
+/** Pushes the components of `p` on `stack`, last first (so they pop in order). */
+function pushPath(stack: string[], p: string): void {
+  const comps = p.split('/');
+  for (let i = comps.length - 1; i >= 0; i--) if (comps[i] !== '') stack.push(comps[i]!);
+}
+
 function* walk(ctx: NameiContext, path: string, opts: { follow: boolean; parent?: boolean }): Walk {
   checkPath(path);
   const wantParent = opts.parent ?? false;
   const stack: string[] = [];
   let trailingSlash = false;
 
-  const pushPath = (p: string): void => {
-    const comps = p.split('/');
-    for (let i = comps.length - 1; i >= 0; i--) if (comps[i] !== '') stack.push(comps[i]!);
-  };
-  pushPath(path);
+  pushPath(stack, path);
   trailingSlash = path.length > 1 && path.endsWith('/') && stack.length > 0;
 
   let dvp = path.startsWith('/') ? ctx.root : ctx.cwd;
@@ -244,7 +246,7 @@ function* walk(ctx: NameiContext, path: string, opts: { follow: boolean; parent?
         if (target.length === 0) throw new KernelError('ENOENT');
         if (byteLength(target) >= PATH_MAX) throw new KernelError('ENAMETOOLONG');
         const before = stack.length;
-        pushPath(target);
+        pushPath(stack, target);
         if (target.startsWith('/')) {
           vref(ctx.root);
           const w = vrele(dvp);

@@ -128,14 +128,20 @@ export class Proc implements SyscallApi {
     return namei(this.ctx(), path, { follow, parent: true });
   }
 
-  /** Runs `fn` with the vnode of `path` held. */
-  private async withVnode<T>(path: string, follow: boolean, fn: (vp: Vnode) => Promise<T>): Promise<T> {
-    const r = await this.lookup(path, follow);
-    try {
-      return await fn(r.vp!);
-    } finally {
-      await releaseResult(r);
-    }
+  /** Runs `fn` with the vnode of `path` held (without waiting when neither the walk nor `fn` waits). */
+  private withVnode<T>(path: string, follow: boolean, fn: (vp: Vnode) => T | Promise<T>): T | Promise<T> {
+    return andThen(this.lookup(path, follow), (r) => {
+      let out: T | Promise<T>;
+      try {
+        out = fn(r.vp!);
+      } catch (e) {
+        return andThen(releaseNow(r), () => {
+          throw e;
+        });
+      }
+      if (out instanceof Promise) return out.finally(() => releaseNow(r));
+      return andThen(releaseNow(r), () => out);
+    });
   }
 
   /** Runs a driver call under the mount's lock (exclusive for `write`), its errors as Mount.call's. */
@@ -433,16 +439,16 @@ export class Proc implements SyscallApi {
   }
 
   stat(path: string): Promise<Stat> {
-    return this.sys('stat', path, () => this.withVnode(path, true, async (vp) => Proc.makeStat(vp)));
+    return this.sys('stat', path, () => this.withVnode(path, true, (vp) => Proc.makeStat(vp)));
   }
 
   lstat(path: string): Promise<Stat> {
-    return this.sys('lstat', path, () => this.withVnode(path, false, async (vp) => Proc.makeStat(vp)));
+    return this.sys('lstat', path, () => this.withVnode(path, false, (vp) => Proc.makeStat(vp)));
   }
 
   access(path: string, mode: number): Promise<void> {
     return this.sys('access', path, () =>
-      this.withVnode(path, true, async (vp) => {
+      this.withVnode(path, true, (vp) => {
         if (mode === F_OK) return;
         if (mode & ~(R_OK | W_OK | X_OK)) throw new KernelError('EINVAL');
         if (mode & W_OK && vp.mount.readonly && vp.type !== 'blk' && vp.type !== 'chr') throw new KernelError('EROFS');

@@ -41,8 +41,11 @@ export class Vnode {
     return this.impl.getattr();
   }
 
+  /** A file's type never changes while its vnode lives: asked once. */
+  private typeOnce: VType | undefined;
+
   get type(): VType {
-    return this.impl.getattr().type;
+    return (this.typeOnce ??= this.impl.getattr().type);
   }
 
   get isRoot(): boolean {
