@@ -75,6 +75,13 @@ export class RwLock {
     return new Promise((wake) => this.queue.push({ write: false, wake }));
   }
 
+  /** Takes the lock exclusively when that needs no wait; false otherwise. */
+  tryEnterWrite(): boolean {
+    if (this.writer || this.readers > 0) return false;
+    this.writer = true;
+    return true;
+  }
+
   enterWrite(): Promise<void> {
     if (!this.writer && this.readers === 0) {
       this.writer = true;

@@ -148,7 +148,7 @@ export class Proc implements SyscallApi {
   private static async locked<T>(mp: Mount, write: boolean, what: string, fn: () => Promise<T>): Promise<T> {
     if (write) {
       if (mp.readonly) throw new KernelError('EROFS');
-      await mp.lock.enterWrite();
+      if (!mp.lock.tryEnterWrite()) await mp.lock.enterWrite();
       try {
         if (mp.readonly) throw new KernelError('EROFS');
         return await fn();
@@ -239,23 +239,20 @@ export class Proc implements SyscallApi {
     let vp: Vnode;
     let created = false;
     const excl = (flags & O_EXCL) !== 0;
-    const r = await this.lookupParent(path, !(excl || flags & O_NOFOLLOW));
+    const found = this.lookupParent(path, !(excl || flags & O_NOFOLLOW));
+    const r = found instanceof Promise ? await found : found;
     try {
       if (r.vp === null) {
         if (r.trailingSlash) throw new KernelError('EISDIR');
         const { dvp, name, mp } = this.checkCreate(r);
         const node = this.newNode(dvp, 'reg', mode);
         const key = await Proc.locked(mp, true, 'create', async () => {
-          const existing = await dvp.impl.lookup(name);
+          let existing = dvp.impl.lookupNow?.(name);
+          if (existing === undefined) existing = await dvp.impl.lookup(name);
           if (existing !== null) throw new KernelError('EEXIST');
           return dvp.impl.create(name, node);
         });
-        await mp.lock.enterRead();
-        try {
-          vp = await mp.vget(key);
-        } finally {
-          mp.lock.exitRead();
-        }
+        vp = mp.callNow('vget', () => mp.vgetNow(key)) ?? (await Proc.vgetShared(mp, key));
         created = true;
       } else {
         if (excl) throw new KernelError('EEXIST');
@@ -263,9 +260,20 @@ export class Proc implements SyscallApi {
         vref(vp);
       }
     } finally {
-      await releaseNow(r);
+      const w = releaseNow(r);
+      if (w) await w;
     }
     return this.openVnode(vp, flags, created);
+  }
+
+  /** The held vnode for `key`, under the mount's lock taken shared. */
+  private static async vgetShared(mp: Mount, key: number): Promise<Vnode> {
+    await mp.lock.enterRead();
+    try {
+      return await mp.vget(key);
+    } finally {
+      mp.lock.exitRead();
+    }
   }
 
   /** A descriptor for the held `vp` (released on failure) after open()'s checks; `created`: by this call. */

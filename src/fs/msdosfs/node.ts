@@ -27,6 +27,8 @@ export class FatNode implements VnodeImpl {
   /** A directory's index, pinned while this vnode lives (for the link count). */
   ix: DirIndex | null = null;
   private timeCache: { wd: number; wt: number; ad: number; cd: number; ct: number; ctt: number; mtime: Timespec; atime: Timespec; birth: Timespec } | null = null;
+  /** What getattr() last answered (frozen), handed out again while nothing in it changed. */
+  private lastAttr: Vattr | null = null;
   /** The root directory has no entry: its times live in memory only (FAT keeps none for it). */
   private rootTimes = { mtime: FAT_EPOCH, atime: FAT_EPOCH };
 
@@ -94,10 +96,16 @@ export class FatNode implements VnodeImpl {
       }
       // Shared, not copied (as ext2fs does); frozen, so no caller can change them in place.
     }
-    return {
+    const nlink = this.isDir ? (this.nlink === 0 ? 0 : 2 + (this.ix?.subdirs ?? 0)) : this.nlink;
+    // The VFS asks several times per system call: the same frozen object while nothing changed.
+    const last = this.lastAttr;
+    if (last !== null && last.size === size && last.mode === mode && last.nlink === nlink && last.mtime === mtime && last.atime === atime && last.birthtime === birth) {
+      return last;
+    }
+    this.lastAttr = Object.freeze({
       type: this.isDir ? 'dir' : 'reg',
       mode,
-      nlink: this.isDir ? (this.nlink === 0 ? 0 : 2 + (this.ix?.subdirs ?? 0)) : this.nlink,
+      nlink,
       uid: o.uid,
       gid: o.gid,
       size,
@@ -109,14 +117,16 @@ export class FatNode implements VnodeImpl {
       mtime,
       ctime: mtime,
       birthtime: birth,
-    };
+    });
+    return this.lastAttr;
   }
 
-  private async save(): Promise<void> {
+  /** Writes the fields back to the entry (at once when its block is in memory, the usual case). */
+  private save(): void | Promise<void> {
     if (this.f === null || this.nlink === 0) return;
     const rec = this.mp.keyRec(this.key);
     if (rec === undefined || rec.detached) return;
-    await this.mp.writeEntry(rec.dirClu, rec.idx, this.f);
+    return this.mp.writeEntry(rec.dirClu, rec.idx, this.f);
   }
 
   private setMtime(t: Timespec): void {
@@ -127,13 +137,13 @@ export class FatNode implements VnodeImpl {
   }
 
   /** A directory changed: its modification time follows (the root has none). */
-  private async touch(t: Timespec): Promise<void> {
+  private touch(t: Timespec): void | Promise<void> {
     if (this.f === null) {
       this.rootTimes.mtime = t.sec;
       return;
     }
     this.setMtime(t);
-    await this.save();
+    return this.save();
   }
 
   async setattr(a: SetAttr): Promise<void> {

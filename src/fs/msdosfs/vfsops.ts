@@ -733,16 +733,14 @@ export class MsdosMount implements FsMount {
   }
 
   /** Finds `n` consecutive free slots (growing the directory when needed); returns the first index. */
-  private async findSlots(dirClu: number, ix: DirIndex, n: number): Promise<number> {
-    for (let guard = 0; guard < 64; guard++) {
-      let run = 0;
-      for (let i = ix.firstFree; i < ix.used.length; i++) {
-        if (ix.used[i]) run = 0;
-        else if (++run === n) return i - n + 1;
-      }
-      await this.growDir(dirClu, ix);
+  /** The first of `n` free slots in a row, or -1 when the directory must grow first. */
+  private freeRun(ix: DirIndex, n: number): number {
+    let run = 0;
+    for (let i = ix.firstFree; i < ix.used.length; i++) {
+      if (ix.used[i]) run = 0;
+      else if (++run === n) return i - n + 1;
     }
-    throw kerr('ENOSPC', 'msdosfs: no room in directory');
+    return -1;
   }
 
   /** Chooses the short name for a new entry and whether a long name is needed. */
@@ -771,7 +769,12 @@ export class MsdosMount implements FsMount {
     const ix = await this.dirIndex(dirClu);
     const sn = this.chooseShortName(ix, name);
     const nlfn = sn.lfn ? Math.ceil(name.length / LFN_CHARS) : 0;
-    const first = await this.findSlots(dirClu, ix, nlfn + 1);
+    let first = this.freeRun(ix, nlfn + 1);
+    for (let guard = 0; first < 0; guard++) {
+      if (guard === 64) throw kerr('ENOSPC', 'msdosfs: no room in directory');
+      await this.growDir(dirClu, ix);
+      first = this.freeRun(ix, nlfn + 1);
+    }
     const sum = shortNameChecksum(sn.raw);
     for (let k = 0; k < nlfn; k++) {
       const ord = nlfn - k;
@@ -823,9 +826,14 @@ export class MsdosMount implements FsMount {
     put32(d, off + DIRENT.fileSize.off, f.attr & ATTR_DIRECTORY ? 0 : f.size);
   }
 
-  /** Writes a node's fields into its entry (a delayed write through the buffer cache). */
-  async writeEntry(dirClu: number, idx: number, f: EntryFields): Promise<void> {
-    const { bp, off } = this.entryBlockCached(dirClu, idx) ?? (await this.entryBlock(dirClu, idx));
+  /** Writes a node's fields into its entry (a delayed write through the buffer cache; at once when the block is in memory). */
+  writeEntry(dirClu: number, idx: number, f: EntryFields): void | Promise<void> {
+    const at = this.entryBlockCached(dirClu, idx);
+    if (at !== undefined) return this.putEntry(dirClu, idx, at.bp, at.off, f);
+    return this.entryBlock(dirClu, idx).then(({ bp, off }) => this.putEntry(dirClu, idx, bp, off, f));
+  }
+
+  private putEntry(dirClu: number, idx: number, bp: Buf, off: number, f: EntryFields): void {
     const first = bp.data[off]!;
     if (first === SLOT_END || first === SLOT_FREE) {
       this.bio.brelse(bp);
