@@ -362,11 +362,13 @@ export class FatNode implements VnodeImpl {
     if (end > MAX_FILE_SIZE) throw kerr('EFBIG');
     const chain = this.chain !== null && this.chain.length * this.mp.csize >= end ? this.chain : await this.extendTo(end);
     if (offset > f.size) await this.mp.zeroRange(chain, f.size, offset);
-    await this.mp.chainIO(chain, buf, offset, true, f.size);
+    const staged = this.mp.chainWrite(chain, buf, offset, f.size);
+    if (staged) await staged;
     if (end > f.size) f.size = end;
     f.attr |= ATTR_ARCHIVE;
     this.setMtime(time);
-    await this.save();
+    const saved = this.save();
+    if (saved) await saved;
     return buf.length;
   }
 

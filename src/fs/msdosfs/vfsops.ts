@@ -1155,10 +1155,18 @@ export class MsdosMount implements FsMount {
     for (let done = 0; done < buf.length; ) {
       const [off, len] = this.runAt(chain, pos, buf.length - done);
       const piece = buf.subarray(done, done + len);
-      if (write) {
-        if (!this.stageJoin(piece, off, pos + len < fileSize)) await this.stageWrite(piece, off, pos + len < fileSize);
-      }
+      if (write) await this.stageWrite(piece, off, pos + len < fileSize);
       else await this.dataRead(piece, off);
+      done += len;
+      pos += len;
+    }
+  }
+
+  /** chainIO() writing: at once while the data joins the stage, chainIO for what does not. */
+  chainWrite(chain: readonly number[], buf: Uint8Array, pos: number, fileSize: number): void | Promise<void> {
+    for (let done = 0; done < buf.length; ) {
+      const [off, len] = this.runAt(chain, pos, buf.length - done);
+      if (!this.stageJoin(buf.subarray(done, done + len), off, pos + len < fileSize)) return this.chainIO(chain, buf.subarray(done), pos, true, fileSize);
       done += len;
       pos += len;
     }
