@@ -13,7 +13,7 @@ import type { VType } from '../../vfs/types.js';
 import { crc32c } from './crc.js';
 import { DX_HASH, dirhash } from './dirhash.js';
 import { initExtentRoot, inlineBytes, writeFile } from './file.js';
-import type { Ext2Fs } from './fs.js';
+import type { Ext2Fs, Walk } from './fs.js';
 import { corrupt } from './fs.js';
 import type { Inode } from './inode.js';
 import type { Buf } from '../../vfs/bio.js';
@@ -87,10 +87,14 @@ export function dirBlocks(fs: Ext2Fs, ip: Inode): number {
 }
 
 /** Reads logical directory block `lblk` through the buffer cache, verifying its checksum tail. Held: release it. */
-async function dirBlock(fs: Ext2Fs, ip: Inode, lblk: number) {
-  const m = await fs.map(ip, lblk, 1);
+function dirBlock(fs: Ext2Fs, ip: Inode, lblk: number): Promise<{ bp: Buf; pblk: number } | null> {
+  return fs.run(dirBlockW(fs, ip, lblk));
+}
+
+function* dirBlockW(fs: Ext2Fs, ip: Inode, lblk: number): Walk<{ bp: Buf; pblk: number } | null> {
+  const m = yield* fs.mapW(ip, lblk, 1);
   if (m.pblk === 0 || m.uninit) return null;
-  const bp = await fs.bread(m.pblk);
+  const bp = yield* fs.breadW(m.pblk);
   return { bp, pblk: m.pblk };
 }
 
@@ -194,12 +198,18 @@ function dxLimit(fs: Ext2Fs, countOff: number): number {
   return Math.floor((fs.bs - countOff - (fs.csum ? 8 : 0)) / 8);
 }
 
+interface DxFound { hash: number; version: number; path: DxLevel[]; leaf: number }
+
+function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => number): Promise<DxFound | null> {
+  return fs.run(dxPathW(fs, ip, nameHash));
+}
+
 /**
  * Walks the index from the root to the leaf for `hash`. Returns the path (per level: entries and chosen index)
  * or null when the index cannot be used (unknown hash, e.g. siphash) and the caller should scan.
  */
-async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => number): Promise<{ hash: number; version: number; path: DxLevel[]; leaf: number } | null> {
-  const first = await dirBlock(fs, ip, 0);
+function* dxPathW(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => number): Walk<DxFound | null> {
+  const first = yield* dirBlockW(fs, ip, 0);
   if (!first) throw corrupt(fs, `directory inode ${ip.ino}: htree root block missing`);
   const root = first.bp.data.slice();
   fs.bio.brelse(first.bp);
@@ -239,7 +249,7 @@ async function dxPath(fs: Ext2Fs, ip: Inode, nameHash: (version: number) => numb
     path.push({ lblk, data: d, countOff, count: cl.count, limit: cl.limit, at, entries });
     const child = entries[at]!.block;
     if (level === info.indirectLevels) return { hash, version, path, leaf: child };
-    const nb = await dirBlock(fs, ip, child);
+    const nb = yield* dirBlockW(fs, ip, child);
     if (!nb) throw corrupt(fs, `${what}: index block ${child} missing`);
     d = nb.bp.data.slice();
     fs.bio.brelse(nb.bp);
@@ -264,8 +274,8 @@ export interface Found {
   type: number;
 }
 
-async function scanBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array): Promise<Found | null> {
-  const b = await dirBlock(fs, ip, lblk);
+function* scanBlockW(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array): Walk<Found | null> {
+  const b = yield* dirBlockW(fs, ip, lblk);
   if (!b) return null;
   try {
     const d = b.bp.data;
@@ -293,7 +303,16 @@ async function scanBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array):
   }
 }
 
-export async function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise<Found | null> {
+export function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise<Found | null> {
+  return fs.run(findEntryW(fs, ip, nameStr));
+}
+
+/** findEntry() when every block it needs is in the buffer cache; undefined otherwise. */
+export function findEntryNow(fs: Ext2Fs, ip: Inode, nameStr: string): Found | null | undefined {
+  return fs.runNow(findEntryW(fs, ip, nameStr));
+}
+
+function* findEntryW(fs: Ext2Fs, ip: Inode, nameStr: string): Walk<Found | null> {
   const name = enc.encode(nameStr);
   if (ip.flags & IFLAG.INLINE_DATA) {
     const { data, entries, parent } = inlineEntries(fs, ip);
@@ -302,15 +321,15 @@ export async function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise
     return null;
   }
   if (hasIndex(fs, ip) && nameStr !== '..') {
-    const r = await dxPath(fs, ip, (v) => dirhash(name, v, fs.hashSeed));
+    const r = yield* dxPathW(fs, ip, (v) => dirhash(name, v, fs.hashSeed));
     if (r) {
-      const found = await scanBlock(fs, ip, r.leaf, name);
+      const found = yield* scanBlockW(fs, ip, r.leaf, name);
       if (found) return found;
       // Hash collisions continue in the next leaf, marked by the low bit of its starting hash.
       const last = r.path[r.path.length - 1]!;
       let at = last.at + 1;
       while (at < last.entries.length && (last.entries[at]!.hash & ~1) >>> 0 === r.hash) {
-        const f = await scanBlock(fs, ip, last.entries[at]!.block, name);
+        const f = yield* scanBlockW(fs, ip, last.entries[at]!.block, name);
         if (f) return f;
         at++;
       }
@@ -320,9 +339,9 @@ export async function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise
   }
   const n = dirBlocks(fs, ip);
   for (let lblk = 0; lblk < n; lblk++) {
-    lblk = await skipHoles(fs, ip, lblk, n);
+    lblk = yield* skipHolesW(fs, ip, lblk, n);
     if (lblk >= n) break;
-    const f = await scanBlock(fs, ip, lblk, name);
+    const f = yield* scanBlockW(fs, ip, lblk, name);
     if (f) return f;
   }
   return null;
@@ -332,10 +351,10 @@ export async function findEntry(fs: Ext2Fs, ip: Inode, nameStr: string): Promise
  * The first mapped block at or after `lblk` (or `n`): a hostile directory may claim a huge size over a few
  * blocks, so holes are passed a whole mapped run at a time, never block by block.
  */
-async function skipHoles(fs: Ext2Fs, ip: Inode, lblk: number, n: number): Promise<number> {
+function* skipHolesW(fs: Ext2Fs, ip: Inode, lblk: number, n: number): Walk<number> {
   if (ip.flags & IFLAG.INLINE_DATA) return lblk;
   while (lblk < n) {
-    const m = await fs.map(ip, lblk, n - lblk);
+    const m = yield* fs.mapW(ip, lblk, n - lblk);
     if (m.pblk !== 0 && !m.uninit) return lblk;
     lblk += Math.max(1, m.len);
   }
@@ -362,7 +381,7 @@ export async function readEntries(fs: Ext2Fs, ip: Inode, cookie: number, max: nu
   const bs = fs.bs;
   const n = dirBlocks(fs, ip);
   for (let lblk = Math.floor(cookie / bs); lblk < n && out.length < max; lblk++) {
-    lblk = await skipHoles(fs, ip, lblk, n);
+    lblk = await fs.run(skipHolesW(fs, ip, lblk, n));
     if (lblk >= n) break;
     const b = await dirBlock(fs, ip, lblk);
     if (!b) continue;
@@ -463,7 +482,7 @@ async function tryBlock(fs: Ext2Fs, ip: Inode, lblk: number, name: Uint8Array, i
  * block appended to the directory, and an index entry for it added to the parent node. Returns false
  * when the parent node is full (the caller then drops the index).
  */
-async function splitLeaf(fs: Ext2Fs, ip: Inode, r: { hash: number; version: number; path: DxLevel[]; leaf: number }, name: Uint8Array, ino: number, ft: number): Promise<boolean> {
+async function splitLeaf(fs: Ext2Fs, ip: Inode, r: DxFound, name: Uint8Array, ino: number, ft: number): Promise<boolean> {
   const node = r.path[r.path.length - 1]!;
   if (node.count >= node.limit) return false;
   const b = await dirBlock(fs, ip, r.leaf);

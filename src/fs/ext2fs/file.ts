@@ -7,7 +7,7 @@
  */
 
 import { kerr } from '../../kern/error.js';
-import type { Ext2Fs } from './fs.js';
+import type { Ext2Fs, Walk } from './fs.js';
 import type { Inode } from './inode.js';
 import { EXT_HDR, EXT_MAGIC, IFLAG, INCOMPAT } from './layout.js';
 import { readInodeXattrs, readXattrs, writeXattrs } from './xattr.js';
@@ -34,7 +34,16 @@ export function hasBlocks(fs: Ext2Fs, ip: Inode): boolean {
   return ip.isLnk && !isFastSymlink(fs, ip);
 }
 
-export async function readFile(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: number): Promise<number> {
+export function readFile(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: number): Promise<number> {
+  return fs.run(readFileW(fs, ip, buf, offset));
+}
+
+/** readFile() without waiting (Ext2Fs.runNow): inline data, holes, and blocks the device reads at once; undefined otherwise. */
+export function readFileNow(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: number): number | undefined {
+  return fs.runNow(readFileW(fs, ip, buf, offset));
+}
+
+function* readFileW(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: number): Walk<number> {
   if (offset >= ip.size) return 0;
   const n = Math.min(buf.length, ip.size - offset);
   const dst = buf.subarray(0, n);
@@ -44,7 +53,7 @@ export async function readFile(fs: Ext2Fs, ip: Inode, buf: Uint8Array, offset: n
     if (offset < data.length) dst.set(data.subarray(offset, Math.min(data.length, offset + n)));
     return n;
   }
-  await fs.readData(ip, dst, offset);
+  yield* fs.readDataW(ip, dst, offset);
   return n;
 }
 

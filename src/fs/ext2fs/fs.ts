@@ -36,6 +36,19 @@ export interface MapResult {
   uninit: boolean;
 }
 
+/**
+ * What a walk over on-disk structures reads: a metadata block through the buffer cache (its number; the walk
+ * resumes with the held buffer and releases it), or file data from the device into a buffer.
+ */
+export type Need = number | { buf: Uint8Array; off: number };
+
+/**
+ * A lookup, mapping or read written once for both ways of running it: Ext2Fs.run() waits for what is not
+ * in memory; runNow() answers only when nothing has to be waited for (the VFS's lookupNow, vgetNow, readNow).
+ * Every check lives in the walk, so both ways check alike.
+ */
+export type Walk<T> = Generator<Need, T, Buf | undefined>;
+
 /** Corrupt on-disk metadata: EFTYPE while mounting, EIO afterwards. */
 export function corrupt(fs: { mounting: boolean } | null, detail: string): Error {
   return kerr(fs?.mounting ? 'EFTYPE' : 'EIO', `ext2fs: ${detail}`);
@@ -86,6 +99,9 @@ export class Ext2Fs {
   readonly verified = new WeakSet<Uint8Array>();
   /** The in-memory inode of a file that has a vnode (set by the mount), so internal updates do not race it. */
   liveInode: (ino: number) => Inode | undefined = () => undefined;
+
+  /** Free block-sized buffers for the partial blocks of file data reads (readDataW). */
+  private readonly bounces: Uint8Array[] = [];
 
   /** The device every read and write of this mount goes through: with write-behind when mounted read-write. */
   readonly dev: BlockDevice;
@@ -279,8 +295,68 @@ export class Ext2Fs {
   // ---------------------------------------------------------------- blocks
 
   async bread(blk: number): Promise<Buf> {
-    if (!Number.isSafeInteger(blk) || blk < 0 || blk >= this.blocksCount) throw corrupt(this, `block ${blk} outside the file system`);
+    this.checkBlockNo(blk);
     return this.bio.bread(blk * this.bs, this.bs);
+  }
+
+  private checkBlockNo(blk: number): void {
+    if (!Number.isSafeInteger(blk) || blk < 0 || blk >= this.blocksCount) throw corrupt(this, `block ${blk} outside the file system`);
+  }
+
+  /** bread() inside a walk. Held: release it. */
+  *breadW(blk: number): Walk<Buf> {
+    this.checkBlockNo(blk);
+    return (yield blk)!;
+  }
+
+  /** dev.read() of file data inside a walk. */
+  *devReadW(buf: Uint8Array, off: number): Walk<void> {
+    yield { buf, off };
+  }
+
+  /** Runs a walk: a block in the cache is taken at once, anything else is read (and waited for). */
+  async run<T>(w: Walk<T>): Promise<T> {
+    let s = w.next();
+    while (!s.done) {
+      const need = s.value;
+      let bp: Buf | undefined;
+      try {
+        if (typeof need === 'number') bp = this.bio.peek(need * this.bs, this.bs) ?? (await this.bio.bread(need * this.bs, this.bs));
+        else await this.dev.read(need.buf, need.off);
+      } catch (e) {
+        s = w.throw(e);
+        continue;
+      }
+      s = w.next(bp);
+    }
+    return s.value;
+  }
+
+  /**
+   * Runs a walk without waiting: its answer, or undefined as soon as it needs a block the buffer cache does
+   * not hold or file data the device cannot read at once (the walk is then abandoned, releasing what it held).
+   * Errors are the walk's, as with run().
+   */
+  runNow<T>(w: Walk<T>): T | undefined {
+    let s = w.next();
+    while (!s.done) {
+      const need = s.value;
+      let bp: Buf | undefined;
+      let got: boolean;
+      try {
+        if (typeof need === 'number') got = (bp = this.bio.peek(need * this.bs, this.bs)) !== undefined;
+        else got = this.dev.readNow?.(need.buf, need.off) ?? false;
+      } catch (e) {
+        s = w.throw(e);
+        continue;
+      }
+      if (!got) {
+        w.return(undefined as T);
+        return undefined;
+      }
+      s = w.next(bp);
+    }
+    return s.value;
   }
 
   async getblk(blk: number): Promise<Buf> {
@@ -326,8 +402,17 @@ export class Ext2Fs {
   }
 
   async readInode(ino: number): Promise<Inode> {
+    return this.run(this.inodeW(ino));
+  }
+
+  /** readInode() when the inode's table block is in the buffer cache; undefined otherwise. */
+  readInodeNow(ino: number): Inode | undefined {
+    return this.runNow(this.inodeW(ino));
+  }
+
+  private *inodeW(ino: number): Walk<Inode> {
     const { blk, off } = this.inodeLoc(ino);
-    const bp = await this.bread(blk);
+    const bp = yield* this.breadW(blk);
     let ip: Inode;
     try {
       ip = new Inode(ino, this.inodeSize, bp.data.subarray(off, off + this.inodeSize), this.bs);
@@ -403,7 +488,7 @@ export class Ext2Fs {
   }
 
   /** Maps `lblk` through the on-disk extent tree; a hole runs up to the next extent (at most `max` blocks). */
-  private async extentMap(ip: Inode, lblk: number, max: number): Promise<MapResult> {
+  private *extentMapW(ip: Inode, lblk: number, max: number): Walk<MapResult> {
     let data: Uint8Array = ip.iblock;
     let node = this.extentNode(data, 0, 60, `inode ${ip.ino}`, null);
     let holeEnd = lblk + max;
@@ -434,7 +519,7 @@ export class Ext2Fs {
         const ix = EXT_IDX.decode(dv, base + found * 12);
         const child = ix.leafLo + ix.leafHi * 0x100000000;
         this.checkBlock(child, 1, `inode ${ip.ino}: extent index`);
-        const next = await this.bread(child);
+        const next = yield* this.breadW(child);
         if (bp) this.bio.brelse(bp);
         bp = next;
         data = bp.data;
@@ -529,13 +614,13 @@ export class Ext2Fs {
     return null;
   }
 
-  private async bmapOne(ip: Inode, lblk: number): Promise<number> {
+  private *bmapOneW(ip: Inode, lblk: number): Walk<number> {
     const path = this.bmapPath(lblk);
     if (!path) return 0;
     let blk = new DataView(ip.raw.buffer).getUint32(INODE.f.block.off + path[0]! * 4, true);
     for (let i = 1; i < path.length && blk !== 0; i++) {
       this.checkBlock(blk, 1, `inode ${ip.ino}: indirect block`);
-      const bp = await this.bread(blk);
+      const bp = yield* this.breadW(blk);
       blk = new DataView(bp.data.buffer, bp.data.byteOffset).getUint32(path[i]! * 4, true);
       this.bio.brelse(bp);
     }
@@ -544,18 +629,23 @@ export class Ext2Fs {
   }
 
   /** Maps `lblk` to a run of at most `max` blocks. */
-  async map(ip: Inode, lblk: number, max: number): Promise<MapResult> {
+  map(ip: Inode, lblk: number, max: number): Promise<MapResult> {
+    return this.run(this.mapW(ip, lblk, max));
+  }
+
+  /** map() inside a walk. */
+  *mapW(ip: Inode, lblk: number, max: number): Walk<MapResult> {
     if (lblk >= 0x100000000) return { pblk: 0, len: max, uninit: false };
     max = Math.max(1, Math.min(max, 0x100000000 - lblk));
     if (ip.flags & IFLAG.EXTENTS) {
       if (ip.extents) return this.listMap(ip.extents, lblk, max);
-      return this.extentMap(ip, lblk, max);
+      return yield* this.extentMapW(ip, lblk, max);
     }
-    const first = await this.bmapOne(ip, lblk);
+    const first = yield* this.bmapOneW(ip, lblk);
     let len = 1;
     const cap = Math.min(max, 1024);
     while (len < cap) {
-      const b = await this.bmapOne(ip, lblk + len);
+      const b = yield* this.bmapOneW(ip, lblk + len);
       if (first === 0 ? b !== 0 : b !== first + len) break;
       len++;
     }
@@ -564,8 +654,12 @@ export class Ext2Fs {
 
   // ---------------------------------------------------------------- data
 
-  /** Reads file data (not inline) into `buf` from byte `offset`; the caller has clamped to the file size. */
-  async readData(ip: Inode, buf: Uint8Array, offset: number): Promise<void> {
+  /**
+   * Reads file data (not inline) into `buf` from byte `offset`; the caller has clamped to the file size.
+   * Straight from the device (through write-behind on a read-write mount, which holds back what was written
+   * and not yet on the device): file data never sits in the buffer cache.
+   */
+  *readDataW(ip: Inode, buf: Uint8Array, offset: number): Walk<void> {
     const bs = this.bs;
     let done = 0;
     const n = buf.length;
@@ -573,18 +667,24 @@ export class Ext2Fs {
       const pos = offset + done;
       const lblk = Math.floor(pos / bs);
       const inblk = pos % bs;
-      const m = await this.map(ip, lblk, Math.ceil((inblk + n - done) / bs));
+      const m = yield* this.mapW(ip, lblk, Math.ceil((inblk + n - done) / bs));
       let run = Math.min(m.len * bs - inblk, n - done);
       if (m.pblk === 0 || m.uninit) {
         buf.fill(0, done, done + run);
       } else if (inblk === 0 && run >= bs) {
         run -= run % bs;
-        await this.dev.read(buf.subarray(done, done + run), m.pblk * bs);
+        yield* this.devReadW(buf.subarray(done, done + run), m.pblk * bs);
       } else {
         run = Math.min(bs - inblk, n - done);
-        const tmp = new Uint8Array(bs);
-        await this.dev.read(tmp, m.pblk * bs);
-        buf.set(tmp.subarray(inblk, inblk + run), done);
+        // The last block of nearly every file: through a reused bounce buffer (a free list, as walks of
+        // several reads may be waiting at once), not an allocation per file.
+        const tmp = this.bounces.pop() ?? new Uint8Array(bs);
+        try {
+          yield* this.devReadW(tmp, m.pblk * bs);
+          buf.set(tmp.subarray(inblk, inblk + run), done);
+        } finally {
+          this.bounces.push(tmp);
+        }
       }
       done += run;
     }

@@ -9,6 +9,7 @@ import { kerr, KernelError } from '../../kern/error.js';
 import type { FileSystemType, FsMount, KernelServices, MountOptions, ProbeResult, StatVfs, VnodeImpl, VnodeKey } from '../../vfs/types.js';
 import { releaseInode } from './file.js';
 import { Ext2Fs, ROOT_INO } from './fs.js';
+import type { Inode } from './inode.js';
 import { OverlayDevice, recoverJournal, resetJournal } from './journal.js';
 import { COMPAT, EXT2_MAGIC, INCOMPAT, RO_COMPAT, SB, SUPERBLOCK_OFFSET } from './layout.js';
 import { newfs } from './newfs.js';
@@ -63,13 +64,26 @@ class Ext2Mount implements FsMount {
   }
 
   async vget(key: VnodeKey): Promise<VnodeImpl> {
+    const now = this.vgetNow(key);
+    if (now !== undefined) return now;
+    return this.attach(key, await this.fs.readInode(key));
+  }
+
+  /** vget() when the inode's table block is in the buffer cache (it holds 4 to 16 inodes: usually a neighbour was loaded). */
+  vgetNow(key: VnodeKey): Ext2Vnode | undefined {
     const have = this.vnodes.get(key);
     if (have) return have;
     const fs = this.fs;
     if (!Number.isSafeInteger(key) || key < 1 || key > fs.sb.inodesCount || (key < fs.firstIno && key !== ROOT_INO)) {
       throw kerr('ESTALE', `ext2fs: no file ${key}`);
     }
-    const ip = await fs.readInode(key);
+    const ip = fs.readInodeNow(key);
+    return ip === undefined ? undefined : this.attach(key, ip);
+  }
+
+  /** The vnode of an inode just read, when it is in use. */
+  private attach(key: VnodeKey, ip: Inode): Ext2Vnode {
+    const fs = this.fs;
     if (ip.mode === 0 || (ip.links === 0 && ip.dtime !== 0 && fs.sb.lastOrphan === 0)) throw kerr('ESTALE', `ext2fs: inode ${key} is not in use`);
     ip.live = true;
     const vp = new Ext2Vnode(fs, ip, this.vnodes);

@@ -10,8 +10,8 @@ import {
   ifmtToVType, S_IFMT, VTYPE_TO_IFMT,
   type DirEntry, type FileLayout, type NewNode, type SetAttr, type Timespec, type Vattr, type VnodeImpl, type VnodeKey,
 } from '../../vfs/types.js';
-import { addEntry, findEntry, FT_TO_VTYPE, isEmptyDir, newDirBlock, readEntries, removeEntry, retarget } from './dir.js';
-import { hasBlocks, initExtentRoot, inlineBytes, isFastSymlink, readFile, releaseInode, truncateFile, writeFile } from './file.js';
+import { addEntry, findEntry, findEntryNow, FT_TO_VTYPE, isEmptyDir, newDirBlock, readEntries, removeEntry, retarget } from './dir.js';
+import { hasBlocks, initExtentRoot, inlineBytes, isFastSymlink, readFile, readFileNow, releaseInode, truncateFile, writeFile } from './file.js';
 import type { Ext2Fs } from './fs.js';
 import { Inode } from './inode.js';
 import { COMPAT, IFLAG, RO_COMPAT } from './layout.js';
@@ -77,9 +77,17 @@ export class Ext2Vnode implements VnodeImpl {
   }
 
   async lookup(name: string): Promise<VnodeKey | null> {
-    this.dir();
+    const now = this.lookupNow(name);
+    if (now !== undefined) return now;
     const f = await findEntry(this.fs, this.ip, name);
     return f ? f.inode : null;
+  }
+
+  /** The blocks a lookup reads (index path, leaf, or a linear directory's blocks) are usually cached: then no wait. */
+  lookupNow(name: string): VnodeKey | null | undefined {
+    this.dir();
+    const f = findEntryNow(this.fs, this.ip, name);
+    return f === undefined ? undefined : f ? f.inode : null;
   }
 
   /** Allocates and initialises a new inode of `type`; the caller links it in. */
@@ -287,9 +295,16 @@ export class Ext2Vnode implements VnodeImpl {
   }
 
   async read(buf: Uint8Array, offset: number): Promise<number> {
+    const now = this.readNow(buf, offset);
+    if (now !== undefined) return now;
+    return readFile(this.fs, this.ip, buf, offset);
+  }
+
+  /** read() when the mapping is in memory and the device reads at once (a host image, reads up to 256 KiB); holes and inline data need no device. */
+  readNow(buf: Uint8Array, offset: number): number | undefined {
     if (this.ip.isDir) throw kerr('EISDIR', 'ext2fs: read of a directory');
     if (!hasBlocks(this.fs, this.ip) && !(this.ip.flags & IFLAG.INLINE_DATA)) return 0;
-    return readFile(this.fs, this.ip, buf, offset);
+    return readFileNow(this.fs, this.ip, buf, offset);
   }
 
   async layout(offset: number, len: number): Promise<FileLayout | null> {

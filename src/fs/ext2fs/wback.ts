@@ -9,12 +9,13 @@
  * every write of this mount goes through here, so the gap's bytes are either
  * on the device already or written later over the run. Reads see pending
  * bytes (served from a run, or the run is written first when a read covers
- * only part of it); flush() writes every run before flushing the device, so
- * fsync and unmount keep their meaning. A run that has to make room for
- * another is written in the background (the file system goes on meanwhile);
- * a failed device write keeps its run pending, and the error is reported by
- * the next call that waits for the device (flush, or a read or write of that
- * run), as with any delayed write.
+ * only part of it: a read at once, readNow, is refused then); flush() writes
+ * every run before flushing the device, so fsync and unmount keep their
+ * meaning. A run that has to make room for another is written in the
+ * background (the file system goes on meanwhile); a failed device write keeps
+ * its run pending, and the error is reported by the next call that waits for
+ * the device (flush, or a read or write of that run), as with any delayed
+ * write.
  */
 
 import { DeviceWrapper, type BlockDevice } from '../../dev/blockdev.js';
@@ -83,18 +84,31 @@ export class WriteBehind extends DeviceWrapper {
   }
 
   override async read(buf: Uint8Array, offset: number): Promise<void> {
-    const end = offset + buf.length;
     for (;;) {
-      const r = this.overlapping(offset, end);
-      if (!r) return this.dev.read(buf, offset);
-      if (offset >= r.start && end <= r.start + r.len) {
-        // A run's bytes stay valid while it is being written, so a read needs no wait.
-        buf.set(r.data.subarray(offset - r.start, end - r.start));
-        return;
-      }
+      const r = this.fromRuns(buf, offset);
+      if (r === true) return;
+      if (r === false) return this.dev.read(buf, offset);
       // Partly pending: put the run on the device, then read there.
       await this.drainRun(r);
     }
+  }
+
+  /** read() at once: from a run holding all the bytes, or from a device that reads at once when no run holds any. */
+  readNow(buf: Uint8Array, offset: number): boolean {
+    const r = this.fromRuns(buf, offset);
+    if (r === false) return this.dev.readNow?.(buf, offset) ?? false;
+    return r === true;
+  }
+
+  /** Copies the bytes from a run holding them all (true); false when no run holds any; else the run holding some. */
+  private fromRuns(buf: Uint8Array, offset: number): boolean | Run {
+    const end = offset + buf.length;
+    const r = this.overlapping(offset, end);
+    if (!r) return false;
+    if (offset < r.start || end > r.start + r.len) return r;
+    // A run's bytes stay valid while it is being written, so a read needs no wait.
+    buf.set(r.data.subarray(offset - r.start, end - r.start));
+    return true;
   }
 
   override async write(buf: Uint8Array, offset: number): Promise<void> {
