@@ -68,10 +68,7 @@ export class RwLock {
   }
 
   enterRead(): Promise<void> {
-    if (!this.writer && this.queue.length === 0) {
-      this.readers++;
-      return Promise.resolve();
-    }
+    if (this.tryEnterRead()) return Promise.resolve();
     return new Promise((wake) => this.queue.push({ write: false, wake }));
   }
 
@@ -83,10 +80,7 @@ export class RwLock {
   }
 
   enterWrite(): Promise<void> {
-    if (!this.writer && this.readers === 0) {
-      this.writer = true;
-      return Promise.resolve();
-    }
+    if (this.tryEnterWrite()) return Promise.resolve();
     return new Promise((wake) => this.queue.push({ write: true, wake }));
   }
 

@@ -97,14 +97,8 @@ export async function lookupName(dvp: Vnode, name: string): Promise<Vnode | null
   }
 }
 
-/** Releases a NameiResult's vnodes. */
-export async function releaseResult(r: NameiResult): Promise<void> {
-  if (r.vp) await vrele(r.vp);
-  if (r.dvp) await vrele(r.dvp);
-}
-
 /** Releases a NameiResult's vnodes, without waiting when no release has to (the usual case). */
-export function releaseNow(r: NameiResult): Promise<void> | void {
+export function releaseResult(r: NameiResult): Promise<void> | void {
   const a = r.vp ? vrele(r.vp) : undefined;
   const b = r.dvp ? vrele(r.dvp) : undefined;
   if (a || b) return Promise.all([a, b]).then(() => undefined);

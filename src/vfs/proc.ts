@@ -14,7 +14,7 @@ import {
 } from './fcntl.js';
 import { FdTable, OpenFile } from './file.js';
 import { Restart, vref, vrele, vreleLocked, type Mount } from './mount.js';
-import { byteLength, checkPath, lookupName, namei, releaseNow, releaseResult, type NameiResult } from './namei.js';
+import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
   S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type FileLayout, type NewNode, type SetAttr, type StatVfs,
@@ -135,12 +135,12 @@ export class Proc implements SyscallApi {
       try {
         out = fn(r.vp!);
       } catch (e) {
-        return andThen(releaseNow(r), () => {
+        return andThen(releaseResult(r), () => {
           throw e;
         });
       }
-      if (out instanceof Promise) return out.finally(() => releaseNow(r));
-      return andThen(releaseNow(r), () => out);
+      if (out instanceof Promise) return out.finally(() => releaseResult(r));
+      return andThen(releaseResult(r), () => out);
     });
   }
 
@@ -247,8 +247,7 @@ export class Proc implements SyscallApi {
         const { dvp, name, mp } = this.checkCreate(r);
         const node = this.newNode(dvp, 'reg', mode);
         const key = await Proc.locked(mp, true, 'create', async () => {
-          let existing = dvp.impl.lookupNow?.(name);
-          if (existing === undefined) existing = await dvp.impl.lookup(name);
+          const existing = await dvp.impl.lookup(name);
           if (existing !== null) throw new KernelError('EEXIST');
           return dvp.impl.create(name, node);
         });
@@ -260,7 +259,7 @@ export class Proc implements SyscallApi {
         vref(vp);
       }
     } finally {
-      const w = releaseNow(r);
+      const w = releaseResult(r);
       if (w) await w;
     }
     return this.openVnode(vp, flags, created);

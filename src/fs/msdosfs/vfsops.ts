@@ -732,7 +732,6 @@ export class MsdosMount implements FsMount {
     return bp;
   }
 
-  /** Finds `n` consecutive free slots (growing the directory when needed); returns the first index. */
   /** The first of `n` free slots in a row, or -1 when the directory must grow first. */
   private freeRun(ix: DirIndex, n: number): number {
     let run = 0;
