@@ -14,6 +14,9 @@
 import { KernelError } from '../kern/error.js';
 import type { BlockDevice } from '../dev/blockdev.js';
 
+/** Bytes at most in one device write of neighbouring dirty buffers (see writeBack). */
+const WRITE_RUN_MAX = 1024 * 1024;
+
 export class Buf {
   /** Reference count: callers that have not released it yet. */
   refs = 0;
@@ -169,9 +172,49 @@ export class BufCache {
 
   /** Writes every dirty buffer in offset order, then flushes the device. */
   async flush(): Promise<void> {
-    const dirty = [...this.bufs.values()].filter((b) => b.dirty).sort((a, b) => a.offset - b.offset);
-    for (const bp of dirty) await this.writeOut(bp);
+    await this.writeBack([...this.bufs.values()].filter((b) => b.dirty).sort((a, b) => a.offset - b.offset));
     if (!this.dev.readonly) await this.dev.flush();
+  }
+
+  /**
+   * Writes dirty buffers given in offset order, each run of neighbours (up to WRITE_RUN_MAX bytes) in one
+   * device write: a directory tree written back is many small blocks side by side, and one write per block
+   * would wait on the host that many times. Buffers cleaned or dropped meanwhile are skipped.
+   */
+  private async writeBack(list: readonly Buf[]): Promise<void> {
+    for (let i = 0; i < list.length; ) {
+      const run: Buf[] = [];
+      let end = -1;
+      let bytes = 0;
+      for (; i < list.length; i++) {
+        const bp = list[i]!;
+        if (!bp.dirty || this.bufs.get(bp.offset) !== bp) continue;
+        if (run.length > 0 && (bp.offset !== end || bytes + bp.size > WRITE_RUN_MAX)) break;
+        run.push(bp);
+        end = bp.offset + bp.size;
+        bytes += bp.size;
+      }
+      if (run.length === 1) await this.writeOut(run[0]!);
+      else if (run.length > 1) await this.writeRun(run, bytes);
+    }
+  }
+
+  /** Writes neighbouring dirty buffers as one device write (their data copied as it is now). */
+  private async writeRun(run: readonly Buf[], bytes: number): Promise<void> {
+    const data = new Uint8Array(bytes);
+    let o = 0;
+    for (const bp of run) {
+      this.prepare(bp);
+      data.set(bp.data, o);
+      o += bp.size;
+    }
+    this.stats.writes++;
+    try {
+      await this.dev.write(data, run[0]!.offset);
+    } catch (e) {
+      for (const bp of run) bp.dirty = true;
+      throw e;
+    }
   }
 
   /** Drops every unreferenced buffer (after flush()). Dirty buffers are kept. */
@@ -185,13 +228,18 @@ export class BufCache {
     return n;
   }
 
-  private async writeOut(bp: Buf): Promise<void> {
+  /** A buffer about to be written: its pre-write hook run (checksums), marked clean (a change meanwhile dirties it again). */
+  private prepare(bp: Buf): void {
     const pre = bp.prewrite;
     if (pre) {
       bp.prewrite = undefined;
       pre(bp.data);
     }
     bp.dirty = false;
+  }
+
+  private async writeOut(bp: Buf): Promise<void> {
+    this.prepare(bp);
     this.stats.writes++;
     try {
       await this.dev.write(bp.data, bp.offset);
@@ -250,8 +298,7 @@ export class BufCache {
     // What is left over the cap is dirty: write it all back in offset order (neighbours reach the device
     // together), then evict the least recently used down to three quarters of the cap, so that the next
     // inserts find clean buffers at the head of the list instead of walking past dirty ones each time.
-    const dirty = [...this.bufs.values()].filter((b) => b.dirty && b.refs === 0 && !b.loading).sort((a, b) => a.offset - b.offset);
-    for (const bp of dirty) await this.writeOut(bp);
+    await this.writeBack([...this.bufs.values()].filter((b) => b.dirty && b.refs === 0 && !b.loading).sort((a, b) => a.offset - b.offset));
     const low = (this.capacity * 3) / 4;
     for (const bp of this.bufs.values()) {
       if (this.bytes <= low) break;

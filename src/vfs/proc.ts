@@ -6,6 +6,7 @@
  * on-disk work.
  */
 
+import { andThen, type Awaitable } from '../kern/awaitable.js';
 import { KernelError, isKernelError } from '../kern/error.js';
 import { ACC_EXEC, ACC_READ, ACC_WRITE, canAccess, groupMember, isRoot, type Cred } from '../kern/cred.js';
 import {
@@ -18,7 +19,7 @@ import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResu
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
   S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type FileLayout, type NewNode, type SetAttr, type StatVfs,
-  type Timespec, type VType,
+  type Timespec, type VnodeKey, type VType,
 } from './types.js';
 import type { Vnode } from './vnode.js';
 import type { Kernel } from '../kern/kernel.js';
@@ -27,9 +28,10 @@ const ST_RDONLY = 1;
 
 const ST_NOSUID = 2;
 
-/** Applies `f` to `v` at once when `v` is a value, once it resolves when it is a promise. */
-function andThen<T, U>(v: T | Promise<T>, f: (t: T) => U | Promise<U>): U | Promise<U> {
-  return v instanceof Promise ? v.then(f) : f(v);
+/** A driver's lookup() of `name`, answered from memory when it can be (lookupNow). */
+function driverLookup(dvp: Vnode, name: string): Awaitable<VnodeKey | null> {
+  const now = dvp.impl.lookupNow?.(name);
+  return now !== undefined ? now : dvp.impl.lookup(name);
 }
 
 /** Releases `vp` and fails with `e` (at once when the release needs no wait). */
@@ -129,11 +131,16 @@ export class Proc implements SyscallApi {
   }
 
   /** Runs `fn` with the vnode of `path` held (without waiting when neither the walk nor `fn` waits). */
-  private withVnode<T>(path: string, follow: boolean, fn: (vp: Vnode) => T | Promise<T>): T | Promise<T> {
-    return andThen(this.lookup(path, follow), (r) => {
-      let out: T | Promise<T>;
+  private withVnode<T>(path: string, follow: boolean, fn: (vp: Vnode) => Awaitable<T>): Awaitable<T> {
+    return Proc.withResult(this.lookup(path, follow), (r) => fn(r.vp!));
+  }
+
+  /** Runs `fn` on a lookup's result and releases its vnodes after (without waiting when nothing has to). */
+  private static withResult<T>(found: Awaitable<NameiResult>, fn: (r: NameiResult) => Awaitable<T>): Awaitable<T> {
+    return andThen(found, (r) => {
+      let out: Awaitable<T>;
       try {
-        out = fn(r.vp!);
+        out = fn(r);
       } catch (e) {
         return andThen(releaseResult(r), () => {
           throw e;
@@ -144,28 +151,41 @@ export class Proc implements SyscallApi {
     });
   }
 
-  /** Runs a driver call under the mount's lock (exclusive for `write`), its errors as Mount.call's. */
-  private static async locked<T>(mp: Mount, write: boolean, what: string, fn: () => Promise<T>): Promise<T> {
-    if (write) {
-      if (mp.readonly) throw new KernelError('EROFS');
-      if (!mp.lock.tryEnterWrite()) await mp.lock.enterWrite();
-      try {
-        if (mp.readonly) throw new KernelError('EROFS');
-        return await fn();
-      } catch (e) {
-        throw mp.translate(what, e);
-      } finally {
-        mp.lock.exitWrite();
-      }
-    }
-    if (!mp.lock.tryEnterRead()) await mp.lock.enterRead();
+  /**
+   * Runs a driver call under the mount's lock (exclusive for `write`), its errors as Mount.call's; without
+   * waiting when the lock is free and `fn` answers at once.
+   */
+  private static locked<T>(mp: Mount, write: boolean, what: string, fn: () => Awaitable<T>): Awaitable<T> {
+    if (write && mp.readonly) throw new KernelError('EROFS');
+    if (write ? mp.lock.tryEnterWrite() : mp.lock.tryEnterRead()) return Proc.underLock(mp, write, what, fn);
+    return (write ? mp.lock.enterWrite() : mp.lock.enterRead()).then(() => Proc.underLock(mp, write, what, fn));
+  }
+
+  /** The rest of locked(), the lock held: runs `fn` and lets the lock go when it is done. */
+  private static underLock<T>(mp: Mount, write: boolean, what: string, fn: () => Awaitable<T>): Awaitable<T> {
+    const exit = () => (write ? mp.lock.exitWrite() : mp.lock.exitRead());
+    let out: Awaitable<T>;
     try {
-      return await fn();
+      if (write && mp.readonly) throw new KernelError('EROFS');
+      out = fn();
     } catch (e) {
+      exit();
       throw mp.translate(what, e);
-    } finally {
-      mp.lock.exitRead();
     }
+    if (!(out instanceof Promise)) {
+      exit();
+      return out;
+    }
+    return out.then(
+      (v) => {
+        exit();
+        return v;
+      },
+      (e) => {
+        exit();
+        throw mp.translate(what, e);
+      },
+    );
   }
 
   private checkAcc(vp: Vnode, want: number): void {
@@ -234,35 +254,27 @@ export class Proc implements SyscallApi {
     });
   }
 
-  /** open() with O_CREAT: the file found, or made. */
-  private async openCreate(path: string, flags: number, mode: number): Promise<number> {
-    let vp: Vnode;
-    let created = false;
+  /** open() with O_CREAT: the file found, or made (without waiting when nothing has to). */
+  private openCreate(path: string, flags: number, mode: number): Awaitable<number> {
     const excl = (flags & O_EXCL) !== 0;
-    const found = this.lookupParent(path, !(excl || flags & O_NOFOLLOW));
-    const r = found instanceof Promise ? await found : found;
-    try {
-      if (r.vp === null) {
-        if (r.trailingSlash) throw new KernelError('EISDIR');
-        const { dvp, name, mp } = this.checkCreate(r);
-        const node = this.newNode(dvp, 'reg', mode);
-        const key = await Proc.locked(mp, true, 'create', async () => {
-          const existing = await dvp.impl.lookup(name);
+    const got = Proc.withResult(this.lookupParent(path, !(excl || flags & O_NOFOLLOW)), (r): Awaitable<[Vnode, boolean]> => {
+      if (r.vp !== null) {
+        if (excl) throw new KernelError('EEXIST');
+        vref(r.vp);
+        return [r.vp, false];
+      }
+      if (r.trailingSlash) throw new KernelError('EISDIR');
+      const { dvp, name, mp } = this.checkCreate(r);
+      const node = this.newNode(dvp, 'reg', mode);
+      const key = Proc.locked(mp, true, 'create', () =>
+        andThen(driverLookup(dvp, name), (existing) => {
           if (existing !== null) throw new KernelError('EEXIST');
           return dvp.impl.create(name, node);
-        });
-        vp = mp.callNow('vget', () => mp.vgetNow(key)) ?? (await Proc.vgetShared(mp, key));
-        created = true;
-      } else {
-        if (excl) throw new KernelError('EEXIST');
-        vp = r.vp;
-        vref(vp);
-      }
-    } finally {
-      const w = releaseResult(r);
-      if (w) await w;
-    }
-    return this.openVnode(vp, flags, created);
+        }),
+      );
+      return andThen(key, (key) => andThen(mp.callNow('vget', () => mp.vgetNow(key)) ?? Proc.vgetShared(mp, key), (vp) => [vp, true]));
+    });
+    return andThen(got, ([vp, created]) => this.openVnode(vp, flags, created));
   }
 
   /** The held vnode for `key`, under the mount's lock taken shared. */
@@ -293,7 +305,7 @@ export class Proc implements SyscallApi {
       if ((f.writable || flags & O_TRUNC) && vp.mount.readonly && (a.type === 'reg' || a.type === 'dir')) throw new KernelError('EROFS');
       if (flags & O_TRUNC && !created && a.type === 'reg' && (f.writable || (flags & 3) === O_RDONLY)) {
         const t = this.now();
-        return Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t }))
+        return Promise.resolve(Proc.locked(vp.mount, true, 'setattr', () => vp.impl.setattr({ size: 0, mtime: t, ctime: t })))
           .then(() => this.fds.alloc(f))
           .catch((e) => releaseAndThrow(vp, e));
       }
@@ -339,33 +351,34 @@ export class Proc implements SyscallApi {
     const a = vp.getattr();
     const now = this.now();
     if (mp.atime === 'relatime' && !(tsLE(a.atime, a.mtime) || tsLE(a.atime, a.ctime) || now.sec - a.atime.sec >= 86400)) return;
-    return Proc.locked(mp, true, 'setattr', () => vp.impl.setattr({ atime: now })).catch((e) => {
+    return Promise.resolve(Proc.locked(mp, true, 'setattr', () => vp.impl.setattr({ atime: now }))).catch((e) => {
       if (!(isKernelError(e) && e.code === 'EROFS')) throw e;
     });
   }
 
-  private async doWrite(f: OpenFile, buf: Uint8Array, pos: number | null): Promise<number> {
+  /** write() and pwrite() (`pos` null: at the file's offset), without waiting when the driver need not. */
+  private doWrite(f: OpenFile, buf: Uint8Array, pos: number | null): Awaitable<number> {
     if (!f.writable) throw new KernelError('EBADF');
     const vp = f.vp;
     const mp = vp.mount;
     if (vp.type === 'dir') throw new KernelError('EISDIR');
-    return Proc.locked(mp, true, 'write', async () => {
-      let off = f.flags & O_APPEND ? vp.getattr().size : pos ?? f.offset;
+    return Proc.locked(mp, true, 'write', () => {
+      const off = f.flags & O_APPEND ? vp.getattr().size : pos ?? f.offset;
       if (buf.length === 0) return 0;
       if (off >= mp.maxFileSize) throw new KernelError('EFBIG');
       const data = off + buf.length > mp.maxFileSize ? buf.subarray(0, mp.maxFileSize - off) : buf;
-      const n = await vp.impl.write(data, off, this.now());
-      if (!Number.isInteger(n) || n < 0 || n > data.length) throw new KernelError('EIO', `${mp.type.name}: write returned ${n}`);
-      off += n;
-      if (pos === null || f.flags & O_APPEND) f.offset = off;
-      // A write by anyone but root clears setuid, and setgid when group-executable (Linux's file_remove_privs).
-      const a = vp.getattr();
-      if (!isRoot(this.cred) && (a.mode & S_ISUID || (a.mode & S_ISGID && a.mode & 0o010))) {
-        let m = a.mode & ~S_ISUID;
-        if (m & 0o010) m &= ~S_ISGID;
-        await vp.impl.setattr({ mode: m, ctime: this.now() });
-      }
-      return n;
+      return andThen(vp.impl.write(data, off, this.now()), (n) => {
+        if (!Number.isInteger(n) || n < 0 || n > data.length) throw new KernelError('EIO', `${mp.type.name}: write returned ${n}`);
+        if (pos === null || f.flags & O_APPEND) f.offset = off + n;
+        // A write by anyone but root clears setuid, and setgid when group-executable (Linux's file_remove_privs).
+        const a = vp.getattr();
+        if (!isRoot(this.cred) && (a.mode & S_ISUID || (a.mode & S_ISGID && a.mode & 0o010))) {
+          let m = a.mode & ~S_ISUID;
+          if (m & 0o010) m &= ~S_ISGID;
+          return vp.impl.setattr({ mode: m, ctime: this.now() }).then(() => n);
+        }
+        return n;
+      });
     });
   }
 
@@ -380,7 +393,7 @@ export class Proc implements SyscallApi {
   }
 
   write(fd: number, buf: Uint8Array): Promise<number> {
-    return this.sys('write', undefined, async () => this.doWrite(this.fds.get(fd), buf, null));
+    return this.sys('write', undefined, () => this.doWrite(this.fds.get(fd), buf, null));
   }
 
   pread(fd: number, buf: Uint8Array, position: number): Promise<number> {
@@ -416,7 +429,7 @@ export class Proc implements SyscallApi {
   }
 
   pwrite(fd: number, buf: Uint8Array, position: number): Promise<number> {
-    return this.sys('pwrite', undefined, async () => {
+    return this.sys('pwrite', undefined, () => {
       if (!Number.isSafeInteger(position) || position < 0) throw new KernelError('EINVAL');
       return this.doWrite(this.fds.get(fd), buf, position);
     });
@@ -473,7 +486,7 @@ export class Proc implements SyscallApi {
         const { dvp, name, mp } = this.checkCreate(r);
         const node = this.newNode(dvp, 'dir', mode & 0o7777);
         await Proc.locked(mp, true, 'mkdir', async () => {
-          if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+          if ((await driverLookup(dvp, name)) !== null) throw new KernelError('EEXIST');
           await dvp.impl.mkdir(name, node);
         });
       } finally {
@@ -492,7 +505,7 @@ export class Proc implements SyscallApi {
         const { dvp, name, mp } = this.checkCreate(r);
         const node = this.newNode(dvp, type, mode & 0o7777, rdev);
         await Proc.locked(mp, true, 'create', async () => {
-          if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+          if ((await driverLookup(dvp, name)) !== null) throw new KernelError('EEXIST');
           await dvp.impl.create(name, node);
         });
       } finally {
@@ -555,7 +568,7 @@ export class Proc implements SyscallApi {
 
   /** Under the mount lock: does `name` in `dvp` still name `vp` (or nothing, for null)? */
   private static async stillNames(dvp: Vnode, name: string, vp: Vnode | null): Promise<void> {
-    const key = await dvp.impl.lookup(name);
+    const key = await driverLookup(dvp, name);
     if (key !== (vp ? vp.key : null)) throw new Restart();
   }
 
@@ -679,7 +692,7 @@ export class Proc implements SyscallApi {
           if (r.dvp.mount !== vp.mount) throw new KernelError('EXDEV');
           const { dvp, name, mp } = this.checkCreate(r);
           await Proc.locked(mp, true, 'link', async () => {
-            if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+            if ((await driverLookup(dvp, name)) !== null) throw new KernelError('EEXIST');
             if (vp.getattr().nlink === 0) throw new KernelError('ENOENT');
             await dvp.impl.link(name, vp.impl, this.now());
           });
@@ -702,7 +715,7 @@ export class Proc implements SyscallApi {
         const { dvp, name, mp } = this.checkCreate(r);
         const node = this.newNode(dvp, 'lnk', 0o777 | this.umaskValue);
         await Proc.locked(mp, true, 'symlink', async () => {
-          if ((await dvp.impl.lookup(name)) !== null) throw new KernelError('EEXIST');
+          if ((await driverLookup(dvp, name)) !== null) throw new KernelError('EEXIST');
           await dvp.impl.symlink(name, target, node);
         });
       } finally {

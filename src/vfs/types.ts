@@ -22,6 +22,7 @@
  */
 
 import type { BlockDevice } from '../dev/blockdev.js';
+import type { Awaitable } from '../kern/awaitable.js';
 import type { Timespec } from '../rumpuser/types.js';
 
 export type { Timespec } from '../rumpuser/types.js';
@@ -165,8 +166,9 @@ export interface VnodeImpl {
   /**
    * Creates a node of type reg, fifo, sock, blk or chr named `name` in this directory.
    * The VFS has checked that `name` is absent, valid in length, and that the caller may write here.
+   * May answer without a promise when it did not have to wait.
    */
-  create(name: string, node: NewNode): Promise<VnodeKey>;
+  create(name: string, node: NewNode): Awaitable<VnodeKey>;
   mkdir(name: string, node: NewNode): Promise<VnodeKey>;
   symlink(name: string, target: string, node: NewNode): Promise<VnodeKey>;
   /** Adds `name` for `target` (not a directory; EMLINK at the format's link maximum). */
@@ -195,8 +197,11 @@ export interface VnodeImpl {
    * encoded or cached data, a writable mount): read() then.
    */
   layout?(offset: number, len: number): Promise<FileLayout | null>;
-  /** Writes all of `buf` at `offset`, extending the file; updates mtime/ctime to `time`. Returns bytes written. */
-  write(buf: Uint8Array, offset: number, time: Timespec): Promise<number>;
+  /**
+   * Writes all of `buf` at `offset`, extending the file; updates mtime/ctime to `time`. Returns bytes written
+   * (a driver may answer without a promise when it did not have to wait).
+   */
+  write(buf: Uint8Array, offset: number, time: Timespec): Awaitable<number>;
   /**
    * Directory entries from `cookie` (0 = start), at most about `max` of them; an empty array at the end.
    * Includes '.' and '..'. Entries added or removed meanwhile may or may not be seen; others are seen exactly once.

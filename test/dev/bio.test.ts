@@ -50,3 +50,60 @@ test('a failed read is not cached and reports the error', async () => {
   await assert.rejects(bc.bread(8192, 1024), { code: 'EIO' });
   assert.ok(!bc.has(8192));
 });
+
+/** A memory device that records each write (offset, length) and fails while `failing` is set. */
+class RecordingDevice extends MemoryDevice {
+  writes: [number, number][] = [];
+  failing = false;
+  override async write(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.failing) throw Object.assign(new Error('injected'), { code: 'EIO' });
+    this.writes.push([offset, buf.length]);
+    return super.write(buf, offset);
+  }
+}
+
+test('flush writes neighbouring dirty blocks in one device write, and leaves gaps apart', async () => {
+  const dev = new RecordingDevice(new Uint8Array(4 * 1024 * 1024));
+  const bc = new BufCache(dev);
+  // Blocks 0..3 side by side, then 5 (a gap at 4), then 6..7; all with their own pattern.
+  for (const i of [3, 1, 0, 2, 5, 7, 6]) {
+    const bp = await bc.getblk(i * 4096, 4096);
+    bp.data.fill(i + 1);
+    bc.bdwrite(bp);
+  }
+  // A clean cached block between dirty ones ends a run too.
+  bc.brelse(await bc.bread(8 * 4096, 4096));
+  const nine = await bc.getblk(9 * 4096, 4096);
+  nine.data.fill(10);
+  bc.bdwrite(nine);
+  await bc.flush();
+  assert.deepEqual(dev.writes, [
+    [0, 4 * 4096],
+    [5 * 4096, 3 * 4096],
+    [9 * 4096, 4096],
+  ]);
+  for (const i of [0, 1, 2, 3, 5, 6, 7, 9]) assert.ok(dev.bytes.subarray(i * 4096, (i + 1) * 4096).every((b) => b === i + 1), `block ${i}`);
+  assert.ok(dev.bytes.subarray(4 * 4096, 5 * 4096).every((b) => b === 0), 'the gap is not written');
+  assert.equal(bc.dirtyCount, 0);
+});
+
+test('a joined write is at most 1 MiB, and one that fails leaves every block in it dirty', async () => {
+  const dev = new RecordingDevice(new Uint8Array(4 * 1024 * 1024));
+  const bc = new BufCache(dev, 64 * 1024 * 1024);
+  for (let i = 0; i < 300; i++) {
+    const bp = await bc.getblk(i * 4096, 4096);
+    bp.data.fill(i & 0xff);
+    bc.bdwrite(bp);
+  }
+  dev.failing = true;
+  await assert.rejects(bc.flush(), { code: 'EIO' });
+  assert.equal(bc.dirtyCount, 300);
+  dev.failing = false;
+  await bc.flush();
+  assert.deepEqual(dev.writes, [
+    [0, 1024 * 1024],
+    [1024 * 1024, 300 * 4096 - 1024 * 1024],
+  ]);
+  for (let i = 0; i < 300; i++) assert.equal(dev.bytes[i * 4096 + 17], i & 0xff, `block ${i}`);
+  assert.equal(bc.dirtyCount, 0);
+});

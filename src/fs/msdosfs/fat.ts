@@ -4,6 +4,7 @@
  * length against the size the caller expects), free-space accounting and cluster allocation.
  */
 
+import type { Awaitable } from '../../kern/awaitable.js';
 import { kerr } from '../../kern/error.js';
 import type { BlockDevice } from '../../vfs/types.js';
 
@@ -252,23 +253,32 @@ export class Fat {
    * Allocates `n` free clusters, preferring the ones right after `near`, links them into a chain ending in
    * EOC and returns them; ENOSPC (with nothing changed) when fewer are free.
    */
-  async alloc(n: number, near: number): Promise<number[]> {
+  alloc(n: number, near: number): Awaitable<number[]> {
     if (n <= 0) return [];
-    const free = this.freeCount ?? (await this.countFree());
-    if (free < n) throw kerr('ENOSPC');
-    const got: number[] = [];
-    let c = this.validCluster(near + 1) ? near + 1 : this.validCluster(this.nextFree) ? this.nextFree : 2;
+    if (this.freeCount === undefined) return this.countFree().then(() => this.alloc(n, near));
+    if (this.freeCount < n) throw kerr('ENOSPC');
+    const c = this.validCluster(near + 1) ? near + 1 : this.validCluster(this.nextFree) ? this.nextFree : 2;
+    return this.allocScan(n, [], c, 0);
+  }
+
+  /**
+   * alloc() from cluster `c` on, `scanned` clusters looked at and `got` found free so far: without waiting
+   * while the FAT pages it looks at are in memory, and nothing changed until all `n` are found.
+   */
+  private allocScan(n: number, got: number[], c: number, scanned: number): Awaitable<number[]> {
     const total = this.maxCluster - 1;
-    for (let scanned = 0; got.length < n && scanned < total; scanned++) {
-      if ((this.rawSync(c) ?? (await this.getRaw(c))) === 0) got.push(c);
+    for (; got.length < n && scanned < total; scanned++) {
+      const v = this.rawSync(c);
+      if (v === undefined) return this.page(this.pageOf(c)).then(() => this.allocScan(n, got, c, scanned));
+      if (v === 0) got.push(c);
       c = c >= this.maxCluster ? 2 : c + 1;
     }
     if (got.length < n) throw kerr('ENOSPC');
+    // Every page scanned is in memory (pages are never dropped): each set is at once.
     for (let i = 0; i < got.length; i++) {
-      const v = i + 1 < got.length ? got[i + 1]! : EOC;
-      if (!this.setNow(got[i]!, v)) await this.set(got[i]!, v);
+      if (!this.setNow(got[i]!, i + 1 < got.length ? got[i + 1]! : EOC)) throw kerr('EIO', `msdosfs: FAT page of cluster ${got[i]} not in memory`);
     }
-    this.freeCount = free - n;
+    this.freeCount! -= n;
     this.nextFree = c;
     return got;
   }

@@ -8,6 +8,7 @@
  * masks with the write bits removed when the read-only attribute is set.
  */
 
+import { andThen, type Awaitable } from '../../kern/awaitable.js';
 import { kerr } from '../../kern/error.js';
 import type { DirEntry, NewNode, SetAttr, Timespec, Vattr, VnodeImpl, VnodeKey } from '../../vfs/types.js';
 import { EOC } from './fat.js';
@@ -199,13 +200,13 @@ export class FatNode implements VnodeImpl {
     return s === undefined ? null : this.mp.keyFor(clu, s.idx, this.key);
   }
 
-  async create(name: string, n: NewNode): Promise<VnodeKey> {
+  create(name: string, n: NewNode): Awaitable<VnodeKey> {
     if (n.type !== 'reg') throw kerr('EOPNOTSUPP', 'msdosfs: FAT has no special files');
     const clu = this.dirClu();
     const attr = ATTR_ARCHIVE | (n.mode & 0o200 ? 0 : ATTR_READ_ONLY);
-    const idx = await this.mp.addEntry(clu, name, this.mp.newFields(attr, 0, n.time));
-    await this.touch(n.time);
-    return this.mp.keyFor(clu, idx, this.key);
+    return andThen(this.mp.addEntry(clu, name, this.mp.newFields(attr, 0, n.time)), (idx) =>
+      andThen(this.touch(n.time), () => this.mp.keyFor(clu, idx, this.key)),
+    );
   }
 
   async mkdir(name: string, n: NewNode): Promise<VnodeKey> {
@@ -294,8 +295,9 @@ export class FatNode implements VnodeImpl {
   private loadChainCached(): number[] | undefined {
     if (this.chain !== null) return this.chain;
     const f = this.entry();
+    if (f.cluster === 0 && f.size === 0) return (this.chain = []);
     const need = Math.ceil(f.size / this.mp.csize);
-    // The cases loadChain() refuses or answers without a walk are left to it.
+    // The cases loadChain() refuses are left to it.
     if (f.cluster === 0 || need === 0 || need > this.mp.geo.clusterCount) return undefined;
     const chain = this.mp.fat.chainCached(f.cluster, need, `file (key ${this.key}, ${f.size} bytes)`, need);
     if (chain !== undefined) this.chain = chain;
@@ -340,36 +342,60 @@ export class FatNode implements VnodeImpl {
   }
 
   /** Grows the chain to hold `bytes`. */
-  private async extendTo(bytes: number): Promise<number[]> {
-    const f = this.entry();
-    const chain = await this.loadChain();
-    const need = Math.ceil(bytes / this.mp.csize);
-    if (need > chain.length) {
-      const last = chain.length ? chain[chain.length - 1]! : 0;
-      const got = await this.mp.fat.alloc(need - chain.length, last || this.mp.fat.nextFree - 1);
-      if (chain.length === 0) f.cluster = got[0]!;
-      else if (!this.mp.fat.setNow(last, got[0]!)) await this.mp.fat.set(last, got[0]!);
-      chain.push(...got);
-    }
-    return chain;
+  /** The chain, grown to hold `bytes` (without waiting when the FAT pages it needs are in memory). */
+  private extendTo(bytes: number): Awaitable<number[]> {
+    const chain = this.loadChainCached();
+    if (chain === undefined) return this.loadChain().then((chain) => this.extendChain(chain, bytes));
+    return this.extendChain(chain, bytes);
   }
 
-  async write(buf: Uint8Array, offset: number, time: Timespec): Promise<number> {
+  private extendChain(chain: number[], bytes: number): Awaitable<number[]> {
+    const f = this.entry();
+    const need = Math.ceil(bytes / this.mp.csize);
+    if (need <= chain.length) return chain;
+    const last = chain.length ? chain[chain.length - 1]! : 0;
+    return andThen(this.mp.fat.alloc(need - chain.length, last || this.mp.fat.nextFree - 1), (got) => {
+      const linked = chain.length === 0 ? ((f.cluster = got[0]!), true) : this.mp.fat.setNow(last, got[0]!);
+      if (linked) {
+        chain.push(...got);
+        return chain;
+      }
+      return this.mp.fat.set(last, got[0]!).then(() => {
+        chain.push(...got);
+        return chain;
+      });
+    });
+  }
+
+  write(buf: Uint8Array, offset: number, time: Timespec): Awaitable<number> {
     if (this.isDir) throw kerr('EISDIR');
     const f = this.entry();
     if (buf.length === 0) return 0;
     const end = offset + buf.length;
     if (end > MAX_FILE_SIZE) throw kerr('EFBIG');
-    const chain = this.chain !== null && this.chain.length * this.mp.csize >= end ? this.chain : await this.extendTo(end);
-    if (offset > f.size) await this.mp.zeroRange(chain, f.size, offset);
-    const staged = this.mp.chainWrite(chain, buf, offset, f.size);
-    if (staged) await staged;
-    if (end > f.size) f.size = end;
-    f.attr |= ATTR_ARCHIVE;
-    this.setMtime(time);
-    const saved = this.save();
-    if (saved) await saved;
-    return buf.length;
+    const chain = this.chain !== null && this.chain.length * this.mp.csize >= end ? this.chain : this.extendTo(end);
+    if (chain instanceof Promise || offset > f.size) return this.writePast(chain, buf, offset, time);
+    return this.writeIn(chain, buf, offset, time);
+  }
+
+  /** write() once the chain is long enough, and past the end of the file the gap zeroed. */
+  private async writePast(chain: Awaitable<number[]>, buf: Uint8Array, offset: number, time: Timespec): Promise<number> {
+    const c = await chain;
+    const f = this.entry();
+    if (offset > f.size) await this.mp.zeroRange(c, f.size, offset);
+    return this.writeIn(c, buf, offset, time);
+  }
+
+  /** The rest of write(): the data through the stage, then size, archive bit and mtime into the entry. */
+  private writeIn(chain: number[], buf: Uint8Array, offset: number, time: Timespec): Awaitable<number> {
+    const f = this.entry();
+    return andThen(this.mp.chainWrite(chain, buf, offset, f.size), () => {
+      const end = offset + buf.length;
+      if (end > f.size) f.size = end;
+      f.attr |= ATTR_ARCHIVE;
+      this.setMtime(time);
+      return andThen(this.save(), () => buf.length);
+    });
   }
 
   private async truncate(size: number): Promise<void> {

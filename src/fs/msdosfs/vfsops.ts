@@ -15,6 +15,7 @@
  * Timestamps are stored as UTC (FAT stores local time without a zone); `tz=<minutes east of UTC>` shifts.
  */
 
+import type { Awaitable } from '../../kern/awaitable.js';
 import { kerr } from '../../kern/error.js';
 import { BufCache, type Buf } from '../../vfs/bio.js';
 import type { BlockDevice, FsMount, KernelServices, MountOptions, StatVfs, Timespec, VnodeImpl, VnodeKey } from '../../vfs/types.js';
@@ -114,12 +115,15 @@ function intOption(opts: MountOptions, name: string, def: number, radix: number,
   return n;
 }
 
+/** A new entry's short name, its NT case flags, and whether long-name slots go with it. */
+type ShortChoice = { raw: Uint8Array; ntRes: number; lfn: boolean };
+
 const DIR_INDEX_CACHE = 512;
 const ROOT_CHUNK_MAX = 4096;
 /** Bytes of file data gathered before one device write (see stageWrite). */
 const STAGE_MAX = 8 * 1024 * 1024;
 /** Stages being written at once. */
-const INFLIGHT_MAX = 2;
+const INFLIGHT_MAX = 4;
 /** Bytes of a bounce buffer for reads not aligned to sectors (see devRead). */
 const BOUNCE_BYTES = 64 * 1024;
 
@@ -743,7 +747,7 @@ export class MsdosMount implements FsMount {
   }
 
   /** Chooses the short name for a new entry and whether a long name is needed. */
-  private chooseShortName(ix: DirIndex, name: string): { raw: Uint8Array; ntRes: number; lfn: boolean } {
+  private chooseShortName(ix: DirIndex, name: string): ShortChoice {
     const exact = exactShortName(name);
     if (exact) {
       const s = latin11(exact.raw);
@@ -762,43 +766,90 @@ export class MsdosMount implements FsMount {
     throw kerr('ENOSPC', 'msdosfs: no free short name');
   }
 
-  /** Adds a directory entry named `name` with the given fields; returns the short entry's index. */
-  async addEntry(dirClu: number, name: string, f: EntryFields): Promise<number> {
+  /**
+   * Adds a directory entry named `name` with the given fields; returns the short entry's index. Without
+   * waiting when the directory's index and the blocks of the new slots are in memory (the usual case).
+   */
+  addEntry(dirClu: number, name: string, f: EntryFields): Awaitable<number> {
     checkLongName(name);
-    const ix = await this.dirIndex(dirClu);
+    const ix = this.dirIndexCached(dirClu);
+    if (ix === undefined) return this.dirIndex(dirClu).then((ix) => this.addEntryIn(dirClu, ix, name, f));
+    return this.addEntryIn(dirClu, ix, name, f);
+  }
+
+  private addEntryIn(dirClu: number, ix: DirIndex, name: string, f: EntryFields): Awaitable<number> {
     const sn = this.chooseShortName(ix, name);
     const nlfn = sn.lfn ? Math.ceil(name.length / LFN_CHARS) : 0;
-    let first = this.freeRun(ix, nlfn + 1);
+    const first = this.freeRun(ix, nlfn + 1);
+    return (first >= 0 && this.putEntryNow(dirClu, ix, name, f, sn, nlfn, first)) || this.addEntryWaiting(dirClu, ix, name, f, sn, nlfn, first);
+  }
+
+  /** addEntryIn() when the directory must grow or a block of the slots is not in memory. */
+  private async addEntryWaiting(dirClu: number, ix: DirIndex, name: string, f: EntryFields, sn: ShortChoice, nlfn: number, first: number): Promise<number> {
     for (let guard = 0; first < 0; guard++) {
       if (guard === 64) throw kerr('ENOSPC', 'msdosfs: no room in directory');
       await this.growDir(dirClu, ix);
       first = this.freeRun(ix, nlfn + 1);
     }
-    const sum = shortNameChecksum(sn.raw);
-    for (let k = 0; k < nlfn; k++) {
-      const ord = nlfn - k;
-      const { bp, off } = this.entryBlockCached(dirClu, first + k) ?? (await this.entryBlock(dirClu, first + k));
-      const d = bp.data;
-      // Type and first cluster stay zero.
-      d.fill(0, off, off + DIRENT_SIZE);
-      d[off + LFNENT.ord.off] = ord | (k === 0 ? LFN_LAST : 0);
-      d[off + LFNENT.attr.off] = ATTR_LONG_NAME;
-      d[off + LFNENT.chksum.off] = sum;
-      for (let j = 0; j < LFN_CHARS; j++) {
-        const p = (ord - 1) * LFN_CHARS + j;
-        const unit = p < name.length ? name.charCodeAt(p) : p === name.length ? 0 : 0xffff;
-        d[off + LFN_CHAR_OFFS[j]!] = unit & 0xff;
-        d[off + LFN_CHAR_OFFS[j]! + 1] = unit >> 8;
+    // The slots lie in at most two blocks: held in memory while putEntryNow() writes them.
+    const a = await this.entryBlock(dirClu, first);
+    try {
+      const b = await this.entryBlock(dirClu, first + nlfn);
+      try {
+        const idx = this.putEntryNow(dirClu, ix, name, f, sn, nlfn, first);
+        if (idx === undefined) throw kerr('EIO', `msdosfs: directory at cluster ${dirClu}: entry blocks not held`);
+        return idx;
+      } finally {
+        this.bio.brelse(b.bp);
       }
-      this.bio.bdwrite(bp);
+    } finally {
+      this.bio.brelse(a.bp);
     }
+  }
+
+  /**
+   * Writes the new entry's slots [first, first + nlfn] and indexes it: its short entry's index, or
+   * undefined, with nothing changed, when a block of the slots is not in memory.
+   */
+  private putEntryNow(dirClu: number, ix: DirIndex, name: string, f: EntryFields, sn: ShortChoice, nlfn: number, first: number): number | undefined {
     const idx = first + nlfn;
-    const { bp, off } = this.entryBlockCached(dirClu, idx) ?? (await this.entryBlock(dirClu, idx));
-    bp.data.fill(0, off, off + DIRENT_SIZE);
-    this.encodeEntry(bp.data, off, f);
-    bp.data.set(sn.raw, off);
-    bp.data[off + 12] = sn.ntRes;
-    this.bio.bdwrite(bp);
+    const head = this.entryBlockCached(dirClu, first);
+    if (head === undefined) return undefined;
+    const tail = this.entryBlockCached(dirClu, idx);
+    if (tail === undefined) {
+      this.bio.brelse(head.bp);
+      return undefined;
+    }
+    try {
+      const sum = shortNameChecksum(sn.raw);
+      for (let k = 0; k < nlfn; k++) {
+        const ord = nlfn - k;
+        const { bp, off } = this.entryBlockCached(dirClu, first + k)!;
+        const d = bp.data;
+        // Type and first cluster stay zero.
+        d.fill(0, off, off + DIRENT_SIZE);
+        d[off + LFNENT.ord.off] = ord | (k === 0 ? LFN_LAST : 0);
+        d[off + LFNENT.attr.off] = ATTR_LONG_NAME;
+        d[off + LFNENT.chksum.off] = sum;
+        for (let j = 0; j < LFN_CHARS; j++) {
+          const p = (ord - 1) * LFN_CHARS + j;
+          const unit = p < name.length ? name.charCodeAt(p) : p === name.length ? 0 : 0xffff;
+          d[off + LFN_CHAR_OFFS[j]!] = unit & 0xff;
+          d[off + LFN_CHAR_OFFS[j]! + 1] = unit >> 8;
+        }
+        this.bio.bdwrite(bp);
+      }
+      const d = tail.bp.data;
+      const off = tail.off;
+      d.fill(0, off, off + DIRENT_SIZE);
+      this.encodeEntry(d, off, f);
+      d.set(sn.raw, off);
+      d[off + 12] = sn.ntRes;
+      tail.bp.dirty = true;
+    } finally {
+      this.bio.brelse(tail.bp);
+      this.bio.brelse(head.bp);
+    }
     for (let i = first; i <= idx; i++) ix.used[i] = 1;
     while (ix.firstFree < ix.used.length && ix.used[ix.firstFree]) ix.firstFree++;
     const slot: Slot = { name, short: latin11(sn.raw), idx, first, attr: f.attr };

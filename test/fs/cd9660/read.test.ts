@@ -267,10 +267,10 @@ test('every mutating call answers EROFS', async () => {
       });
       const root = await m.vget(m.rootKey);
       const node = { type: 'reg' as const, mode: 0o644, uid: 0, gid: 0, time: { sec: 0, nsec: 0 } };
-      await assert.rejects(root.create('x', node), { code: 'EROFS' });
+      await assert.rejects(async () => root.create('x', node), { code: 'EROFS' });
       await assert.rejects(root.mkdir('x', { ...node, type: 'dir' }), { code: 'EROFS' });
       await assert.rejects(root.setattr({ mode: 0 }), { code: 'EROFS' });
-      await assert.rejects(root.write(new Uint8Array(1), 0, { sec: 0, nsec: 0 }), { code: 'EROFS' });
+      await assert.rejects(async () => root.write(new Uint8Array(1), 0, { sec: 0, nsec: 0 }), { code: 'EROFS' });
     } finally {
       await kernel.halt();
     }

@@ -93,8 +93,9 @@ test('checksum mismatches answer EIO naming the structure; nocsum relaxes; a bad
   const bmbad = clean.slice();
   bmbad[bb * 4096 + 4000]! ^= 0x01;
   const m4 = await mountImage(bmbad, { readonly: false });
-  const f4 = await m4.vget(await (await m4.vget(m4.rootKey)).create('new', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: { sec: 1, nsec: 0 } }).catch(() => m4.rootKey));
-  await assert.rejects(f4.write(new Uint8Array(4096), 0, { sec: 1, nsec: 0 }), (e: { code: string; detail: string }) => e.code === 'EIO' && /group 0: block bitmap checksum/.test(e.detail));
+  const root4 = await m4.vget(m4.rootKey);
+  const f4 = await m4.vget(await Promise.resolve(root4.create('new', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: { sec: 1, nsec: 0 } })).catch(() => m4.rootKey));
+  await assert.rejects(async () => f4.write(new Uint8Array(4096), 0, { sec: 1, nsec: 0 }), (e: { code: string; detail: string }) => e.code === 'EIO' && /group 0: block bitmap checksum/.test(e.detail));
 });
 
 test('nanosecond and post-2038 timestamps set with debugfs read back as debugfs shows them', async () => {
