@@ -9,6 +9,7 @@
  * directory of another, never holds both). Mutations hold it exclusively.
  */
 
+import type { Awaitable } from '../kern/awaitable.js';
 import { KernelError } from '../kern/error.js';
 import { RwLock } from '../kern/lock.js';
 import type { BlockDevice } from '../dev/blockdev.js';
@@ -66,12 +67,17 @@ export class Mount {
    * Runs a driver call. KernelErrors pass through; anything else is a driver bug:
    * logged as a panic, the mount made read-only, and the caller sees EIO.
    */
-  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  call<T>(what: string, fn: () => Awaitable<T>): Awaitable<T> {
+    let out: Awaitable<T>;
     try {
-      return await fn();
+      out = fn();
     } catch (e) {
       throw this.translate(what, e);
     }
+    if (!(out instanceof Promise)) return out;
+    return out.catch((e: unknown) => {
+      throw this.translate(what, e);
+    });
   }
 
   /**
@@ -155,15 +161,16 @@ export class Mount {
       const vp = this.freeList.first!;
       this.freeList.delete(vp);
       if (vp.usecount > 0) continue;
-      await this.reclaim(vp);
+      const w = this.reclaim(vp);
+      if (w) await w;
     }
   }
 
-  async reclaim(vp: Vnode): Promise<void> {
+  reclaim(vp: Vnode): Awaitable<void> {
     this.vcache.delete(vp.key);
     vp.reclaimed = true;
     vp.purgeNames();
-    if (vp.impl.reclaim) await this.call('reclaim', () => vp.impl.reclaim!());
+    if (vp.impl.reclaim) return this.call('reclaim', () => vp.impl.reclaim!());
   }
 
   /** Vnodes currently held by someone other than the mount itself (for EBUSY at unmount). */

@@ -143,6 +143,11 @@ async function readlinkOf(vp: Vnode): Promise<string> {
 
 /** Pushes the components of `p` on `stack`, last first (so they pop in order). */
 function pushPath(stack: string[], p: string): void {
+  // One name (the common case of a call relative to the working directory): nothing to split.
+  if (!p.includes('/')) {
+    if (p !== '') stack.push(p);
+    return;
+  }
   const comps = p.split('/');
   for (let i = comps.length - 1; i >= 0; i--) if (comps[i] !== '') stack.push(comps[i]!);
 }

@@ -96,26 +96,35 @@ export class Proc implements SyscallApi {
   }
 
   /** Runs a system call: adds the call and path to errors, logs a driver's diagnostic once, never leaks a non-KernelError. */
-  private async sys<T>(name: string, path: string | undefined, fn: () => T | Promise<T>, dest?: string): Promise<T> {
-    if (this.exited) throw new KernelError('ESRCH').withContext(name, path);
+  private sys<T>(name: string, path: string | undefined, fn: () => Awaitable<T>, dest?: string): Promise<T> {
+    if (this.exited) return Promise.reject(new KernelError('ESRCH').withContext(name, path));
+    let r: Awaitable<T>;
     try {
-      // Most calls on cached state answer without waiting: no await then.
-      const r = fn();
-      return r instanceof Promise ? await r : r;
+      r = fn();
     } catch (e) {
-      let ke: KernelError;
-      if (isKernelError(e)) ke = e;
-      else {
-        const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-        this.kernel.services.log(`panic: ${name}: ${msg}`);
-        ke = new KernelError('EIO', `internal error in ${name}: ${msg}`);
-      }
-      if (ke.detail && !(ke as { logged?: boolean }).logged) {
-        (ke as { logged?: boolean }).logged = true;
-        this.kernel.services.log(ke.detail);
-      }
-      throw ke.withContext(name, path, dest);
+      return Promise.reject(this.sysError(name, path, dest, e));
     }
+    // Most calls on cached state answer without waiting: no async frame then, only the promise the API returns.
+    if (!(r instanceof Promise)) return Promise.resolve(r);
+    return r.catch((e: unknown) => {
+      throw this.sysError(name, path, dest, e);
+    });
+  }
+
+  /** A system call's failure as the caller sees it: a KernelError with the call and path, a driver's diagnostic logged once. */
+  private sysError(name: string, path: string | undefined, dest: string | undefined, e: unknown): KernelError {
+    let ke: KernelError;
+    if (isKernelError(e)) ke = e;
+    else {
+      const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      this.kernel.services.log(`panic: ${name}: ${msg}`);
+      ke = new KernelError('EIO', `internal error in ${name}: ${msg}`);
+    }
+    if (ke.detail && !(ke as { logged?: boolean }).logged) {
+      (ke as { logged?: boolean }).logged = true;
+      this.kernel.services.log(ke.detail);
+    }
+    return ke.withContext(name, path, dest);
   }
 
   private ctx() {

@@ -212,8 +212,8 @@ export interface VnodeImpl {
 
   /** The last reference is gone: free the file's storage if its link count is 0 (an orphan). */
   inactive?(): Promise<void>;
-  /** The vnode leaves the cache: drop in-memory state. */
-  reclaim?(): Promise<void>;
+  /** The vnode leaves the cache: drop in-memory state (without a promise when nothing is waited for). */
+  reclaim?(): Awaitable<void>;
 
   getxattr?(name: string): Promise<Uint8Array | null>;
   setxattr?(name: string, value: Uint8Array, flags: { create?: boolean; replace?: boolean }): Promise<void>;

@@ -471,7 +471,7 @@ export class FatNode implements VnodeImpl {
     this.f.cluster = 0;
   }
 
-  async reclaim(): Promise<void> {
+  reclaim(): void {
     if (this.ix !== null && this.f !== null && this.nlink !== 0 && this.mp.fat.validCluster(this.f.cluster)) this.mp.unpinDir(this.f.cluster);
     this.ix = null;
     this.mp.forgetKey(this.key);
