@@ -110,7 +110,6 @@ type ReadOp =
 const HOST_READER = `
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const { join } = require('node:path');
 const { slabs: n, slabBytes, pieceBytes, batchOps, back } = workerData;
 const state = new Int32Array(workerData.state);
 let made = 0, slab = null, used = 0, ops = [];
@@ -137,7 +136,7 @@ function room(len) {
 function op(o) { room(0); ops.push(o); }
 function walk(from) {
   for (const name of fs.readdirSync(from)) {
-    const src = join(from, name);
+    const src = from + '/' + name;
     const link = fs.lstatSync(src);
     const st = link.isSymbolicLink() ? fs.statSync(src) : link;
     const mode = st.mode & 0o7777;

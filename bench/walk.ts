@@ -408,7 +408,8 @@ export async function extractTree(p: SyscallApi, from: string, to: string, buf: 
 /** Extracts the working directory into `to`; a subdirectory is entered by its name and left by '..'. */
 async function extractDir(p: SyscallApi, to: string, w: HostWriter, ready: DirReady): Promise<void> {
   for (const e of await p.readdir('.')) {
-    const dst = join(to, e.name);
+    // Names from the kernel hold no '/': a plain concatenation (path.join would normalise every one).
+    const dst = `${to}/${e.name}`;
     if (e.type === 'dir') {
       const made = w.add({ k: 'd', path: dst }, ready);
       await p.chdir(e.name);

@@ -15,7 +15,7 @@ import {
 } from './fcntl.js';
 import { FdTable, OpenFile } from './file.js';
 import { Restart, vref, vrele, vreleLocked, type Mount } from './mount.js';
-import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiResult } from './namei.js';
+import { byteLength, checkPath, lookupName, namei, releaseResult, type NameiContext, type NameiResult } from './namei.js';
 import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from './syscalls.js';
 import {
   S_ISGID, S_ISUID, S_ISVTX, VTYPE_TO_IFMT, ifmtToVType, parseOptions, type FileLayout, type NewNode, type SetAttr, type StatVfs,
@@ -27,6 +27,12 @@ import type { Kernel } from '../kern/kernel.js';
 const ST_RDONLY = 1;
 
 const ST_NOSUID = 2;
+
+/** The four ways of walking a path (namei's options), made once. */
+const FOLLOW = Object.freeze({ follow: true });
+const NOFOLLOW = Object.freeze({ follow: false });
+const PARENT_FOLLOW = Object.freeze({ follow: true, parent: true });
+const PARENT = Object.freeze({ follow: false, parent: true });
 
 /** A driver's lookup() of `name`, answered from memory when it can be (lookupNow). */
 function driverLookup(dvp: Vnode, name: string): Awaitable<VnodeKey | null> {
@@ -127,16 +133,21 @@ export class Proc implements SyscallApi {
     return ke.withContext(name, path, dest);
   }
 
-  private ctx() {
-    return { root: this.root, cwd: this.cwd, cred: this.cred };
+  /** What a path lookup starts from: one object while root, cwd and credentials stay (a walk keeps the one it began with). */
+  private ctx(): NameiContext {
+    const c = this.lastCtx;
+    if (c !== null && c.root === this.root && c.cwd === this.cwd && c.cred === this.cred) return c;
+    return (this.lastCtx = { root: this.root, cwd: this.cwd, cred: this.cred });
   }
 
+  private lastCtx: NameiContext | null = null;
+
   private lookup(path: string, follow: boolean): NameiResult | Promise<NameiResult> {
-    return namei(this.ctx(), path, { follow });
+    return namei(this.ctx(), path, follow ? FOLLOW : NOFOLLOW);
   }
 
   private lookupParent(path: string, follow = false): NameiResult | Promise<NameiResult> {
-    return namei(this.ctx(), path, { follow, parent: true });
+    return namei(this.ctx(), path, follow ? PARENT_FOLLOW : PARENT);
   }
 
   /** Runs `fn` with the vnode of `path` held (without waiting when neither the walk nor `fn` waits). */

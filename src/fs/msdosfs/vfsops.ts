@@ -553,7 +553,9 @@ export class MsdosMount implements FsMount {
     onLabel?: (label: string) => void,
   ): Promise<number> {
     const cap = await this.dirCapacity(dirClu);
-    let parts: string[] = [];
+    // The UTF-16 units of the long name being read, slot by slot (at most 20 slots of 13).
+    const units = new Uint16Array(20 * LFN_CHARS);
+    let unitsLen = 0;
     let expect = 0;
     let sum = -1;
     let lfnFirst = -1;
@@ -578,7 +580,7 @@ export class MsdosMount implements FsMount {
                 expect = 0;
                 continue;
               }
-              parts = new Array<string>(ord).fill('');
+              unitsLen = ord * LFN_CHARS;
               expect = ord;
               sum = d[o + 13]!;
               lfnFirst = idx;
@@ -586,19 +588,18 @@ export class MsdosMount implements FsMount {
               expect = 0;
               continue;
             }
-            let s = '';
-            for (const co of LFN_CHAR_OFFS) s += String.fromCharCode(d[o + co]! | (d[o + co + 1]! << 8));
-            parts[ord - 1] = s;
+            for (let j = 0, u = (ord - 1) * LFN_CHARS; j < LFN_CHARS; j++, u++) units[u] = d[o + LFN_CHAR_OFFS[j]!]! | (d[o + LFN_CHAR_OFFS[j]! + 1]! << 8);
             expect = ord - 1 === 0 ? -1 : ord - 1; // -1: complete, waiting for the short entry
             continue;
           }
           const raw = d.subarray(o, o + 11);
           let long: string | null = null;
           if (expect === -1 && shortNameChecksum(raw) === sum) {
-            let n = parts.join('');
-            const z = n.indexOf('\0');
-            if (z >= 0) n = n.slice(0, z);
-            if (n.length > 0 && !/[\0/]/.test(n)) long = n;
+            // Up to the first NUL; a name holding '/' is not taken (its short name stands).
+            let n = 0;
+            let slash = false;
+            for (; n < unitsLen && units[n] !== 0; n++) if (units[n] === 0x2f) slash = true;
+            if (n > 0 && !slash) long = String.fromCharCode.apply(null, units.subarray(0, n) as unknown as number[]);
           }
           const first = long !== null ? lfnFirst : idx;
           expect = 0;

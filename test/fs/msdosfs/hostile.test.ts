@@ -156,6 +156,37 @@ for (const fat of [12, 16, 32] as const) {
   });
 }
 
+test('long names holding a slash are not taken (the short name stands); a NUL ends a long name early', async () => {
+  const f = await fixture(16);
+  // SUB's entries: three long-name slots, then the short entry, per file; slot 1 (chars 0..12) comes last.
+  const sub = clusterOff(f, startCluster(f, rootEntry(f, 'SUB        ')));
+  const firstSlots: number[] = [];
+  for (let o = sub; o < sub + f.geo.clusterSize && firstSlots.length < 2; o += 32) {
+    if (f.img[o + 11] === 0x0f && (f.img[o]! & 0x3f) === 1) firstSlots.push(o);
+  }
+  assert.equal(firstSlots.length, 2);
+  // Char 1 of the first name becomes '/' (UTF-16 at byte 3 of the slot); char 8 of the second a NUL (byte 20).
+  f.img[firstSlots[0]! + 3] = 0x2f;
+  f.img[firstSlots[1]! + 20] = 0;
+  f.img[firstSlots[1]! + 21] = 0;
+  const { kernel, proc } = await mountImage(f.img, { readonly: true });
+  try {
+    const names = (await proc.readdir('/mnt/SUB')).map((e) => e.name).filter((n) => n !== '.' && n !== '..');
+    assert.equal(names.length, 40);
+    const long = names.filter((n) => n.startsWith('a rather long file name number '));
+    assert.equal(long.length, 38, names.join(', '));
+    assert.ok(names.includes('a rather'), names.join(', '));
+    const short = names.filter((n) => !n.startsWith('a rather'));
+    assert.equal(short.length, 1, names.join(', '));
+    assert.match(short[0]!, /^ARATHE~\d\.TXT$/i);
+    assert.ok(!names.some((n) => n.includes('/')));
+    // Both answer lookups by the name shown.
+    for (const n of ['a rather', short[0]!]) assert.equal((await proc.stat(`/mnt/SUB/${n}`)).size > 0, true);
+  } finally {
+    await kernel.halt();
+  }
+});
+
 test('broken boot sectors are EFTYPE at mount with the reason', async () => {
   const f = await fixture(16);
   const cases: [string, (b: Uint8Array) => void, RegExp][] = [
