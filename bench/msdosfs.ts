@@ -15,9 +15,11 @@
  * room for them (SHM_NEEDED), else os.tmpdir(); the result notes say which. In memory the comparison is
  * of the two programs, not of a host disk shared with other work, whose writeback made single runs vary by
  * 2x and more; the memory a side writes into is touched before it starts (prefault), so that neither pays
- * for the host backing fresh memory. Every timed side starts after `sync`. Each side runs twice, in the order ours, mcopy, mcopy,
- * ours, and the means are compared. Our fill ends with the image synced (unmount), so mcopy's fill is timed
- * with `sync IMG` after it (its time alone is in the note).
+ * for the host backing fresh memory. Every timed side starts after `sync`. Each side runs ROUNDS * 2 times,
+ * interleaved as ours, mcopy, mcopy, ours in each round, and the means are compared: this machine's speed
+ * drifts by a third over tens of seconds, and interleaving spreads the drift over both sides. Each run's
+ * output is removed after it, untimed, before the next run's preparation. Our fill ends with the image
+ * synced (unmount), so mcopy's fill is timed with `sync IMG` after it (its time alone is in the note).
  *
  * Our side has both cores of the machine's two for a single mcopy process: the kernel runs on the main
  * thread, the host's file creation (extraction, one writer thread) or the host's reading (filling, one
@@ -43,10 +45,13 @@ import { extractTree } from './walk.js';
 const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
 
 /**
- * Free bytes /dev/shm needs for the work directory: two extracted trees and four 3 GiB images (sparse when
- * made, about half filled by the end) with room to spare.
+ * Free bytes /dev/shm needs for the work directory: one run's output at a time (an extracted tree, or a
+ * 3 GiB image, sparse when made and about half filled by the end) and the prefault scratch, with room to spare.
  */
-const SHM_NEEDED = 12 * 1024 ** 3;
+const SHM_NEEDED = 6 * 1024 ** 3;
+
+/** Rounds of ours, mcopy, mcopy, ours: each side runs twice per round. */
+const ROUNDS = 2;
 
 /** Where the work directory goes: /dev/shm when it has SHM_NEEDED free, else os.tmpdir(). */
 function workBase(): { dir: string; where: string; memory: boolean } {
@@ -257,15 +262,24 @@ export async function fillTreeNoLinks(p: SyscallApi, from: string, to: string): 
  * Times `fn` from a quiet start: what it reads (`warm`: a file or a tree) is read first so that it is in
  * the host's page cache (a host may page out cache that stayed unused for a while), the host's dirty
  * pages (the previous side's output) are written out, so neither side pays for the other's writeback,
- * and when the outputs go to memory, that memory is touched first (prefault).
+ * and when the outputs go to memory, that memory is touched first (prefault). `before` (untimed) makes
+ * what the run writes into; `after` (untimed) checks and removes it.
  */
-async function timed(warm: string, base: { dir: string; memory: boolean }, fn: () => Promise<unknown>): Promise<number> {
+async function timed(
+  warm: string,
+  base: { dir: string; memory: boolean },
+  fn: () => Promise<unknown>,
+  hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown> } = {},
+): Promise<number> {
+  await hooks.before?.();
   await run('sh', ['-c', `find '${warm}' -type f -print0 | xargs -0 cat > /dev/null`]);
   if (base.memory) prefault(base.dir);
   await run('sync', []);
   const t0 = performance.now();
   await fn();
-  return (performance.now() - t0) / 1000;
+  const t = (performance.now() - t0) / 1000;
+  await hooks.after?.();
+  return t;
 }
 
 async function mkfsFat32(img: string): Promise<void> {
@@ -273,13 +287,22 @@ async function mkfsFat32(img: string): Promise<void> {
   await run('mkfs.fat', ['-F', '32', '-C', img, String(3 * 1024 * 1024)]);
 }
 
-/** Runs two timed functions in the order a, b, b, a (so neither always runs first) and returns their means. */
-async function abba(a: (i: number) => Promise<number>, b: (i: number) => Promise<number>): Promise<[number, number, string]> {
-  const a0 = await a(0);
-  const b0 = await b(0);
-  const b1 = await b(1);
-  const a1 = await a(1);
-  return [(a0 + a1) / 2, (b0 + b1) / 2, `ours ${a0.toFixed(2)}, ${a1.toFixed(2)} s; peer ${b0.toFixed(2)}, ${b1.toFixed(2)} s`];
+/**
+ * Runs two timed functions in ROUNDS rounds of a, b, b, a (so neither always runs first, and a drift of the
+ * machine's speed falls on both) and returns their means, and a note with every time.
+ */
+async function interleaved(a: (i: number) => Promise<number>, b: (i: number) => Promise<number>): Promise<[number, number, string]> {
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    as.push(await a(2 * r));
+    bs.push(await b(2 * r));
+    bs.push(await b(2 * r + 1));
+    as.push(await a(2 * r + 1));
+  }
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
+  return [mean(as), mean(bs), `ours ${list(as)} s; peer ${list(bs)} s`];
 }
 
 export async function msdosfsBenchmarks(): Promise<Result[]> {
@@ -288,74 +311,96 @@ export async function msdosfsBenchmarks(): Promise<Result[]> {
   const out: Result[] = [];
   const base = workBase();
   const work = await mkdtemp(join(base.dir, 'akbench-msdos-'));
+  const runs = ROUNDS * 2;
   try {
-    // Everything is made before the first timing and removed after the last, so that no side pays for
-    // the host's work of deleting another side's output.
     const sources = (FILL_SUBSET ?? readdirSync(tree)).map((n) => join(tree, n));
     const what = FILL_SUBSET ? `the Linux tree's ${FILL_SUBSET.join(', ')}` : 'the Linux tree';
-    for (const side of ['ours', 'theirs']) for (const i of [0, 1]) await mkfsFat32(join(work, `${side}${i}.fat32`));
-    for (const i of [0, 1]) mkdirSync(join(work, `mtools${i}`));
 
     // Extraction.
     const buf = new Uint8Array(1024 * 1024);
-    const [ours, peer, xnote] = await abba(
+    const gone = (path: string) => () => rm(path, { recursive: true, force: true });
+    const [ours, peer, xnote] = await interleaved(
       (i) =>
-        timed(img, base, async () => {
-          const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
-          try {
-            await k.etfs.register('/dev/img0', img, { readonly: true });
-            const p = k.newProc();
-            await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: true });
-            await extractTree(p, '/mnt', join(work, `ours${i}`), buf, { writers: 1 });
-          } finally {
-            await k.halt();
-          }
+        timed(
+          img,
+          base,
+          async () => {
+            const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+            try {
+              await k.etfs.register('/dev/img0', img, { readonly: true });
+              const p = k.newProc();
+              await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: true });
+              await extractTree(p, '/mnt', join(work, `ours${i}`), buf, { writers: 1 });
+            } finally {
+              await k.halt();
+            }
+          },
+          { after: gone(join(work, `ours${i}`)) },
+        ),
+      (i) =>
+        timed(img, base, () => run('mcopy', ['-s', '-n', '-i', img, '::/*', join(work, `mtools${i}`)], { env: MTOOLS_ENV }), {
+          before: async () => mkdirSync(join(work, `mtools${i}`)),
+          after: gone(join(work, `mtools${i}`)),
         }),
-      (i) => timed(img, base, () => run('mcopy', ['-s', '-n', '-i', img, '::/*', join(work, `mtools${i}`)], { env: MTOOLS_ENV })),
     );
-    // The extracted trees go before the filling starts: in memory they would leave the host less room to
-    // cache the tree being filled from (removed untimed, and each timed side starts after sync).
-    for (const i of [0, 1]) for (const d of [`ours${i}`, `mtools${i}`]) await rm(join(work, d), { recursive: true, force: true });
-    out.push(withPeer({ name: 'FAT32: extract the Linux tree to a host directory (mean of 2)', value: ours, unit: 's', note: `${xnote}; ${base.where}` }, 'mcopy -s', peer));
+    out.push(withPeer({ name: `FAT32: extract the Linux tree to a host directory (mean of ${runs})`, value: ours, unit: 's', note: `${xnote}; ${base.where}` }, 'mcopy -s', peer));
 
     // Filling. Our unmount ends with fdatasync of the image; mcopy never syncs, so its image is synced
-    // after it (coreutils `sync FILE`) and both times end with the image on disk.
+    // after it (coreutils `sync FILE`) and both times end with the image on disk. Each of our images is
+    // checked with fsck.fat -n after its run.
     let mcopyAlone = 0;
-    const [fill, mcopy, fnote] = await abba(
-      (i) =>
-        timed(tree, base, async () => {
-          const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
-          try {
-            await k.etfs.register('/dev/img0', join(work, `ours${i}.fat32`));
-            const p = k.newProc();
-            await p.mount('msdosfs', '/mnt', { source: '/dev/img0' });
-            if (FILL_SUBSET === undefined) await fillTreeNoLinks(p, tree, '/mnt');
-            else {
-              for (const src of sources) {
-                const dst = `/mnt/${src.slice(src.lastIndexOf('/') + 1)}`;
-                await p.mkdir(dst, 0o755);
-                await fillTreeNoLinks(p, src, dst);
+    const fsckNotes: string[] = [];
+    const [fill, mcopy, fnote] = await interleaved(
+      (i) => {
+        const ourImg = join(work, `ours${i}.fat32`);
+        return timed(
+          tree,
+          base,
+          async () => {
+            const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+            try {
+              await k.etfs.register('/dev/img0', ourImg);
+              const p = k.newProc();
+              await p.mount('msdosfs', '/mnt', { source: '/dev/img0' });
+              if (FILL_SUBSET === undefined) await fillTreeNoLinks(p, tree, '/mnt');
+              else {
+                for (const src of sources) {
+                  const dst = `/mnt/${src.slice(src.lastIndexOf('/') + 1)}`;
+                  await p.mkdir(dst, 0o755);
+                  await fillTreeNoLinks(p, src, dst);
+                }
               }
+            } finally {
+              await k.halt();
             }
-          } finally {
-            await k.halt();
-          }
-        }),
-      (i) =>
-        timed(tree, base, async () => {
-          const theirImg = join(work, `theirs${i}.fat32`);
-          const t0 = performance.now();
-          await run('mcopy', ['-s', '-D', 'o', '-i', theirImg, ...sources, '::/'], { env: MTOOLS_ENV });
-          mcopyAlone += (performance.now() - t0) / 2000;
-          await run('sync', [theirImg]);
-        }),
+          },
+          {
+            before: () => mkfsFat32(ourImg),
+            after: async () => {
+              const fsck = await run('fsck.fat', ['-n', ourImg], { allowFail: true });
+              if (fsck.code !== 0) fsckNotes.push(`run ${i + 1}: fsck.fat -n exit ${fsck.code}: ${fsck.stdout.toString('utf8').trim().split('\n').slice(1, 4).join(' / ')}`);
+              await rm(ourImg, { force: true });
+            },
+          },
+        );
+      },
+      (i) => {
+        const theirImg = join(work, `theirs${i}.fat32`);
+        return timed(
+          tree,
+          base,
+          async () => {
+            const t0 = performance.now();
+            await run('mcopy', ['-s', '-D', 'o', '-i', theirImg, ...sources, '::/'], { env: MTOOLS_ENV });
+            mcopyAlone += (performance.now() - t0) / 1000 / runs;
+            await run('sync', [theirImg]);
+          },
+          { before: () => mkfsFat32(theirImg), after: () => rm(theirImg, { force: true }) },
+        );
+      },
     );
-    const r = withPeer({ name: `FAT32: fill an empty image (mkfs.fat) with ${what} (mean of 2)`, value: fill, unit: 's' }, 'mcopy -s + sync IMG', mcopy);
-    r.note = `${fnote}; mcopy -s alone ${mcopyAlone.toFixed(2)} s; ${base.where}`;
-    for (const i of [0, 1]) {
-      const fsck = await run('fsck.fat', ['-n', join(work, `ours${i}.fat32`)], { allowFail: true });
-      if (fsck.code !== 0) r.note += `; fsck.fat -n exit ${fsck.code}: ${fsck.stdout.toString('utf8').trim().split('\n').slice(1, 4).join(' / ')}`;
-    }
+    const r = withPeer({ name: `FAT32: fill an empty image (mkfs.fat) with ${what} (mean of ${runs})`, value: fill, unit: 's' }, 'mcopy -s + sync IMG', mcopy);
+    r.note = [fnote, `mcopy -s alone ${mcopyAlone.toFixed(2)} s`, base.where, ...fsckNotes].join('; ');
     out.push(r);
   } finally {
     await rm(work, { recursive: true, force: true });
