@@ -1,7 +1,8 @@
 /**
  * A fault-injecting block device wrapping any other (NetBSD's RUMP_BLKFAIL):
  * fail every n-th I/O, or a seeded random fraction, with EIO; optionally tear
- * writes (only a prefix of the sectors reaches the device before the error).
+ * writes (only a prefix of the sectors reaches the device before the error), and
+ * fail cache flushes when asked.
  * Every failure is reproducible from the seed.
  */
 
@@ -14,8 +15,11 @@ export interface FaultOptions {
   /** Fail this fraction of I/Os, drawn from `seed`. */
   fraction?: number;
   seed?: number;
-  /** Which I/Os may fail. Default both. */
-  ops?: 'read' | 'write' | 'both';
+  /**
+   * Which I/Os may fail: reads, writes, both (the default), flushes (the device's cache flush, as a failed
+   * fsync to the host would), or all three. Flushes are counted only when they may fail.
+   */
+  ops?: 'read' | 'write' | 'both' | 'flush' | 'all';
   /** A failing write first writes a seeded prefix of its sectors. */
   tear?: boolean;
   /** Start failing only after this many I/Os (to let a mount succeed). */
@@ -47,10 +51,10 @@ export class FaultDevice extends DeviceWrapper {
     return this.state / 0x100000000;
   }
 
-  private shouldFail(op: 'read' | 'write'): boolean {
+  private shouldFail(op: 'read' | 'write' | 'flush'): boolean {
     if (!this.enabled) return false;
     const ops = this.opts.ops ?? 'both';
-    if (ops !== 'both' && ops !== op) return false;
+    if (ops !== 'all' && ops !== op && !(ops === 'both' && op !== 'flush')) return false;
     this.count++;
     if (this.count <= (this.opts.after ?? 0)) return false;
     let fail = false;
@@ -77,4 +81,8 @@ export class FaultDevice extends DeviceWrapper {
     return this.dev.write(buf, offset);
   }
 
+  override async flush(): Promise<void> {
+    if (this.shouldFail('flush')) throw new KernelError('EIO', `${this.name}: injected flush fault`);
+    return this.dev.flush();
+  }
 }

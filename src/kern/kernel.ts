@@ -285,14 +285,18 @@ export class Kernel {
   }
 
   /** sync(2): every writable mount writes what is dirty. */
+  /** sync(2): every writable mount is synced, even after one fails; the first failure is then reported. */
   async syncAll(): Promise<void> {
     await this.mountLock.enter();
+    let failure: unknown = undefined;
     try {
       for (const mp of this.mounts) {
         if (mp.readonly) continue;
         await mp.lock.enterWrite();
         try {
           await mp.call('sync', () => mp.fs.sync());
+        } catch (e) {
+          failure ??= e;
         } finally {
           mp.lock.exitWrite();
         }
@@ -300,6 +304,7 @@ export class Kernel {
     } finally {
       this.mountLock.exit();
     }
+    if (failure !== undefined) throw failure;
   }
 
   /** Syncs and unmounts everything (innermost first, forcibly), closes etfs devices. Idempotent. */
