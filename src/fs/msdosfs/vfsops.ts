@@ -782,7 +782,12 @@ export class MsdosMount implements FsMount {
     const sn = this.chooseShortName(ix, name);
     const nlfn = sn.lfn ? Math.ceil(name.length / LFN_CHARS) : 0;
     const first = this.freeRun(ix, nlfn + 1);
-    return (first >= 0 && this.putEntryNow(dirClu, ix, name, f, sn, nlfn, first)) || this.addEntryWaiting(dirClu, ix, name, f, sn, nlfn, first);
+    if (first >= 0) {
+      // Index 0 is a valid answer (the first slot of a root directory).
+      const idx = this.putEntryNow(dirClu, ix, name, f, sn, nlfn, first);
+      if (idx !== undefined) return idx;
+    }
+    return this.addEntryWaiting(dirClu, ix, name, f, sn, nlfn, first);
   }
 
   /** addEntryIn() when the directory must grow or a block of the slots is not in memory. */
@@ -792,19 +797,15 @@ export class MsdosMount implements FsMount {
       await this.growDir(dirClu, ix);
       first = this.freeRun(ix, nlfn + 1);
     }
-    // The slots lie in at most two blocks: held in memory while putEntryNow() writes them.
-    const a = await this.entryBlock(dirClu, first);
+    // The blocks of the slots (two or more when clusters are small), held in memory while putEntryNow() writes them.
+    const held: Buf[] = [];
     try {
-      const b = await this.entryBlock(dirClu, first + nlfn);
-      try {
-        const idx = this.putEntryNow(dirClu, ix, name, f, sn, nlfn, first);
-        if (idx === undefined) throw kerr('EIO', `msdosfs: directory at cluster ${dirClu}: entry blocks not held`);
-        return idx;
-      } finally {
-        this.bio.brelse(b.bp);
-      }
+      for (let i = first; i <= first + nlfn; i++) held.push((await this.entryBlock(dirClu, i)).bp);
+      const idx = this.putEntryNow(dirClu, ix, name, f, sn, nlfn, first);
+      if (idx === undefined) throw kerr('EIO', `msdosfs: directory at cluster ${dirClu}: entry blocks not held`);
+      return idx;
     } finally {
-      this.bio.brelse(a.bp);
+      for (const bp of held) this.bio.brelse(bp);
     }
   }
 
@@ -814,43 +815,41 @@ export class MsdosMount implements FsMount {
    */
   private putEntryNow(dirClu: number, ix: DirIndex, name: string, f: EntryFields, sn: ShortChoice, nlfn: number, first: number): number | undefined {
     const idx = first + nlfn;
-    const head = this.entryBlockCached(dirClu, first);
-    if (head === undefined) return undefined;
-    const tail = this.entryBlockCached(dirClu, idx);
-    if (tail === undefined) {
-      this.bio.brelse(head.bp);
-      return undefined;
-    }
-    try {
-      const sum = shortNameChecksum(sn.raw);
-      for (let k = 0; k < nlfn; k++) {
-        const ord = nlfn - k;
-        const { bp, off } = this.entryBlockCached(dirClu, first + k)!;
-        const d = bp.data;
-        // Type and first cluster stay zero.
-        d.fill(0, off, off + DIRENT_SIZE);
-        d[off + LFNENT.ord.off] = ord | (k === 0 ? LFN_LAST : 0);
-        d[off + LFNENT.attr.off] = ATTR_LONG_NAME;
-        d[off + LFNENT.chksum.off] = sum;
-        for (let j = 0; j < LFN_CHARS; j++) {
-          const p = (ord - 1) * LFN_CHARS + j;
-          const unit = p < name.length ? name.charCodeAt(p) : p === name.length ? 0 : 0xffff;
-          d[off + LFN_CHAR_OFFS[j]!] = unit & 0xff;
-          d[off + LFN_CHAR_OFFS[j]! + 1] = unit >> 8;
-        }
-        this.bio.bdwrite(bp);
+    // Every slot's block first (a long name can span three blocks of a 512-byte cluster): nothing is written unless all are here.
+    const at: { bp: Buf; off: number }[] = [];
+    for (let i = first; i <= idx; i++) {
+      const b = this.entryBlockCached(dirClu, i);
+      if (b === undefined) {
+        for (const h of at) this.bio.brelse(h.bp);
+        return undefined;
       }
-      const d = tail.bp.data;
-      const off = tail.off;
-      d.fill(0, off, off + DIRENT_SIZE);
-      this.encodeEntry(d, off, f);
-      d.set(sn.raw, off);
-      d[off + 12] = sn.ntRes;
-      tail.bp.dirty = true;
-    } finally {
-      this.bio.brelse(tail.bp);
-      this.bio.brelse(head.bp);
+      at.push(b);
     }
+    const sum = shortNameChecksum(sn.raw);
+    for (let k = 0; k < nlfn; k++) {
+      const ord = nlfn - k;
+      const { bp, off } = at[k]!;
+      const d = bp.data;
+      // Type and first cluster stay zero.
+      d.fill(0, off, off + DIRENT_SIZE);
+      d[off + LFNENT.ord.off] = ord | (k === 0 ? LFN_LAST : 0);
+      d[off + LFNENT.attr.off] = ATTR_LONG_NAME;
+      d[off + LFNENT.chksum.off] = sum;
+      for (let j = 0; j < LFN_CHARS; j++) {
+        const p = (ord - 1) * LFN_CHARS + j;
+        const unit = p < name.length ? name.charCodeAt(p) : p === name.length ? 0 : 0xffff;
+        d[off + LFN_CHAR_OFFS[j]!] = unit & 0xff;
+        d[off + LFN_CHAR_OFFS[j]! + 1] = unit >> 8;
+      }
+      this.bio.bdwrite(bp);
+    }
+    const { bp, off } = at[nlfn]!;
+    const d = bp.data;
+    d.fill(0, off, off + DIRENT_SIZE);
+    this.encodeEntry(d, off, f);
+    d.set(sn.raw, off);
+    d[off + 12] = sn.ntRes;
+    this.bio.bdwrite(bp);
     for (let i = first; i <= idx; i++) ix.used[i] = 1;
     while (ix.firstFree < ix.used.length && ix.used[ix.firstFree]) ix.firstFree++;
     const slot: Slot = { name, short: latin11(sn.raw), idx, first, attr: f.attr };

@@ -10,8 +10,9 @@ import { MemoryDevice } from '../../../src/dev/blockdev.js';
 import { parseOptions } from '../../../src/vfs/types.js';
 import { O_CREAT, O_WRONLY } from '../../../src/vfs/fcntl.js';
 import { newfsMsdos } from '../../../src/fs/msdosfs/newfs.js';
+import { msdosfs } from '../../../src/fs/msdosfs/index.js';
 import type { Proc } from '../../../src/vfs/proc.js';
-import { fsckFat, mountImage, mtoolsExtract, readAll } from './helpers.js';
+import { fsckFat, mountImage, mtoolsExtract, mtoolsImage, readAll } from './helpers.js';
 
 const services = { now: () => ({ sec: 1700000000, nsec: 0 }), log: () => undefined, random: (b: Uint8Array) => b.fill(1), monotonic: () => 0n };
 
@@ -111,4 +112,50 @@ test('a directory of 3000 entries: creates, lookups and removals stay consistent
   assert.equal(tree.get('big/entry NUMBER 20.dat')?.toString(), 'again 20');
   assert.equal(tree.get('big/Entry number 21.dat')?.toString(), '21');
   assert.equal([...tree.keys()].filter((k) => k.startsWith('big/')).length, n / 2 + n / 10);
+});
+
+test('an entry in the first slot of a root directory is indexed once (FAT12, FAT16, FAT32 without a label)', async () => {
+  for (const fat of [12, 16, 32] as const) {
+    const a = await mountImage(await mtoolsImage(fat, fat === 32 ? 34 * 1024 : fat === 16 ? 16384 : 2048));
+    const p = a.proc;
+    try {
+      // A plain short name needs no long-name slot: it takes slot 0 of the empty root.
+      await p.mkdir('/mnt/D', 0o755);
+      assert.equal((await p.stat('/mnt')).nlink, 3, `FAT${fat}: the root counts its one subdirectory once`);
+      await put(p, '/mnt/F.TXT', 'f');
+      assert.deepEqual((await p.readdir('/mnt')).map((e) => e.name).filter((n) => n !== '.' && n !== '..').sort(), ['D', 'F.TXT']);
+      await p.rmdir('/mnt/D');
+      assert.equal((await p.stat('/mnt')).nlink, 2, `FAT${fat}: and none once it is gone`);
+    } finally {
+      await a.kernel.halt();
+    }
+    await fsckFat(a.host.fileBytes('image')!);
+  }
+});
+
+test('a 255-character name across three 512-byte clusters, written with none of its blocks in memory', async () => {
+  const dev = MemoryDevice.zeroed(4 * 1024 * 1024);
+  await newfsMsdos(dev, { options: parseOptions({ fat: 16, spc: 1 }) }, services);
+  const mp = await msdosfs.mount(dev, { readonly: false, options: new Map() }, services);
+  const now = services.now();
+  const root = await mp.vget(mp.rootKey);
+  const sub = await mp.vget(await root.mkdir('sub', { type: 'dir', mode: 0o755, uid: 0, gid: 0, time: now }));
+  // '.', '..', then 21 slots per name: the third name's slots 44..64 span clusters 2, 3 and 4 of the directory.
+  const names = ['a', 'b', 'c'].map((ch) => ch.repeat(255));
+  for (const n of names.slice(0, 2)) await sub.create(n, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: now });
+  // Enough room, and the blocks out of the buffer cache (written back, then dropped); the index stays.
+  const pad = await sub.create('PAD', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: now });
+  for (let i = 0; i < 40; i++) await sub.create(`P${i}`, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: now });
+  // An entry after the hole keeps the directory from shrinking when PAD and P* go.
+  await sub.create('Z', { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: now });
+  const padNode = await mp.vget(pad);
+  for (let i = 0; i < 40; i++) await sub.remove(`P${i}`, await mp.vget((await sub.lookup(`P${i}`))!), now);
+  await sub.remove('PAD', padNode, now);
+  await mp.sync();
+  (mp as unknown as { bio: { purge(): void } }).bio.purge();
+  await sub.create(names[2]!, { type: 'reg', mode: 0o644, uid: 0, gid: 0, time: now });
+  await mp.unmount();
+  await fsckFat(dev.bytes);
+  const got = await mtoolsExtract(dev.bytes);
+  for (const n of [...names, 'Z']) assert.ok(got.has(`sub/${n}`), `sub/${n.slice(0, 8)}... (${[...got.keys()].map((k) => k.slice(0, 12)).join(', ')})`);
 });
