@@ -341,7 +341,6 @@ export class FatNode implements VnodeImpl {
     return chain !== undefined && this.mp.chainReadNow(chain, buf.subarray(0, n), offset) ? n : undefined;
   }
 
-  /** Grows the chain to hold `bytes`. */
   /** The chain, grown to hold `bytes` (without waiting when the FAT pages it needs are in memory). */
   private extendTo(bytes: number): Awaitable<number[]> {
     const chain = this.loadChainCached();
