@@ -183,13 +183,18 @@ export class Context {
     return { kind: 'image', image: arg, path: '/', label: arg };
   }
 
-  /** The volume of an image, opened once per command; read-write when `write`. */
-  volume(image: string, write: boolean): Promise<ImageVolume> {
+  /** Whether --trusted or --isolation was given (otherwise `isolation` is the default, 'process'). */
+  get isolationAsked(): boolean {
+    return this.opts.trusted === true || this.opts.isolation !== undefined;
+  }
+
+  /** The volume of an image, opened once per command; read-write when `write`; its kernel isolated as `isolation`. */
+  volume(image: string, write: boolean, isolation: Isolation = this.isolation): Promise<ImageVolume> {
     let v = this.volumes.get(image);
     if (!v) {
       const opts = {
         readonly: !write,
-        isolation: this.isolation,
+        isolation,
         ...(this.opts.type !== undefined ? { type: this.opts.type } : {}),
         ...(this.partition !== undefined ? { partition: this.partition } : {}),
         ...(this.opts.memlimit !== undefined ? { memlimitMiB: parseMemlimit(this.opts.memlimit) } : {}),
