@@ -81,12 +81,16 @@ export function errnoText(code: Errno): string {
   return GLIBC.get(code) ?? strerror(code);
 }
 
+/** Codes whose detail (a driver's one-line diagnostic) is shown with the message. */
+const DETAILED = new Set(['EIO', 'EFTYPE', 'EUCLEAN', 'ELOOP', 'EOPNOTSUPP', 'ENOSPC', 'EFBIG']);
+
 export function humanError(e: unknown): string {
   if (isKernelError(e)) {
     if (e.code === 'ELOOP' && e.detail?.includes('cycle')) return `File system loop detected (${e.detail})`;
     const base = errnoText(e.code);
-    // Corrupt-metadata errors carry the structure that was wrong: worth a user's eyes.
-    if (e.detail && (e.code === 'EIO' || e.code === 'EFTYPE' || e.code === 'EUCLEAN' || e.code === 'ELOOP')) return `${base} (${e.detail})`;
+    // Corrupt-metadata errors carry the structure that was wrong, and a driver's refusal what the format
+    // cannot hold or why it is full: worth a user's eyes.
+    if (e.detail && DETAILED.has(e.code)) return `${base} (${e.detail})`;
     return base;
   }
   if (e instanceof CliError) return e.message;

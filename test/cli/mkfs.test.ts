@@ -91,3 +91,16 @@ test('mkfs errors: unknown type, no size for a missing file, bad size', async ()
   assert.equal(c.code, 1);
   assert.match(c.stderr, /bad size '12q'/);
 });
+
+test('mkfs -t msdosfs --from a tree with links: each link is reported with why, the rest is made, exit 1', async () => {
+  const img = join(dir, 'rich-fat.img');
+  const r = await rump(['mkfs', '-t', 'msdosfs', '--size', '16m', '--from', join(dir, 'rich'), img]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /pw: Operation not supported \(msdosfs: FAT has no symbolic links\)/);
+  // Whichever of the two names the host lists first is the file; the other is the refused link.
+  const refused = /etc\/(passwd(?:\.hard)?): Operation not supported \(msdosfs: FAT has no hard links\)/.exec(r.stderr);
+  assert.ok(refused, r.stderr);
+  const kept = refused[1] === 'passwd' ? 'passwd.hard' : 'passwd';
+  await run('fsck.fat', ['-n', img]);
+  assert.equal((await run('mtype', ['-i', img, `::/etc/${kept}`], { env })).stdout.toString(), 'root:x:0:0\n');
+});
