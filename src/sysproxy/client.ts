@@ -13,8 +13,8 @@ import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from '../vfs/syscal
 import type { ProbeResult, StatVfs } from '../vfs/types.js';
 import { O_RDONLY } from '../vfs/fcntl.js';
 import {
-  badOpenReadFlags, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL, READDIR_PLUS_STATS,
-  type DirPlus, type LstatManyApi, type ReaddirPlusApi, type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult,
+  badOpenReadFlags, putFileLocal, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL, READDIR_PLUS_STATS,
+  type DirPlus, type LstatManyApi, type ReaddirPlusApi, type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult, type PutAttrs, type PutFileApi,
 } from './compound.js';
 import { ImageReader, LAYOUT_MIN } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, unpackStat, type OpSpec } from './ops.js';
@@ -282,7 +282,7 @@ function trimArgs(args: unknown[]): unknown[] {
  * compound calls of compound.ts (use them through its functions, which fall
  * back to the separate calls on a local Proc).
  */
-export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, LstatManyApi, ReaddirPlusApi {
+export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, LstatManyApi, ReaddirPlusApi, PutFileApi {
   constructor(
     private readonly c: SysproxyClient,
     readonly pid: number,
@@ -462,6 +462,24 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, Lst
     const r = res.r as { d: Dirent[]; s: (number[] | null)[] };
     if (r.s.length > maxStats) throw new KernelError('EIO', `sysproxy: readdirplus answered ${r.s.length} stats for ${maxStats}`).withContext('readdir', path);
     return { entries: r.d, stats: r.s.map((st) => (st === null ? null : unpackStat(st))) };
+  }
+
+  /** A server without putfile (an older one, RUMP_SERVER): the separate calls from then on. */
+  private noPutFile = false;
+
+  /** A whole small file written, with its owner, mode and times, in one round trip (compound.ts's putFile). */
+  async putFile(path: string, mode: number, data: Uint8Array, attrs: PutAttrs = {}): Promise<void> {
+    if (!this.noPutFile) {
+      try {
+        await this.c.call(this.pid, 'putfile', [path, mode, attrs], data);
+        return;
+      } catch (e) {
+        // Unknown to the server: refused before anything was made.
+        if (!(e instanceof KernelError && e.code === 'ENOSYS' && /unknown system call/.test(e.detail ?? ''))) throw e;
+        this.noPutFile = true;
+      }
+    }
+    return putFileLocal(this, path, mode, data, attrs);
   }
 
   /** lstat of each path in one round trip (compound.ts's lstatMany). */

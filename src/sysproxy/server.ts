@@ -13,7 +13,7 @@ import { KernelError } from '../kern/error.js';
 import type { SyscallApi } from '../vfs/syscalls.js';
 import { SEEK_CUR, SEEK_SET } from '../vfs/fcntl.js';
 import type { ProbeResult } from '../vfs/types.js';
-import { badOpenReadFlags, lstatMany, openReadLocal, openReadManyLocal, readdirPlus, type LayoutFn } from './compound.js';
+import { PUT_FILE_MAX, badOpenReadFlags, checkPutAttrs, lstatMany, openReadLocal, openReadManyLocal, putFileLocal, readdirPlus, type LayoutFn } from './compound.js';
 import { encodeLayout, type LayoutProc } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, ProtocolError, type Message } from './protocol.js';
@@ -323,6 +323,14 @@ class Connection {
         // The separate calls (compound.ts on the local process), run here back to back.
         const res = await readdirPlus(proc, args[0] as string, args[1] as number);
         return { r: { d: res.entries, s: res.stats.map((st) => (st === null ? null : packStat(st))) } };
+      }
+      case 'putfile': {
+        // The separate calls (compound.ts on the local process), run here back to back.
+        if (data!.length > PUT_FILE_MAX) throw new KernelError('EINVAL', `sysproxy: putfile of ${data!.length} bytes`).withContext('write', args[0] as string);
+        const attrs = checkPutAttrs(args[2]);
+        if (typeof attrs === 'string') throw new KernelError('EINVAL', `sysproxy: putfile: ${attrs}`).withContext('open', args[0] as string);
+        await putFileLocal(proc, args[0] as string, args[1] as number, data!, attrs);
+        return { r: null };
       }
       case 'lstatv': {
         const sts = await lstatMany(proc, args[0] as string[]);

@@ -140,18 +140,36 @@ for (const isolation of ['trusted', 'process'] as const) {
   });
 }
 
-test('the server checks an openread request itself: flags that write, a length past MAX_IO', async () => {
+/**
+ * A client of a real server on a local kernel, and a process of it with tmpfs on /mnt: for requests sent
+ * straight through call(), past RemoteProc's own checks.
+ */
+async function direct(): Promise<{ client: SysproxyClient; pid: number; p: RemoteProc; close: () => Promise<void> }> {
   const [c, s] = localPair();
   const { kernel } = await localKernel();
   const { KernelServer } = await import('../../src/sysproxy/server.js');
   new KernelServer(kernel, { isolation: 'trusted' }).attach(s);
   const backend: Backend = { channel: c, kill: () => c.close('killed'), explain: async (r) => r, waitGone: async () => undefined };
   const client = new SysproxyClient(backend, 5000);
+  const close = async () => {
+    await client.halt().catch(() => undefined);
+    await kernel.halt().catch(() => undefined);
+  };
   try {
     await client.hello();
     const pid = (await client.call(undefined, 'newproc', [{}])).r as number;
     const p = new RemoteProc(client, pid);
     await p.mount('tmpfs', '/mnt');
+    return { client, pid, p, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+test('the server checks an openread request itself: flags that write, a length past MAX_IO', async () => {
+  const { client, pid, p, close } = await direct();
+  try {
     const fd = await p.open('/mnt/f', O_CREAT | O_WRONLY, 0o644);
     await p.close(fd);
     // Straight through call(), past RemoteProc's own check.
@@ -164,8 +182,7 @@ test('the server checks an openread request itself: flags that write, a length p
     assert.equal((await p.stat('/mnt/f')).size, 0);
     assert.equal(client.dead, false);
   } finally {
-    await client.halt().catch(() => undefined);
-    await kernel.halt().catch(() => undefined);
+    await close();
   }
 });
 
@@ -318,15 +335,8 @@ test('openReadMany: the same items locally and in every isolation, a prefix per 
 });
 
 test('the server checks an openreadv request: no paths, too many, limits out of range, flags that write', async () => {
-  const [c, s] = localPair();
-  const { kernel } = await localKernel();
-  const { KernelServer } = await import('../../src/sysproxy/server.js');
-  new KernelServer(kernel, { isolation: 'trusted' }).attach(s);
-  const backend: Backend = { channel: c, kill: () => c.close('killed'), explain: async (r) => r, waitGone: async () => undefined };
-  const client = new SysproxyClient(backend, 5000);
+  const { client, pid, close } = await direct();
   try {
-    await client.hello();
-    const pid = (await client.call(undefined, 'newproc', [{}])).r as number;
     const einval = (e: unknown) => e instanceof KernelError && e.code === 'EINVAL';
     await assert.rejects(client.call(pid, 'openreadv', [[], O_RDONLY, 10, 10]), einval);
     await assert.rejects(client.call(pid, 'openreadv', [Array(4097).fill('/x'), O_RDONLY, 10, 10]), einval);
@@ -337,8 +347,7 @@ test('the server checks an openreadv request: no paths, too many, limits out of 
     await assert.rejects(client.call(pid, 'openreadv', [['/x'], O_WRONLY | O_CREAT, 10, 10]), einval);
     assert.equal(client.dead, false);
   } finally {
-    await client.halt().catch(() => undefined);
-    await kernel.halt().catch(() => undefined);
+    await close();
   }
 });
 
@@ -402,22 +411,25 @@ async function listScenario(p: SyscallApi): Promise<unknown[]> {
   return log;
 }
 
+/** Runs `scenario` on a process of a local kernel and on one of a kernel in `isolation`: the logs must agree. */
+async function sameAsLocal(isolation: 'trusted' | 'process', scenario: (p: SyscallApi) => Promise<unknown[]>): Promise<void> {
+  const { kernel, newProc } = await localKernel();
+  let want: unknown[];
+  try {
+    want = await scenario(await newProc());
+  } finally {
+    await kernel.halt();
+  }
+  const rk = await startKernel({ images: [], isolation });
+  try {
+    assert.deepEqual(await scenario(await rk.newProc()), want);
+  } finally {
+    await rk.halt();
+  }
+}
+
 for (const isolation of ['trusted', 'process'] as const) {
-  test(`readdirPlus and lstatMany in isolation '${isolation}' answer as the separate calls on a local kernel`, async () => {
-    const { kernel, newProc } = await localKernel();
-    let want: unknown[];
-    try {
-      want = await listScenario(await newProc());
-    } finally {
-      await kernel.halt();
-    }
-    const rk = await startKernel({ images: [], isolation });
-    try {
-      assert.deepEqual(await listScenario(await rk.newProc()), want);
-    } finally {
-      await rk.halt();
-    }
-  });
+  test(`readdirPlus and lstatMany in isolation '${isolation}' answer as the separate calls on a local kernel`, () => sameAsLocal(isolation, listScenario));
 }
 
 test('lstatv and readdirplus replies that do not fit what was asked: EIO, the server killed when malformed', async () => {
@@ -459,4 +471,73 @@ test('a listing too large for one message is E2BIG, and the server lives on: get
   } finally {
     await rk.halt();
   }
+});
+
+/** putFile on a small tree: what each file ends up as (bytes, mode, owner, times), and each failure. */
+async function putScenario(p: SyscallApi): Promise<unknown[]> {
+  await p.mount('tmpfs', '/mnt', { options: 'size=8m' });
+  await p.mkdir('/mnt/d', 0o755);
+  const { putFile } = await import('../../src/sysproxy/compound.js');
+  const t = { sec: 1_600_000_000, nsec: 123_456_789 };
+  await putFile(p, '/mnt/d/plain', 0o644, pattern(5000, 1));
+  await putFile(p, '/mnt/d/attrs', 0o600, pattern(70_000, 2), { uid: 12, gid: 34, perm: 0o4751, atime: t, mtime: t });
+  await putFile(p, '/mnt/d/empty', 0o644, new Uint8Array(0), { perm: 0o600 });
+  // An existing file is truncated and rewritten.
+  await putFile(p, '/mnt/d/plain', 0o644, pattern(10, 3));
+  const log: unknown[] = [];
+  for (const name of ['plain', 'attrs', 'empty']) {
+    const s = await p.lstat(`/mnt/d/${name}`);
+    const fd = await p.open(`/mnt/d/${name}`, O_RDONLY);
+    const buf = new Uint8Array(s.size + 1);
+    const n = await p.read(fd, buf);
+    await p.close(fd);
+    log.push([name, s.mode, s.uid, s.gid, s.size, digest(buf.subarray(0, n)), name === 'attrs' ? [s.atime, s.mtime] : null]);
+  }
+  for (const bad of ['/mnt/none/f', '/mnt/d/plain/f']) {
+    const e = await putFile(p, bad, 0o644, pattern(10, 4)).then(() => null, (e: unknown) => e);
+    log.push(e instanceof KernelError ? [e.code, e.syscall, e.path] : String(e));
+  }
+  await assert.rejects(putFile(p, '/mnt/d/big', 0o644, new Uint8Array(1024 * 1024 + 1)), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+  // Nothing left open.
+  const fd = await p.open('/mnt/d/plain', O_RDONLY);
+  await p.close(fd);
+  log.push(fd);
+  return log;
+}
+
+for (const isolation of ['trusted', 'process'] as const) {
+  test(`putFile in isolation '${isolation}' leaves what the separate calls on a local kernel leave`, () => sameAsLocal(isolation, putScenario));
+}
+
+test('the server checks a putfile request itself: data past the limit, attributes that are not what they say', async () => {
+  const { client, pid, p, close } = await direct();
+  const isEinval = (e: unknown) => e instanceof KernelError && e.code === 'EINVAL';
+  try {
+    // Straight through call(), past the client's own check.
+    await assert.rejects(client.call(pid, 'putfile', ['/mnt/big', 0o644, {}], new Uint8Array(1024 * 1024 + 1)), isEinval);
+    for (const attrs of [{ uid: 'root' }, { perm: 1.5 }, { mtime: { sec: 1 } }, { atime: { sec: 1, nsec: 1e9 } }, { owner: 1 }, [1]]) {
+      await assert.rejects(client.call(pid, 'putfile', ['/mnt/f', 0o644, attrs], new Uint8Array(3)), isEinval, JSON.stringify(attrs));
+    }
+    // Nothing was made by a refused request, and the server lives on.
+    await assert.rejects(p.lstat('/mnt/f'), (e: unknown) => e instanceof KernelError && e.code === 'ENOENT');
+    await assert.rejects(p.lstat('/mnt/big'), (e: unknown) => e instanceof KernelError && e.code === 'ENOENT');
+    assert.equal(client.dead, false);
+  } finally {
+    await close();
+  }
+});
+
+test('a server that does not know putfile: the client makes the separate calls, and goes on making them', async () => {
+  const { proc, deaths, ops } = await against((m, s, op) => {
+    const reply = (r: unknown) => s.send({ kind: Kind.Result, id: m.id, json: { r } });
+    if (op === 'putfile') s.send({ kind: Kind.Error, id: m.id, json: { code: 'ENOSYS', detail: 'sysproxy: unknown system call putfile' } });
+    else if (op === 'open') reply(5);
+    else if (op === 'write') reply(m.data?.length ?? 0);
+    else reply(null);
+  });
+  const { putFile } = await import('../../src/sysproxy/compound.js');
+  await putFile(proc, '/f', 0o644, new Uint8Array(10), { perm: 0o600, atime: { sec: 1, nsec: 0 }, mtime: { sec: 1, nsec: 0 } });
+  await putFile(proc, '/g', 0o644, new Uint8Array(3));
+  assert.deepEqual(ops, ['putfile', 'open', 'write', 'close', 'chmod', 'utimens', 'open', 'write', 'close']);
+  assert.deepEqual(deaths, []);
 });
