@@ -116,3 +116,38 @@ test('FAT: changes made by rump pass fsck.fat and read back through mtools', asy
   assert.equal((await run('mtype', ['-i', img, '::/fromext/docs/readme.txt'], { env })).stdout.toString(), 'read me\n');
   assert.ok((await run('mtype', ['-i', img, '::/fromext/big.bin'], { env })).stdout.equals(await readFile(join(dir, 'tree/home/user/big.bin'))));
 });
+
+test('ext4: cp -rp into an image keeps modes, owners and times; cp -r applies the umask and takes the time of the copy', async () => {
+  const img = await makeExt(dir, join(dir, 'tree'), 'ext4');
+  const src = join(dir, 'attrs');
+  await mkdir(join(src, 'd'), { recursive: true });
+  await writeFile(join(src, 'd/run.sh'), '#!/bin/sh\n');
+  await writeFile(join(src, 'big.bin'), Buffer.alloc(3 * 1024 * 1024 + 5, 0x61));
+  const { chmod, chown, utimes } = await import('node:fs/promises');
+  // chown first: the host's chown clears setuid, root's too.
+  await chown(join(src, 'd/run.sh'), 1234, 567);
+  await chmod(join(src, 'd/run.sh'), 0o4751);
+  await chmod(join(src, 'big.bin'), 0o666);
+  const when = new Date('2020-01-02T03:04:05Z');
+  for (const f of ['d/run.sh', 'big.bin']) await utimes(join(src, f), when, when);
+  for (const [flags, to] of [['-rp', '/kept'], ['-r', '/plain']] as const) {
+    const r = await rump(['cp', flags, src, `${img}:${to}`]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  await run('e2fsck', ['-fn', img]);
+  // A small file goes in one putfile request, a large one by the separate calls: both alike.
+  const kept = await debugfs(img, 'stat /kept/d/run.sh');
+  assert.match(kept, /Mode:\s+04751/);
+  assert.match(kept, /User:\s+1234\s+Group:\s+567/);
+  assert.match(kept, /mtime: 0x5e0d5da5/);
+  const big = await debugfs(img, 'stat /kept/big.bin');
+  assert.match(big, /Mode:\s+0666/);
+  assert.match(big, /mtime: 0x5e0d5da5/);
+  assert.match(big, /Size: 3145733/);
+  const plain = await debugfs(img, 'stat /plain/d/run.sh');
+  assert.match(plain, /Mode:\s+0751/);
+  assert.match(plain, /User:\s+0\s+Group:\s+0/);
+  assert.doesNotMatch(plain, /mtime: 0x5e0d5da5/);
+  assert.match(await debugfs(img, 'stat /plain/big.bin'), /Mode:\s+0644/);
+  assert.equal(await debugfs(img, 'cat /plain/d/run.sh'), '#!/bin/sh\n');
+});
