@@ -42,8 +42,8 @@ export interface CopyFs {
   /** Creates or truncates `p` with `mode` (umask applies) and writes `data`. */
   write(p: string, data: AsyncIterable<Uint8Array>, mode: number): Promise<void>;
   /**
-   * Optional: write() of a whole small file (at most PUT_FILE_MAX bytes), then lchown, chmod and lutimes for
-   * what `attrs` gives, at once (one round trip to a kernel server). Errors as the separate calls'.
+   * Optional: write() of a whole small file (at most PUT_FILE_MAX bytes) with the owner, mode and times
+   * `attrs` gives, at once (one round trip to a kernel server). Errors as the separate calls'.
    */
   putFile?(p: string, data: Uint8Array, mode: number, attrs: PutAttrs): Promise<void>;
   mkdir(p: string, mode: number): Promise<void>;

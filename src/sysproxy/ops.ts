@@ -87,8 +87,8 @@ export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
   ['lstatv', P(['paths'], 'lstatv')],
   // read (position null) or pread of `length` bytes, answered {n} with the bytes, or {n, l} with a layout.
   ['readl', P(['int', 'int', 'int?'], 'readl')],
-  // Compound: open(path, O_CREAT|O_WRONLY|O_TRUNC, mode), write the data, close, then lchown/chmod/utimens for
-  // what the attributes {uid, gid, perm, atime, mtime} give (all optional).
+  // Compound: open(path, O_CREAT|O_WRONLY|O_TRUNC, mode), write the data, fchown/fchmod/futimens for what the
+  // attributes {uid, gid, perm, atime, mtime} give (all optional), close.
   ['putfile', P(['path', 'int', 'obj?'], 'void', { dataIn: true })],
 ]);
 
