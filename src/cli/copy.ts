@@ -13,7 +13,7 @@ import type { Timespec, VType } from '../vfs/types.js';
 import { VTYPE_TO_IFMT } from '../vfs/types.js';
 import { CliError } from './context.js';
 import { IO_CHUNK, WALK_MAX_DEPTH, modeType, type Volume } from '../ukfs/index.js';
-import { PUT_FILE_MAX, type PutAttrs } from '../sysproxy/compound.js';
+import { PUT_FILE_MAX, PUT_FILES_MAX, PUT_FILES_TOTAL, type PutAttrs } from '../sysproxy/compound.js';
 
 export interface FStat {
   type: VType;
@@ -42,10 +42,11 @@ export interface CopyFs {
   /** Creates or truncates `p` with `mode` (umask applies) and writes `data`. */
   write(p: string, data: AsyncIterable<Uint8Array>, mode: number): Promise<void>;
   /**
-   * Optional: write() of a whole small file (at most PUT_FILE_MAX bytes) with the owner, mode and times
-   * `attrs` gives, at once (one round trip to a kernel server). Errors as the separate calls'.
+   * Optional: write() of whole small files (see PUT_FILES_MAX and friends) with the owner, mode and times
+   * each one's `attrs` give, in order and at once (one round trip to a kernel server); each file's error
+   * (as the separate calls' would be) in its place.
    */
-  putFile?(p: string, data: Uint8Array, mode: number, attrs: PutAttrs): Promise<void>;
+  putFiles?(items: readonly { path: string; data: Uint8Array; mode: number; attrs: PutAttrs }[]): Promise<(unknown | null)[]>;
   mkdir(p: string, mode: number): Promise<void>;
   symlink(target: string, p: string): Promise<void>;
   readlink(p: string): Promise<string>;
@@ -160,7 +161,7 @@ export class VolumeFs implements CopyFs {
   async readdir(p: string): Promise<string[]> { return (await this.vol.readdir(p)).sort(); }
   read(p: string): AsyncIterable<Uint8Array> { return this.vol.readChunks(p); }
   write(p: string, data: AsyncIterable<Uint8Array>, mode: number): Promise<void> { return this.vol.writeFile(p, data, { mode }); }
-  putFile(p: string, data: Uint8Array, mode: number, attrs: PutAttrs): Promise<void> { return this.vol.putFile(p, data, mode, attrs); }
+  putFiles(items: readonly { path: string; data: Uint8Array; mode: number; attrs: PutAttrs }[]): Promise<(unknown | null)[]> { return this.vol.putFiles(items); }
   async mkdir(p: string, mode: number): Promise<void> { await this.vol.mkdir(p, { mode }); }
   symlink(target: string, p: string): Promise<void> { return this.vol.symlink(target, p); }
   readlink(p: string): Promise<string> { return this.vol.readlink(p); }
@@ -233,6 +234,26 @@ export async function copyTree(
     if (!isLink) await dst.chmod(d, opts.preserve ? st.mode : st.mode & 0o777 & ~umask);
     if (opts.preserve) await dst.lutimes(d, st.atime, st.mtime).catch((e) => (isLink && dst instanceof HostFs ? undefined : Promise.reject(e)));
   };
+  // Small files go to dst.putFiles in batches, in the order met; anything else sends the batch first, so that
+  // what the destination sees happens in that order too (a hard link after its file, a directory's entries
+  // after it).
+  const batch: { s: string; path: string; data: Uint8Array; mode: number; attrs: PutAttrs }[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const items = batch.splice(0);
+    batchBytes = 0;
+    let errs: (unknown | null)[];
+    try {
+      errs = await dst.putFiles!(items);
+    } catch (e) {
+      errs = items.map(() => e);
+    }
+    for (let i = 0; i < items.length; i++) {
+      if (errs[i]) await opts.onError(items[i]!.s, errs[i]);
+      else opts.onBytes?.(items[i]!.data.length);
+    }
+  };
   while (stack.length) {
     const { s, d, depth, top } = stack.pop()!;
     try {
@@ -244,6 +265,7 @@ export async function copyTree(
         if (seenDirs.has(id)) throw new KernelError('ELOOP', 'directory cycle: copied once already');
         if (depth >= WALK_MAX_DEPTH) throw new KernelError('ELOOP', 'tree too deep');
         seenDirs.add(id);
+        await flush();
         try {
           await dst.mkdir(d, 0o700);
         } catch (e) {
@@ -259,6 +281,7 @@ export async function copyTree(
       if (opts.hardlinks && st.nlink > 1 && st.type !== 'lnk') {
         const first = links.get(id);
         if (first !== undefined) {
+          await flush();
           await dst.link(first, d);
           continue;
         }
@@ -266,28 +289,32 @@ export async function copyTree(
       }
       switch (st.type) {
         case 'reg': {
-          if (dst.putFile !== undefined && st.size <= PUT_FILE_MAX) {
-            // A small file in one call with its attributes (what attrs() below sets); one that grew past
-            // the limit since its lstat goes the long way.
+          if (dst.putFiles !== undefined && st.size <= PUT_FILE_MAX) {
+            // A small file joins the batch with its attributes (what attrs() below sets); one that grew
+            // past the limit since its lstat goes the long way.
             const data = await readSmall(src.read(s), PUT_FILE_MAX);
             if (data !== null) {
-              await dst.putFile(d, data, st.mode & 0o777, {
+              if (batch.length === PUT_FILES_MAX || batchBytes + data.length > PUT_FILES_TOTAL) await flush();
+              batch.push({ s, path: d, data, mode: st.mode & 0o777, attrs: {
                 ...(opts.preserve && dst.canChown ? { uid: st.uid, gid: st.gid } : {}),
                 perm: opts.preserve ? st.mode : st.mode & 0o777 & ~umask,
                 ...(opts.preserve ? { atime: st.atime, mtime: st.mtime } : {}),
-              });
-              opts.onBytes?.(data.length);
+              } });
+              batchBytes += data.length;
               continue;
             }
           }
+          await flush();
           const counted = opts.onBytes ? countBytes(src.read(s), opts.onBytes) : src.read(s);
           await dst.write(d, counted, st.mode & 0o777);
           break;
         }
         case 'lnk':
+          await flush();
           await dst.symlink(await src.readlink(s), d);
           break;
         default:
+          await flush();
           await dst.mknod(d, VTYPE_TO_IFMT[st.type] | (st.mode & 0o7777), st.rdev);
       }
       await attrs(d, st, st.type === 'lnk');
@@ -295,6 +322,7 @@ export async function copyTree(
       await opts.onError(s, e);
     }
   }
+  await flush();
   for (let i = fixups.length - 1; i >= 0; i--) {
     const f = fixups[i]!;
     try {

@@ -13,8 +13,8 @@ import type { Dirent, MountArgs, Stat, SyscallApi, TimeArg } from '../vfs/syscal
 import type { ProbeResult, StatVfs } from '../vfs/types.js';
 import { O_RDONLY } from '../vfs/fcntl.js';
 import {
-  badOpenReadFlags, putFileLocal, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL, READDIR_PLUS_STATS,
-  type DirPlus, type LstatManyApi, type ReaddirPlusApi, type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult, type PutAttrs, type PutFileApi,
+  badOpenReadFlags, putFilesLocal, OPENREAD_MANY_EACH, OPENREAD_MANY_MAX_PATHS, OPENREAD_MANY_TOTAL, READDIR_PLUS_STATS,
+  type DirPlus, type LstatManyApi, type ReaddirPlusApi, type OpenReadApi, type OpenReadManyApi, type OpenReadManyItem, type OpenReadManyOptions, type OpenReadResult, type PutFileItem, type PutFilesApi,
 } from './compound.js';
 import { ImageReader, LAYOUT_MIN } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkErrorReply, checkResult, unpackStat, type OpSpec } from './ops.js';
@@ -282,7 +282,7 @@ function trimArgs(args: unknown[]): unknown[] {
  * compound calls of compound.ts (use them through its functions, which fall
  * back to the separate calls on a local Proc).
  */
-export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, LstatManyApi, ReaddirPlusApi, PutFileApi {
+export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, LstatManyApi, ReaddirPlusApi, PutFilesApi {
   constructor(
     private readonly c: SysproxyClient,
     readonly pid: number,
@@ -464,22 +464,33 @@ export class RemoteProc implements SyscallApi, OpenReadApi, OpenReadManyApi, Lst
     return { entries: r.d, stats: r.s.map((st) => (st === null ? null : unpackStat(st))) };
   }
 
-  /** A server without putfile (an older one, RUMP_SERVER): the separate calls from then on. */
-  private noPutFile = false;
+  /** A server without putfilev (an older one, RUMP_SERVER): the separate calls from then on. */
+  private noPutFiles = false;
 
-  /** A whole small file written, with its owner, mode and times, in one round trip (compound.ts's putFile). */
-  async putFile(path: string, mode: number, data: Uint8Array, attrs: PutAttrs = {}): Promise<void> {
-    if (!this.noPutFile) {
+  /** Small files written whole, with their owners, modes and times, in one round trip (compound.ts's putFiles). */
+  async putFiles(items: readonly PutFileItem[]): Promise<(KernelError | null)[]> {
+    if (!this.noPutFiles) {
+      const data = new Uint8Array(items.reduce((t, it) => t + it.data.length, 0));
+      let at = 0;
+      for (const it of items) {
+        data.set(it.data, at);
+        at += it.data.length;
+      }
+      const meta = { m: items.map((it) => it.mode), n: items.map((it) => it.data.length), a: items.map((it) => it.attrs ?? null) };
+      let res;
       try {
-        await this.c.call(this.pid, 'putfile', [path, mode, attrs], data);
-        return;
+        res = await this.c.call(this.pid, 'putfilev', [items.map((it) => it.path), meta], data);
       } catch (e) {
         // Unknown to the server: refused before anything was made.
         if (!(e instanceof KernelError && e.code === 'ENOSYS' && /unknown system call/.test(e.detail ?? ''))) throw e;
-        this.noPutFile = true;
+        this.noPutFiles = true;
+        return putFilesLocal(this, items);
       }
+      const r = res.r as (null | { e: unknown })[];
+      if (r.length !== items.length) throw new KernelError('EIO', `sysproxy: putfilev answered ${r.length} files for ${items.length}`).withContext('open', items[0]!.path);
+      return r.map((it, i) => (it === null ? null : itemError(it.e, 'open', items[i]!.path)));
     }
-    return putFileLocal(this, path, mode, data, attrs);
+    return putFilesLocal(this, items);
   }
 
   /** lstat of each path in one round trip (compound.ts's lstatMany). */

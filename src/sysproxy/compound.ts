@@ -3,8 +3,8 @@
  * back, run by the server in one round trip. `openRead` is open + fstat +
  * read up to N bytes (+ close when the read reached the end of the file): the
  * whole of reading a small file; `openReadMany` is openRead for many files,
- * their bytes packed into one buffer; `putFile` is the whole of writing a small
- * file with its owner, mode and times. Each function here is both the server's
+ * their bytes packed into one buffer; `putFiles` is the whole of writing small
+ * files with their owners, modes and times. Each function here is both the server's
  * implementation (run on its local Proc, so the semantics are exactly those
  * of the separate calls) and the fallback for any SyscallApi that has no
  * native compound call, so callers write one line that works on a local
@@ -292,7 +292,7 @@ export async function openReadManyLocal(
   return { items, used, packed };
 }
 
-/** What putFile sets once the file is written: owner (lchown), permission bits (chmod), times (not following a link). */
+/** What putFiles sets on a file once it is written: owner, permission bits, access and modification times. */
 export interface PutAttrs {
   uid?: number;
   gid?: number;
@@ -301,37 +301,68 @@ export interface PutAttrs {
   mtime?: Timespec;
 }
 
-/** Bytes at most in one putFile: a larger file is written by the separate calls. */
+/** Bytes at most of one file in putFiles: a larger file is written by the separate calls. */
 export const PUT_FILE_MAX = 1024 * 1024;
+/** Files at most in one putFiles, and their bytes together. */
+export const PUT_FILES_MAX = 256;
+export const PUT_FILES_TOTAL = 4 * 1024 * 1024;
 
-/** A SyscallApi whose transport runs putFile as one request. */
-export interface PutFileApi {
-  putFile(path: string, mode: number, data: Uint8Array, attrs?: PutAttrs): Promise<void>;
+/** One file for putFiles: created or truncated with `mode`, written whole, then given `attrs`. */
+export interface PutFileItem {
+  path: string;
+  mode: number;
+  data: Uint8Array;
+  attrs?: PutAttrs;
 }
 
-function hasPutFile(p: SyscallApi): p is SyscallApi & PutFileApi {
-  return typeof (p as Partial<PutFileApi>).putFile === 'function';
+/** A SyscallApi whose transport runs putFiles as one request. */
+export interface PutFilesApi {
+  putFiles(items: readonly PutFileItem[]): Promise<(KernelError | null)[]>;
+}
+
+function hasPutFiles(p: SyscallApi): p is SyscallApi & PutFilesApi {
+  return typeof (p as Partial<PutFilesApi>).putFiles === 'function';
+}
+
+/** Why a putFiles request is out of bounds, or null. */
+export function badPutFiles(items: readonly { path: string; data: Uint8Array }[]): string | null {
+  if (items.length === 0 || items.length > PUT_FILES_MAX) return `${items.length} files, not 1 to ${PUT_FILES_MAX}`;
+  let total = 0;
+  for (const it of items) {
+    if (it.data.length > PUT_FILE_MAX) return `${it.data.length} bytes for one file, more than ${PUT_FILE_MAX}`;
+    total += it.data.length;
+  }
+  return total > PUT_FILES_TOTAL ? `${total} bytes, more than ${PUT_FILES_TOTAL}` : null;
 }
 
 /**
- * Writing a whole small file: open(path, O_CREAT|O_WRONLY|O_TRUNC, mode), write all of `data`, then fchown,
- * fchmod and futimens on the open file for what `attrs` gives, and close — a tree copy's six calls per file in
- * one round trip through a server, and one path lookup instead of four. Errors are the first failing call's.
+ * Writing whole small files, in order, each as open(path, O_CREAT|O_WRONLY|O_TRUNC, mode), write all of its
+ * bytes, fchown, fchmod and futimens on the open file for what its `attrs` give, and close: a tree copy's six
+ * calls per file, and many files, in one round trip through a server, with one path lookup per file. Each
+ * file's failure (its first failing call's error) in its place; the others are still written.
  */
-export async function putFile(p: SyscallApi, path: string, mode: number, data: Uint8Array, attrs: PutAttrs = {}): Promise<void> {
-  if (data.length > PUT_FILE_MAX) throw new KernelError('EINVAL', `putFile: ${data.length} bytes, more than ${PUT_FILE_MAX}`).withContext('write', path);
-  if (hasPutFile(p)) return p.putFile(path, mode, data, attrs);
-  return putFileLocal(p, path, mode, data, attrs);
+export async function putFiles(p: SyscallApi, items: readonly PutFileItem[]): Promise<(KernelError | null)[]> {
+  const bad = badPutFiles(items);
+  if (bad !== null) throw new KernelError('EINVAL', `putFiles: ${bad}`).withContext('write', items[0]?.path);
+  if (hasPutFiles(p)) return p.putFiles(items);
+  return putFilesLocal(p, items);
 }
 
-/** putFile() as the separate calls on `p` (the server runs this on its own process). */
-export async function putFileLocal(p: SyscallApi, path: string, mode: number, data: Uint8Array, attrs: PutAttrs): Promise<void> {
-  const fd = await p.open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+/** putFiles() as the separate calls on `p` (the server runs this on its own process). */
+export async function putFilesLocal(p: SyscallApi, items: readonly PutFileItem[]): Promise<(KernelError | null)[]> {
+  const out: (KernelError | null)[] = [];
+  for (const it of items) out.push(await putFileLocal(p, it).then(() => null, (e: unknown) => asKernelError(e, 'putFiles')));
+  return out;
+}
+
+async function putFileLocal(p: SyscallApi, it: PutFileItem): Promise<void> {
+  const { path, data, attrs = {} } = it;
+  const fd = await p.open(path, O_CREAT | O_WRONLY | O_TRUNC, it.mode);
   let done = false;
   try {
     for (let at = 0; at < data.length; ) {
       const n = await p.write(fd, data.subarray(at));
-      if (!(n > 0)) throw new KernelError('EIO', `putFile: write returned ${n}`).withContext('write', path);
+      if (!(n > 0)) throw new KernelError('EIO', `putFiles: write returned ${n}`).withContext('write', path);
       at += n;
     }
     // Owner before mode (a change of owner clears setuid), times after the last write.
@@ -346,7 +377,7 @@ export async function putFileLocal(p: SyscallApi, path: string, mode: number, da
   }
 }
 
-/** putFile's attributes from a client, checked: the attributes, or a reason they are not acceptable. */
+/** A file's attributes for putFiles from a client, checked: the attributes, or a reason they are not acceptable. */
 export function checkPutAttrs(a: unknown): PutAttrs | string {
   if (a === undefined || a === null) return {};
   if (typeof a !== 'object' || Array.isArray(a)) return 'attributes are not an object';

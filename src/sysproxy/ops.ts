@@ -9,7 +9,7 @@ import { isErrno } from '../kern/errno.js';
 import type { Stat } from '../vfs/syscalls.js';
 
 export type ArgKind = 'path' | 'paths' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
-export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv' | 'readl' | 'lstatv' | 'readdirplus';
+export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv' | 'readl' | 'lstatv' | 'readdirplus' | 'putfilev';
 
 export interface OpSpec {
   args: readonly ArgKind[];
@@ -87,9 +87,11 @@ export const SYSCALL_OPS: ReadonlyMap<string, OpSpec> = new Map<string, OpSpec>(
   ['lstatv', P(['paths'], 'lstatv')],
   // read (position null) or pread of `length` bytes, answered {n} with the bytes, or {n, l} with a layout.
   ['readl', P(['int', 'int', 'int?'], 'readl')],
-  // Compound: open(path, O_CREAT|O_WRONLY|O_TRUNC, mode), write the data, fchown/fchmod/futimens for what the
-  // attributes {uid, gid, perm, atime, mtime} give (all optional), close.
-  ['putfile', P(['path', 'int', 'obj?'], 'void', { dataIn: true })],
+  // Compound: for each path in order, open(path, O_CREAT|O_WRONLY|O_TRUNC, mode), write its bytes, fchown/fchmod/
+  // futimens for what its attributes {uid, gid, perm, atime, mtime} give (all optional), close. The second
+  // argument {m: modes, n: byte counts, a: attributes or null}, one each per path; the files' bytes one after
+  // the other. Answered [null or {e: error}, ...] in order.
+  ['putfilev', P(['paths', 'obj?'], 'putfilev', { dataIn: true })],
 ]);
 
 /** Operations on the kernel itself (no process). */
@@ -258,6 +260,9 @@ export function checkResult(kind: ResultKind, r: unknown, dataLength: number | u
       }
       return total === (dataLength ?? 0);
     }
+    case 'putfilev':
+      return Array.isArray(r) && r.length > 0 && r.length <= MAX_PATHS &&
+        r.every((it) => it === null || (isPlainObject(it) && isPlainObject(it['e']) && Object.keys(it).length === 1));
     case 'lstatv':
       return Array.isArray(r) && r.length > 0 && r.length <= MAX_PATHS &&
         r.every((it) => isPackedStat(it) || (isPlainObject(it) && isPlainObject(it['e']) && Object.keys(it).length === 1));

@@ -13,7 +13,7 @@ import { KernelError } from '../kern/error.js';
 import type { SyscallApi } from '../vfs/syscalls.js';
 import { SEEK_CUR, SEEK_SET } from '../vfs/fcntl.js';
 import type { ProbeResult } from '../vfs/types.js';
-import { PUT_FILE_MAX, badOpenReadFlags, checkPutAttrs, lstatMany, openReadLocal, openReadManyLocal, putFileLocal, readdirPlus, type LayoutFn } from './compound.js';
+import { badOpenReadFlags, badPutFiles, checkPutAttrs, lstatMany, openReadLocal, openReadManyLocal, putFilesLocal, readdirPlus, type LayoutFn, type PutFileItem } from './compound.js';
 import { encodeLayout, type LayoutProc } from './layout.js';
 import { CONTROL_OPS, SYSCALL_OPS, checkArgs, packStat } from './ops.js';
 import { Kind, MAX_IO, PROTOCOL_MAGIC, PROTOCOL_VERSION, ProtocolError, type Message } from './protocol.js';
@@ -324,13 +324,11 @@ class Connection {
         const res = await readdirPlus(proc, args[0] as string, args[1] as number);
         return { r: { d: res.entries, s: res.stats.map((st) => (st === null ? null : packStat(st))) } };
       }
-      case 'putfile': {
-        // The separate calls (compound.ts on the local process), run here back to back.
-        if (data!.length > PUT_FILE_MAX) throw new KernelError('EINVAL', `sysproxy: putfile of ${data!.length} bytes`).withContext('write', args[0] as string);
-        const attrs = checkPutAttrs(args[2]);
-        if (typeof attrs === 'string') throw new KernelError('EINVAL', `sysproxy: putfile: ${attrs}`).withContext('open', args[0] as string);
-        await putFileLocal(proc, args[0] as string, args[1] as number, data!, attrs);
-        return { r: null };
+      case 'putfilev': {
+        // The separate calls (compound.ts on the local process), file after file.
+        const items = putFilesRequest(args[0] as string[], args[1], data!);
+        const res = await putFilesLocal(proc, items);
+        return { r: res.map((e) => (e === null ? null : { e: errorJson(e) })) };
       }
       case 'lstatv': {
         const sts = await lstatMany(proc, args[0] as string[]);
@@ -432,4 +430,27 @@ export function refuse(channel: Channel, e: unknown, onDone?: () => void): void 
     channel.close('refused');
     onDone?.();
   });
+}
+
+/** The files of a putfilev request, checked: what each is, its bytes, and that they add up (EINVAL otherwise). */
+function putFilesRequest(paths: string[], meta: unknown, data: Uint8Array): PutFileItem[] {
+  const fail = (why: string) => new KernelError('EINVAL', `sysproxy: putfilev: ${why}`).withContext('open', paths[0]);
+  const m = meta as { m?: unknown; n?: unknown; a?: unknown } | undefined;
+  const ok = (v: unknown): v is unknown[] => Array.isArray(v) && v.length === paths.length;
+  if (m === undefined || !ok(m.m) || !ok(m.n) || !ok(m.a) || Object.keys(m).length !== 3) throw fail('modes, sizes and attributes do not match the paths');
+  const items: PutFileItem[] = [];
+  let at = 0;
+  for (let i = 0; i < paths.length; i++) {
+    const mode = m.m[i];
+    const n = m.n[i];
+    if (!Number.isSafeInteger(mode) || !Number.isSafeInteger(n) || (n as number) < 0 || at + (n as number) > data.length) throw fail(`file ${i}: bad mode or size`);
+    const attrs = checkPutAttrs(m.a[i]);
+    if (typeof attrs === 'string') throw fail(`file ${i}: ${attrs}`);
+    items.push({ path: paths[i]!, mode: mode as number, data: data.subarray(at, at + (n as number)), attrs });
+    at += n as number;
+  }
+  if (at !== data.length) throw fail(`${data.length} bytes sent for ${at}`);
+  const bad = badPutFiles(items);
+  if (bad !== null) throw fail(bad);
+  return items;
 }

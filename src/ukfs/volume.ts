@@ -12,7 +12,7 @@ import {
   AT_SYMLINK_NOFOLLOW, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
 } from '../vfs/fcntl.js';
 import type { Stat, SyscallApi, TimeArg } from '../vfs/syscalls.js';
-import { openRead, putFile, type PutAttrs } from '../sysproxy/compound.js';
+import { openRead, putFiles, type PutAttrs } from '../sysproxy/compound.js';
 import { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type StatVfs, type Timespec, type VType } from '../vfs/types.js';
 
 /** Largest file readFile() returns in one piece (node's own limit is 2 GiB): a hostile size cannot exhaust the client. */
@@ -386,12 +386,20 @@ export class Volume {
   }
 
   /**
-   * A whole file of at most PUT_FILE_MAX bytes written (created or truncated with `mode`, umask applying),
-   * then its owner, permission bits and times set as `attrs` gives: one round trip to a kernel server
-   * (sysproxy's putfile) instead of six.
+   * Whole small files (each at most PUT_FILE_MAX bytes, PUT_FILES_MAX of them and PUT_FILES_TOTAL bytes in
+   * all), in order: each created or truncated with its `mode` (umask applying), written, then given the owner,
+   * permission bits and times its `attrs` give — one round trip to a kernel server (sysproxy's putfilev)
+   * instead of six a file. Each file's error in its place; the others are still written.
    */
+  async putFiles(items: readonly { path: string; data: Uint8Array; mode: number; attrs?: PutAttrs }[]): Promise<(KernelError | null)[]> {
+    const res = await this.call(items[0]?.path, (p) => putFiles(p, items.map((it) => ({ ...it, path: this.kpath(it.path) }))));
+    return res.map((e, i) => (e === null ? null : (this.fixError(e, items[i]!.path) as KernelError)));
+  }
+
+  /** putFiles() of one file, its error thrown. */
   async putFile(path: string, data: Uint8Array, mode: number, attrs: PutAttrs = {}): Promise<void> {
-    return this.call(path, (p) => putFile(p, this.kpath(path), mode, data, attrs));
+    const [e] = await this.putFiles([{ path, data, mode, attrs }]);
+    if (e) throw e;
   }
 
   async appendFile(path: string, data: Uint8Array | string): Promise<void> {

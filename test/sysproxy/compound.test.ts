@@ -473,18 +473,22 @@ test('a listing too large for one message is E2BIG, and the server lives on: get
   }
 });
 
-/** putFile on a small tree: what each file ends up as (bytes, mode, owner, times), and each failure. */
+/** putFiles on a small tree: what each file ends up as (bytes, mode, owner, times), and each failure in its place. */
 async function putScenario(p: SyscallApi): Promise<unknown[]> {
   await p.mount('tmpfs', '/mnt', { options: 'size=8m' });
   await p.mkdir('/mnt/d', 0o755);
-  const { putFile } = await import('../../src/sysproxy/compound.js');
+  const { putFiles } = await import('../../src/sysproxy/compound.js');
   const t = { sec: 1_600_000_000, nsec: 123_456_789 };
-  await putFile(p, '/mnt/d/plain', 0o644, pattern(5000, 1));
-  await putFile(p, '/mnt/d/attrs', 0o600, pattern(70_000, 2), { uid: 12, gid: 34, perm: 0o4751, atime: t, mtime: t });
-  await putFile(p, '/mnt/d/empty', 0o644, new Uint8Array(0), { perm: 0o600 });
+  const errs = await putFiles(p, [
+    { path: '/mnt/d/plain', mode: 0o644, data: pattern(5000, 1) },
+    { path: '/mnt/none/f', mode: 0o644, data: pattern(10, 4) },
+    { path: '/mnt/d/attrs', mode: 0o600, data: pattern(70_000, 2), attrs: { uid: 12, gid: 34, perm: 0o4751, atime: t, mtime: t } },
+    { path: '/mnt/d/plain/f', mode: 0o644, data: pattern(10, 4) },
+    { path: '/mnt/d/empty', mode: 0o644, data: new Uint8Array(0), attrs: { perm: 0o600 } },
+  ]);
+  const log: unknown[] = [errs.map((e) => (e === null ? null : [e.code, e.syscall, e.path]))];
   // An existing file is truncated and rewritten.
-  await putFile(p, '/mnt/d/plain', 0o644, pattern(10, 3));
-  const log: unknown[] = [];
+  log.push(await putFiles(p, [{ path: '/mnt/d/plain', mode: 0o644, data: pattern(10, 3) }]));
   for (const name of ['plain', 'attrs', 'empty']) {
     const s = await p.lstat(`/mnt/d/${name}`);
     const fd = await p.open(`/mnt/d/${name}`, O_RDONLY);
@@ -493,11 +497,11 @@ async function putScenario(p: SyscallApi): Promise<unknown[]> {
     await p.close(fd);
     log.push([name, s.mode, s.uid, s.gid, s.size, digest(buf.subarray(0, n)), name === 'attrs' ? [s.atime, s.mtime] : null]);
   }
-  for (const bad of ['/mnt/none/f', '/mnt/d/plain/f']) {
-    const e = await putFile(p, bad, 0o644, pattern(10, 4)).then(() => null, (e: unknown) => e);
-    log.push(e instanceof KernelError ? [e.code, e.syscall, e.path] : String(e));
-  }
-  await assert.rejects(putFile(p, '/mnt/d/big', 0o644, new Uint8Array(1024 * 1024 + 1)), (e: unknown) => e instanceof KernelError && e.code === 'EINVAL');
+  const einval = (e: unknown) => e instanceof KernelError && e.code === 'EINVAL';
+  await assert.rejects(putFiles(p, [{ path: '/mnt/d/big', mode: 0o644, data: new Uint8Array(1024 * 1024 + 1) }]), einval);
+  await assert.rejects(putFiles(p, []), einval);
+  await assert.rejects(putFiles(p, Array.from({ length: 257 }, (_, i) => ({ path: `/mnt/d/n${i}`, mode: 0o644, data: new Uint8Array(1) }))), einval);
+  await assert.rejects(putFiles(p, Array.from({ length: 5 }, (_, i) => ({ path: `/mnt/d/m${i}`, mode: 0o644, data: new Uint8Array(1024 * 1024) }))), einval);
   // Nothing left open.
   const fd = await p.open('/mnt/d/plain', O_RDONLY);
   await p.close(fd);
@@ -506,17 +510,24 @@ async function putScenario(p: SyscallApi): Promise<unknown[]> {
 }
 
 for (const isolation of ['trusted', 'process'] as const) {
-  test(`putFile in isolation '${isolation}' leaves what the separate calls on a local kernel leave`, () => sameAsLocal(isolation, putScenario));
+  test(`putFiles in isolation '${isolation}' leaves what the separate calls on a local kernel leave`, () => sameAsLocal(isolation, putScenario));
 }
 
-test('the server checks a putfile request itself: data past the limit, attributes that are not what they say', async () => {
+test('the server checks a putfilev request itself: sizes that do not add up, limits, attributes that are not what they say', async () => {
   const { client, pid, p, close } = await direct();
   const isEinval = (e: unknown) => e instanceof KernelError && e.code === 'EINVAL';
+  const meta = (a: unknown = null, n = 3) => ({ m: [0o644], n: [n], a: [a] });
   try {
-    // Straight through call(), past the client's own check.
-    await assert.rejects(client.call(pid, 'putfile', ['/mnt/big', 0o644, {}], new Uint8Array(1024 * 1024 + 1)), isEinval);
+    // Straight through call(), past the client's own checks.
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/big'], meta(null, 1024 * 1024 + 1)], new Uint8Array(1024 * 1024 + 1)), isEinval);
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f'], meta(null, 4)], new Uint8Array(3)), isEinval);
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f'], meta(null, 2)], new Uint8Array(3)), isEinval);
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f', '/mnt/g'], meta()], new Uint8Array(3)), isEinval);
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f'], { m: [0o644], n: [3] }], new Uint8Array(3)), isEinval);
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f'], { m: ['x'], n: [3], a: [null] }], new Uint8Array(3)), isEinval);
+    await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f']], new Uint8Array(3)), isEinval);
     for (const attrs of [{ uid: 'root' }, { perm: 1.5 }, { mtime: { sec: 1 } }, { atime: { sec: 1, nsec: 1e9 } }, { owner: 1 }, [1]]) {
-      await assert.rejects(client.call(pid, 'putfile', ['/mnt/f', 0o644, attrs], new Uint8Array(3)), isEinval, JSON.stringify(attrs));
+      await assert.rejects(client.call(pid, 'putfilev', [['/mnt/f'], meta(attrs)], new Uint8Array(3)), isEinval, JSON.stringify(attrs));
     }
     // Nothing was made by a refused request, and the server lives on.
     await assert.rejects(p.lstat('/mnt/f'), (e: unknown) => e instanceof KernelError && e.code === 'ENOENT');
@@ -527,17 +538,30 @@ test('the server checks a putfile request itself: data past the limit, attribute
   }
 });
 
-test('a server that does not know putfile: the client makes the separate calls, and goes on making them', async () => {
+test('a putfilev reply that does not fit what was asked: EIO', async () => {
+  for (const r of [[null, null], [{ e: { code: 'EIO' }, x: 1 }], [3]]) {
+    const { proc, killed } = await against((m, s) => s.send({ kind: Kind.Result, id: m.id, json: { r } }));
+    const { putFiles } = await import('../../src/sysproxy/compound.js');
+    await assert.rejects(putFiles(proc, [{ path: '/f', mode: 0o644, data: new Uint8Array(1) }]), isEio, JSON.stringify(r));
+    if (r.length === 1) assert.equal(killed(), true, JSON.stringify(r));
+  }
+});
+
+test('a server that does not know putfilev: the client makes the separate calls, and goes on making them', async () => {
   const { proc, deaths, ops } = await against((m, s, op) => {
     const reply = (r: unknown) => s.send({ kind: Kind.Result, id: m.id, json: { r } });
-    if (op === 'putfile') s.send({ kind: Kind.Error, id: m.id, json: { code: 'ENOSYS', detail: 'sysproxy: unknown system call putfile' } });
+    if (op === 'putfilev') s.send({ kind: Kind.Error, id: m.id, json: { code: 'ENOSYS', detail: 'sysproxy: unknown system call putfilev' } });
     else if (op === 'open') reply(5);
     else if (op === 'write') reply(m.data?.length ?? 0);
     else reply(null);
   });
-  const { putFile } = await import('../../src/sysproxy/compound.js');
-  await putFile(proc, '/f', 0o644, new Uint8Array(10), { perm: 0o600, atime: { sec: 1, nsec: 0 }, mtime: { sec: 1, nsec: 0 } });
-  await putFile(proc, '/g', 0o644, new Uint8Array(3));
-  assert.deepEqual(ops, ['putfile', 'open', 'write', 'fchmod', 'futimens', 'close', 'open', 'write', 'close']);
+  const { putFiles } = await import('../../src/sysproxy/compound.js');
+  const errs = await putFiles(proc, [
+    { path: '/f', mode: 0o644, data: new Uint8Array(10), attrs: { perm: 0o600, atime: { sec: 1, nsec: 0 }, mtime: { sec: 1, nsec: 0 } } },
+    { path: '/g', mode: 0o644, data: new Uint8Array(3) },
+  ]);
+  await putFiles(proc, [{ path: '/h', mode: 0o644, data: new Uint8Array(1) }]);
+  assert.deepEqual(errs, [null, null]);
+  assert.deepEqual(ops, ['putfilev', 'open', 'write', 'fchmod', 'futimens', 'close', 'open', 'write', 'close', 'open', 'write', 'close']);
   assert.deepEqual(deaths, []);
 });
