@@ -151,3 +151,19 @@ test('ext4: cp -rp into an image keeps modes, owners and times; cp -r applies th
   assert.match(await debugfs(img, 'stat /plain/big.bin'), /Mode:\s+0644/);
   assert.equal(await debugfs(img, 'cat /plain/d/run.sh'), '#!/bin/sh\n');
 });
+
+test('FAT: cp -r of a tree whose names FAT refuses: each refused file reported with its path, every other file copied', async () => {
+  const img = await makeFat(dir, join(dir, 'tree'), 'fat-names.img');
+  const src = join(dir, 'names');
+  await mkdir(join(src, 'sub'), { recursive: true });
+  // Small files in one batch with refused names among them, then a directory, then more.
+  const files = ['a1.txt', 'bad:one.txt', 'a2.txt', 'what?.txt', 'a3.txt', 'sub/b1.txt', 'sub/bad*two.txt', 'sub/b2.txt'];
+  for (const f of files) await writeFile(join(src, f), `${f}\n`);
+  const r = await rump(['cp', '-r', src, `${img}:/names`]);
+  assert.equal(r.code, 1, r.stderr);
+  for (const bad of ['bad:one.txt', 'what?.txt', 'sub/bad*two.txt']) assert.match(r.stderr, new RegExp(`${join(src, bad).replace(/[?*.]/g, '\\$&')}: Invalid argument`));
+  assert.equal(r.stderr.trim().split('\n').length, 3, r.stderr);
+  await run('fsck.fat', ['-n', img]);
+  const env = { MTOOLS_SKIP_CHECK: '1' };
+  for (const f of files.filter((f) => !/[:?*]/.test(f))) assert.equal((await run('mtype', ['-i', img, `::/names/${f}`], { env })).stdout.toString(), `${f}\n`);
+});
