@@ -323,15 +323,24 @@ export async function copyTree(
     }
   }
   await flush();
-  for (let i = fixups.length - 1; i >= 0; i--) {
-    const f = fixups[i]!;
-    try {
-      await attrs(f.path, f.st, false);
-    } catch (e) {
-      await opts.onError(f.path, e);
+  // Each directory's attributes are independent of every other's (all their contents are written): several
+  // directories' calls in flight, so that a kernel server's round trips overlap. Deepest first, as before.
+  let next = fixups.length - 1;
+  const fixer = async () => {
+    while (next >= 0) {
+      const f = fixups[next--]!;
+      try {
+        await attrs(f.path, f.st, false);
+      } catch (e) {
+        await opts.onError(f.path, e);
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(FIXUPS_IN_FLIGHT, fixups.length) }, fixer));
 }
+
+/** Directories whose attributes are being set at once at the end of a copy. */
+const FIXUPS_IN_FLIGHT = 16;
 
 /** All of a file's bytes when there are at most `max` of them, else null. */
 async function readSmall(it: AsyncIterable<Uint8Array>, max: number): Promise<Uint8Array | null> {
