@@ -282,6 +282,19 @@ async function timed(
   return t;
 }
 
+/** Runs `fn` on a process of a fresh kernel with the FAT image `img` mounted on /mnt; unmounted (synced) and halted after. */
+async function onMounted(img: string, readonly: boolean, fn: (p: SyscallApi) => Promise<unknown>): Promise<void> {
+  const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
+  try {
+    await k.etfs.register('/dev/img0', img, { readonly });
+    const p = k.newProc();
+    await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly });
+    await fn(p);
+  } finally {
+    await k.halt();
+  }
+}
+
 async function mkfsFat32(img: string): Promise<void> {
   await rm(img, { force: true });
   await run('mkfs.fat', ['-F', '32', '-C', img, String(3 * 1024 * 1024)]);
@@ -324,17 +337,7 @@ export async function msdosfsBenchmarks(): Promise<Result[]> {
         timed(
           img,
           base,
-          async () => {
-            const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
-            try {
-              await k.etfs.register('/dev/img0', img, { readonly: true });
-              const p = k.newProc();
-              await p.mount('msdosfs', '/mnt', { source: '/dev/img0', readonly: true });
-              await extractTree(p, '/mnt', join(work, `ours${i}`), buf, { writers: 1 });
-            } finally {
-              await k.halt();
-            }
-          },
+          () => onMounted(img, true, (p) => extractTree(p, '/mnt', join(work, `ours${i}`), buf, { writers: 1 })),
           { after: gone(join(work, `ours${i}`)) },
         ),
       (i) =>
@@ -356,12 +359,8 @@ export async function msdosfsBenchmarks(): Promise<Result[]> {
         return timed(
           tree,
           base,
-          async () => {
-            const k = await Kernel.boot({ components: [msdosfs], host: new NodeHypercalls() });
-            try {
-              await k.etfs.register('/dev/img0', ourImg);
-              const p = k.newProc();
-              await p.mount('msdosfs', '/mnt', { source: '/dev/img0' });
+          () =>
+            onMounted(ourImg, false, async (p) => {
               if (FILL_SUBSET === undefined) await fillTreeNoLinks(p, tree, '/mnt');
               else {
                 for (const src of sources) {
@@ -370,10 +369,7 @@ export async function msdosfsBenchmarks(): Promise<Result[]> {
                   await fillTreeNoLinks(p, src, dst);
                 }
               }
-            } finally {
-              await k.halt();
-            }
-          },
+            }),
           {
             before: () => mkfsFat32(ourImg),
             after: async () => {

@@ -229,9 +229,11 @@ export async function copyTree(
   // Directories get their final mode and times after their contents are written (post-order).
   const fixups: { path: string; st: FStat }[] = [];
   const stack: { s: string; d: string; depth: number; top: boolean }[] = [{ s: srcPath, d: dstPath, depth: 0, top: true }];
+  // The permission bits a copy gets: the source's with -p, else its rwx bits less the umask.
+  const perm = (st: FStat) => (opts.preserve ? st.mode : st.mode & 0o777 & ~umask);
   const attrs = async (d: string, st: FStat, isLink: boolean) => {
     if (opts.preserve && dst.canChown) await dst.lchown(d, st.uid, st.gid).catch((e) => (dst instanceof HostFs ? undefined : Promise.reject(e)));
-    if (!isLink) await dst.chmod(d, opts.preserve ? st.mode : st.mode & 0o777 & ~umask);
+    if (!isLink) await dst.chmod(d, perm(st));
     if (opts.preserve) await dst.lutimes(d, st.atime, st.mtime).catch((e) => (isLink && dst instanceof HostFs ? undefined : Promise.reject(e)));
   };
   // Small files go to dst.putFiles in batches, in the order met; anything else sends the batch first, so that
@@ -297,7 +299,7 @@ export async function copyTree(
               if (batch.length === PUT_FILES_MAX || batchBytes + data.length > PUT_FILES_TOTAL) await flush();
               batch.push({ s, path: d, data, mode: st.mode & 0o777, attrs: {
                 ...(opts.preserve && dst.canChown ? { uid: st.uid, gid: st.gid } : {}),
-                perm: opts.preserve ? st.mode : st.mode & 0o777 & ~umask,
+                perm: perm(st),
                 ...(opts.preserve ? { atime: st.atime, mtime: st.mtime } : {}),
               } });
               batchBytes += data.length;

@@ -26,6 +26,15 @@ export interface FaultOptions {
   after?: number;
 }
 
+/** The I/Os each `ops` choice lets fail. */
+const FAILING: Record<NonNullable<FaultOptions['ops']>, readonly ('read' | 'write' | 'flush')[]> = {
+  read: ['read'],
+  write: ['write'],
+  both: ['read', 'write'],
+  flush: ['flush'],
+  all: ['read', 'write', 'flush'],
+};
+
 export class FaultDevice extends DeviceWrapper {
   private count = 0;
   private state: number;
@@ -53,8 +62,7 @@ export class FaultDevice extends DeviceWrapper {
 
   private shouldFail(op: 'read' | 'write' | 'flush'): boolean {
     if (!this.enabled) return false;
-    const ops = this.opts.ops ?? 'both';
-    if (ops !== 'all' && ops !== op && !(ops === 'both' && op !== 'flush')) return false;
+    if (!FAILING[this.opts.ops ?? 'both'].includes(op)) return false;
     this.count++;
     if (this.count <= (this.opts.after ?? 0)) return false;
     let fail = false;

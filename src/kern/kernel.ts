@@ -284,7 +284,6 @@ export class Kernel {
     }
   }
 
-  /** sync(2): every writable mount writes what is dirty. */
   /** sync(2): every writable mount is synced, even after one fails; the first failure is then reported. */
   async syncAll(): Promise<void> {
     await this.mountLock.enter();

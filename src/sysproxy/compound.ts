@@ -376,22 +376,3 @@ async function putFileLocal(p: SyscallApi, it: PutFileItem): Promise<void> {
     else await p.close(fd).catch(() => undefined);
   }
 }
-
-/** A file's attributes for putFiles from a client, checked: the attributes, or a reason they are not acceptable. */
-export function checkPutAttrs(a: unknown): PutAttrs | string {
-  if (a === undefined || a === null) return {};
-  if (typeof a !== 'object' || Array.isArray(a)) return 'attributes are not an object';
-  const o = a as Record<string, unknown>;
-  const out: PutAttrs = {};
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'uid' || k === 'gid' || k === 'perm') {
-      if (!Number.isSafeInteger(v)) return `${k} is not an integer`;
-      out[k] = v as number;
-    } else if (k === 'atime' || k === 'mtime') {
-      const t = v as { sec?: unknown; nsec?: unknown } | null;
-      if (typeof t !== 'object' || t === null || !Number.isSafeInteger(t.sec) || !Number.isSafeInteger(t.nsec) || (t.nsec as number) < 0 || (t.nsec as number) >= 1e9) return `${k} is not a time`;
-      out[k] = { sec: t.sec as number, nsec: t.nsec as number };
-    } else return `unknown attribute ${k.slice(0, 20)}`;
-  }
-  return out;
-}

@@ -7,6 +7,7 @@
 
 import { isErrno } from '../kern/errno.js';
 import type { Stat } from '../vfs/syscalls.js';
+import type { PutAttrs } from './compound.js';
 
 export type ArgKind = 'path' | 'paths' | 'int' | 'int?' | 'time' | 'obj?' | 'cred';
 export type ResultKind = 'void' | 'int' | 'str' | 'strs' | 'stat' | 'statvfs' | 'dirents' | 'cred' | 'bytes' | 'probe' | 'parts' | 'pid' | 'openread' | 'openreadv' | 'readl' | 'lstatv' | 'readdirplus' | 'putfilev';
@@ -117,8 +118,25 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 }
 
-function isTimespec(v: unknown): boolean {
+function isTimespec(v: unknown): v is { sec: number; nsec: number } {
   return isPlainObject(v) && isInt(v['sec']) && isInt(v['nsec']);
+}
+
+/** One file's attributes in a putfilev request, checked: the attributes, or a reason they are not acceptable. */
+export function checkPutAttrs(a: unknown): PutAttrs | string {
+  if (a === undefined || a === null) return {};
+  if (!isPlainObject(a)) return 'attributes are not an object';
+  const out: PutAttrs = {};
+  for (const [k, v] of Object.entries(a)) {
+    if (k === 'uid' || k === 'gid' || k === 'perm') {
+      if (!isInt(v)) return `${k} is not an integer`;
+      out[k] = v;
+    } else if (k === 'atime' || k === 'mtime') {
+      if (!isTimespec(v) || v.nsec < 0 || v.nsec >= 1e9) return `${k} is not a time`;
+      out[k] = { sec: v.sec, nsec: v.nsec };
+    } else return `unknown attribute ${k.slice(0, 20)}`;
+  }
+  return out;
 }
 
 /** Checks call arguments against the spec; returns a reason when they do not fit. */

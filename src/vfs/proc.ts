@@ -181,31 +181,22 @@ export class Proc implements SyscallApi {
     return (write ? mp.lock.enterWrite() : mp.lock.enterRead()).then(() => Proc.underLock(mp, write, what, fn));
   }
 
-  /** The rest of locked(), the lock held: runs `fn` and lets the lock go when it is done. */
+  /** The rest of locked(), the lock held: runs `fn` (as Mount.call) and lets the lock go when it is done. */
   private static underLock<T>(mp: Mount, write: boolean, what: string, fn: () => Awaitable<T>): Awaitable<T> {
     const exit = () => (write ? mp.lock.exitWrite() : mp.lock.exitRead());
     let out: Awaitable<T>;
     try {
       if (write && mp.readonly) throw new KernelError('EROFS');
-      out = fn();
+      out = mp.call(what, fn);
     } catch (e) {
       exit();
-      throw mp.translate(what, e);
+      throw e;
     }
     if (!(out instanceof Promise)) {
       exit();
       return out;
     }
-    return out.then(
-      (v) => {
-        exit();
-        return v;
-      },
-      (e) => {
-        exit();
-        throw mp.translate(what, e);
-      },
-    );
+    return out.finally(exit);
   }
 
   private checkAcc(vp: Vnode, want: number): void {
